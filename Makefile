@@ -1,0 +1,43 @@
+# Two commands: `make demo` and `make test`. Both bring .venv up to date first, idempotently.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export MUJOCO_GL ?= egl
+export PYOPENGL_PLATFORM ?= $(MUJOCO_GL)
+export WANDB_MODE ?= offline
+export WANDB_SILENT ?= true
+
+.PHONY: demo test venv gl clean bench
+
+venv: $(STAMP)
+
+# Debian GL libraries for headless rendering; installed only when missing.
+gl:
+	@if ! ldconfig -p | grep -q 'libEGL.so.1' || ! ldconfig -p | grep -q 'libOSMesa'; then \
+	  echo "installing headless GL libraries (libegl1, libgl1, libosmesa6)"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libegl1 libgl1 libosmesa6 >/dev/null) \
+	  || echo "warning: could not install GL libraries; rendering may fail"; \
+	fi
+
+# torch first, pinned, so nothing later pulls a CUDA build.
+$(STAMP): pyproject.toml | gl
+	@test -x $(VPY) || $(PY) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip
+	$(VPY) -m pip install -q torch==2.13.0
+	$(VPY) -m pip install -q -e '.[dev]' 'numpy<2' 'mujoco==3.3.0' 'ml_dtypes<0.6'
+	@touch $(STAMP)
+
+demo: venv
+	$(VENV)/bin/robolearn run --name demo
+
+test: venv
+	$(VPY) -m pytest -q tests
+
+bench: venv
+	$(VPY) benchmarks/render_speed.py
+	$(VPY) benchmarks/expert_success.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

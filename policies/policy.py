@@ -1,0 +1,126 @@
+"""`Policy`: encoder + head + normalizer + observation history + action-chunk queue.
+
+The one object that evaluation, the report and export use. It is batched over environments
+(leading dimension B of every observation array), keeping each environment's history and queue,
+so vectorized rollouts run one encoder call and at most one head call per step.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+
+from robolearn.checkpoint import load_json, load_module
+from robolearn.config import from_dict
+from robolearn.errors import RobolearnError
+
+
+class Policy:
+    def __init__(self, encoder, head, normalizer, meta: dict, device="cpu"):
+        self.encoder = encoder.to(device).eval()
+        self.head = head.to(device).eval()
+        self.normalizer = normalizer
+        self.meta = meta
+        self.device = torch.device(device)
+        self.cameras: list[str] = list(meta["cameras"])
+        self.obs_horizon: int = int(meta["obs_horizon"])
+        self.pred_horizon: int = int(meta["pred_horizon"])
+        self.action_horizon: int = int(meta["action_horizon"])
+        self.use_proprio: bool = bool(meta["use_proprio"])
+        self.action_dim: int = int(meta["action_dim"])
+        self.env_id: str = meta["env_id"]
+        self.env_kwargs: dict = dict(meta.get("env_kwargs") or {})
+        self._hist: Optional[torch.Tensor] = None
+        self._queue: Optional[np.ndarray] = None
+        self._qpos: Optional[np.ndarray] = None
+        self._fresh: Optional[np.ndarray] = None
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def load(cls, run_dir, device: str = "cpu") -> "Policy":
+        from robolearn.config import TrainConfig, load_config
+        from robolearn.data.normalize import Normalizer
+        from robolearn.encoders import make_encoder
+        from robolearn.config import EncoderConfig
+        from robolearn.policies import get_head
+
+        run_dir = Path(run_dir)
+        if not (run_dir / "policy.json").exists():
+            raise RobolearnError(f"{run_dir}: not a policy run folder (no policy.json; train one with `robolearn train`)")
+        meta = load_json(run_dir / "policy.json")
+        cfg = load_config(TrainConfig, run_dir / "config.yaml")
+        encoder = make_encoder(from_dict(EncoderConfig, meta["encoder"]), len(meta["cameras"]), meta["image_size"])
+        load_module(encoder, run_dir / "model.safetensors", "encoder")
+        head_cls = get_head(meta["head"])
+        head = head_cls(meta["emb_dim"], meta["action_dim"], meta["obs_horizon"], meta["pred_horizon"],
+                        getattr(cfg, meta["head"]))
+        load_module(head, run_dir / "model.safetensors", "head")
+        normalizer = Normalizer.load(run_dir / "normalizer.json")
+        return cls(encoder, head, normalizer, meta, device)
+
+    # ------------------------------------------------------------------ features
+    def check_obs(self, obs: dict) -> None:
+        size = int(self.meta["image_size"])
+        for cam in self.cameras:
+            key = f"{cam}_image"
+            if key not in obs:
+                raise RobolearnError(f"observation has no '{key}' (keys: {', '.join(sorted(obs))})")
+            x = np.asarray(obs[key])
+            if x.dtype != np.uint8 or x.shape[-3:] != (size, size, 3):
+                raise RobolearnError(f"'{key}' must be uint8 (..., {size}, {size}, 3), got {x.dtype} {x.shape}")
+        if self.use_proprio and "proprio" not in obs:
+            raise RobolearnError("observation has no 'proprio'")
+
+    @torch.no_grad()
+    def step_features(self, obs: dict) -> torch.Tensor:
+        """(B, D) per-step features: image embedding, plus normalized proprio when used."""
+        images = np.stack([np.asarray(obs[f"{c}_image"]) for c in self.cameras], axis=1)  # (B, V, H, W, 3)
+        emb = self.encoder(torch.from_numpy(images).to(self.device)).float()
+        if self.use_proprio:
+            p = self.normalizer.normalize("proprio", np.asarray(obs["proprio"], dtype=np.float32))
+            emb = torch.cat([emb, torch.as_tensor(p, dtype=torch.float32, device=self.device)], -1)
+        return emb
+
+    # ------------------------------------------------------------------ control
+    def reset(self, mask=None) -> None:
+        """Forget history and queued actions: all environments, or those where `mask` is True."""
+        if self._fresh is None or mask is None:
+            self._hist = self._queue = self._qpos = self._fresh = None
+            return
+        self._fresh[np.asarray(mask, dtype=bool)] = True
+
+    def _init_state(self, b: int, d: int) -> None:
+        self._hist = torch.zeros(b, self.obs_horizon, d, device=self.device)
+        self._queue = np.zeros((b, self.action_horizon, self.action_dim), np.float32)
+        self._qpos = np.full(b, self.action_horizon)
+        self._fresh = np.ones(b, dtype=bool)
+
+    @torch.no_grad()
+    def select_action(self, obs: dict, generator: Optional[torch.Generator] = None) -> np.ndarray:
+        """Batched obs (leading dim B) -> (B, A) actions; unbatched obs -> (A,)."""
+        self.check_obs(obs)
+        single = np.asarray(obs[f"{self.cameras[0]}_image"]).ndim == 3
+        if single:
+            obs = {k: np.asarray(v)[None] for k, v in obs.items()}
+        feats = self.step_features(obs)
+        b = feats.shape[0]
+        if self._hist is None or self._hist.shape[0] != b:
+            self._init_state(b, feats.shape[1])
+        fresh = torch.as_tensor(self._fresh, device=self.device)
+        rolled = torch.cat([self._hist[:, 1:], feats[:, None]], 1)
+        # A new episode's history is its first frame repeated, as the training windows are padded.
+        self._hist = torch.where(fresh[:, None, None], feats[:, None].expand_as(self._hist), rolled)
+        need = self._fresh | (self._qpos >= self.action_horizon)
+        if need.any():
+            idx = np.nonzero(need)[0]
+            chunk = self.head.predict(self._hist[torch.as_tensor(idx, device=self.device)], generator=generator)
+            chunk = self.normalizer.unnormalize("actions", chunk.float().cpu().numpy())
+            self._queue[idx] = chunk[:, : self.action_horizon]
+            self._qpos[idx] = 0
+        self._fresh[:] = False
+        action = self._queue[np.arange(b), self._qpos].copy()
+        self._qpos += 1
+        action = np.clip(action, -1.0, 1.0).astype(np.float32)
+        return action[0] if single else action

@@ -1,0 +1,375 @@
+"""Typed configs for every stage. The CLI is generated from these dataclasses (tyro).
+
+Each pretraining objective and each policy head has its own config class here, with the defaults
+of its paper (../shared/PAPERS.md) scaled where noted for 64 px tasks on a CPU.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Optional
+
+import yaml
+
+WandbMode = Literal["online", "offline", "disabled"]
+
+
+# ----------------------------------------------------------------------------- data
+@dataclass
+class CollectConfig:
+    """Run a scripted expert and write its demonstrations to an HDF5 store (robomimic layout)."""
+
+    env: str = "robolearn/BlockPush-v0"
+    """Registered env id."""
+    episodes: int = 100
+    """Successful episodes to keep."""
+    out: Path = Path("demos.hdf5")
+    """Output HDF5 file (written atomically)."""
+    seed: int = 0
+    """Base seed; episode i uses seed + i (failed episodes are replaced by later seeds)."""
+    image_size: int = 64
+    """Square image side in pixels."""
+    cameras: Optional[list[str]] = None
+    """Cameras to record (default: the task's default cameras)."""
+    workers: int = 1
+    """Collector processes (spawn start method)."""
+    horizon: Optional[int] = None
+    """Episode step limit (default: the task's)."""
+    valid_fraction: float = 0.1
+    """Fraction of demos put in mask/valid."""
+    overwrite: bool = False
+    """Replace an existing output file."""
+    max_attempts_factor: float = 2.0
+    """Stop after episodes × this many attempts if the expert keeps failing."""
+
+
+@dataclass
+class DataConfig:
+    """Which part of a demonstration store a model reads."""
+
+    cameras: Optional[list[str]] = None
+    """Camera keys to use (default: all cameras in the file)."""
+    in_ram: bool = False
+    """Hold the whole file in RAM (refused when it would not fit)."""
+    workers: int = 0
+    """DataLoader worker processes; each opens its own h5py handle."""
+
+
+# ----------------------------------------------------------------------------- encoders
+@dataclass
+class EncoderConfig:
+    name: Literal["conv", "resnet18"] = "conv"
+    """conv: the inverse-dynamics paper's 64-d encoder; resnet18: ResNet-18 from scratch, 512-d."""
+    norm: Literal["batch", "group"] = "batch"
+    """Normalization layers of resnet18."""
+    embed_dim: int = 64
+    """Output width of the conv encoder (resnet18 is 512)."""
+
+
+# ----------------------------------------------------------------------------- optimization
+@dataclass
+class OptimConfig:
+    steps: int = 2000
+    """Gradient steps."""
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    betas: tuple[float, float] = (0.9, 0.999)
+    warmup_steps: int = 100
+    """Linear warmup, then cosine decay to 0."""
+    grad_clip: float = 1.0
+    """Gradient-norm clip (per parameter group where the objective defines groups); 0 disables."""
+    checkpoint_every: int = 500
+    """Steps between checkpoints (resume continues from the latest)."""
+    eval_every: int = 500
+    """Steps between validation metrics (probes, losses)."""
+    log_every: int = 25
+    amp: Literal["auto", "bf16", "off"] = "auto"
+    """bf16 autocast: auto = on CUDA only."""
+    compile: bool = False
+    """torch.compile the model (GPU)."""
+    seed: int = 0
+    device: str = "auto"
+    """auto: cuda when available, else cpu."""
+
+
+# ----------------------------------------------------------------------------- objectives
+@dataclass
+class IdmConfig:
+    """Inverse dynamics (Brandfonbrener et al. 2023): predict a_t from [phi(o_t), phi(o_{t+k})]."""
+
+    k: int = 1
+    """Frame gap."""
+    hidden: tuple[int, ...] = (256, 256)
+    dropout: float = 0.1
+    shift_pad: int = 4
+    """Random-shift augmentation pad in pixels (8 px at 84-120 px in the paper; 4 at 64 px)."""
+    detach_target: bool = False
+    """Stop-gradient through phi(o_{t+k}) (paper default: no)."""
+
+
+@dataclass
+class DynamoConfig:
+    """DynaMo (Cui et al. 2024): latent inverse + forward dynamics on frozen-able encoder output."""
+
+    window: int = 5
+    latent_dim: int = 16
+    """Bottleneck dimension of the latent action z."""
+    layers: int = 6
+    heads: int = 6
+    embed: int = 120
+    dropout: float = 0.0
+    cov_weight: float = 0.04
+    target: Literal["stopgrad", "ema"] = "stopgrad"
+    ema_beta: float = 0.99
+    """Starting EMA decay, scheduled (cosine) toward 1."""
+    no_forward: bool = False
+    """Ablation: drop the forward model (inverse model + covariance term only)."""
+    no_inverse: bool = False
+    """Ablation: forward model conditioned on no latent action."""
+    no_bottleneck: bool = False
+    """Ablation: latent action as wide as the embedding."""
+    no_covariance: bool = False
+    """Ablation: drop the covariance regularizer."""
+    no_stopgrad: bool = False
+    """Ablation: gradients flow into the target branch."""
+
+
+@dataclass
+class SirlConfig:
+    """SIRL (Bobu et al. 2023): triplet loss on similarity queries answered by a simulated user."""
+
+    queries: int = 2000
+    """Query budget."""
+    segment: int = 10
+    """Steps per segment (H)."""
+    beta: float = 0.0
+    """Boltzmann rationality of the simulated user; 0 = noiseless."""
+    margin: float = 1.0
+    query_seed: int = 0
+
+
+@dataclass
+class CclConfig:
+    """Counter-current learning (Kao & Hariharan 2024): forward net vs. a mirrored feedback net."""
+
+    hidden: tuple[int, ...] = (256, 256)
+    """Widths of the forward action head after the encoder (mirrored in the feedback net)."""
+    decorrelation: float = 0.5
+    feedback_lr: float = 1e-3
+
+
+@dataclass
+class PretrainConfig:
+    """Pretrain an encoder on demonstrations with one objective; writes an encoder checkpoint."""
+
+    data: Path = Path("demos.hdf5")
+    out: Path = Path("runs/enc")
+    objective: Literal["none", "idm", "dynamo", "sirl", "ccl"] = "idm"
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    loader: DataConfig = field(default_factory=DataConfig)
+    idm: IdmConfig = field(default_factory=IdmConfig)
+    dynamo: DynamoConfig = field(default_factory=DynamoConfig)
+    sirl: SirlConfig = field(default_factory=SirlConfig)
+    ccl: CclConfig = field(default_factory=CclConfig)
+    wandb: WandbMode = "offline"
+    project: str = "robolearn"
+    overwrite: bool = False
+    """Start over in an existing run folder (default: resume it)."""
+
+
+# ----------------------------------------------------------------------------- heads
+@dataclass
+class MlpConfig:
+    hidden: int = 256
+    depth: int = 4
+    dropout: float = 0.1
+
+
+@dataclass
+class KnnConfig:
+    k: int = 5
+
+
+@dataclass
+class VqbetConfig:
+    vq_layers: int = 2
+    codes: int = 16
+    vq_latent: int = 512
+    vq_hidden: int = 128
+    vq_decay: float = 0.8
+    vq_commit: float = 1.0
+    vq_steps: int = 1000
+    gpt_layers: int = 6
+    gpt_heads: int = 6
+    gpt_embed: int = 120
+    dropout: float = 0.1
+    head_hidden: int = 1024
+    focal_gamma: float = 2.0
+    primary_weight: float = 5.0
+    secondary_weight: float = 0.5
+    offset_weight: float = 100.0
+    temperature: float = 1.0
+    greedy: bool = False
+
+
+@dataclass
+class DiffusionConfig:
+    down_dims: tuple[int, ...] = (64, 128, 256)
+    """Smaller than the paper's (512, 1024, 2048): enough for 64 px tasks, fast on a CPU."""
+    kernel_size: int = 5
+    n_groups: int = 8
+    step_embed: int = 128
+    train_steps: int = 100
+    inference_steps: int = 10
+    ema_power: float = 0.75
+    ema_max: float = 0.9999
+
+
+@dataclass
+class TrainConfig:
+    """Train a policy head on embeddings of a frozen encoder."""
+
+    data: Path = Path("demos.hdf5")
+    encoder: Path = Path("runs/enc")
+    """Encoder run folder written by `robolearn pretrain`."""
+    out: Path = Path("runs/pol")
+    head: Literal["mlp", "knn", "vqbet", "diffusion"] = "mlp"
+    obs_horizon: Optional[int] = None
+    """T_o (default per head: mlp 1, knn 1, vqbet 5, diffusion 2)."""
+    pred_horizon: Optional[int] = None
+    """T, actions predicted per call (default per head: mlp 5, knn 1, vqbet 5, diffusion 16)."""
+    action_horizon: Optional[int] = None
+    """T_a, actions executed per prediction (default per head: mlp 5, knn 1, vqbet 1, diffusion 8)."""
+    use_proprio: bool = True
+    """Append the low-dimensional proprio observation to the image embedding."""
+    optim: OptimConfig = field(
+        default_factory=lambda: OptimConfig(steps=3000, batch_size=256, lr=1e-3, warmup_steps=100)
+    )
+    loader: DataConfig = field(default_factory=DataConfig)
+    mlp: MlpConfig = field(default_factory=MlpConfig)
+    knn: KnnConfig = field(default_factory=KnnConfig)
+    vqbet: VqbetConfig = field(default_factory=VqbetConfig)
+    diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
+    wandb: WandbMode = "offline"
+    project: str = "robolearn"
+    overwrite: bool = False
+
+
+# ----------------------------------------------------------------------------- evaluation
+@dataclass
+class EvalConfig:
+    """Roll a policy out in its task and report success with a Wilson 95% interval."""
+
+    policy: str = "runs/pol"
+    """Policy run folder, or `expert` to evaluate the scripted expert."""
+    env: Optional[str] = None
+    """Env id (default: the one the policy's data came from; required for `expert`)."""
+    episodes: int = 50
+    seed: int = 100_000
+    """Base seed; kept disjoint from collection seeds (which start at 0)."""
+    workers: int = 2
+    """Parallel env processes (gymnasium AsyncVectorEnv, spawn)."""
+    videos: int = 2
+    """Episodes recorded to MP4."""
+    out: Path = Path("runs/eval")
+    image_size: Optional[int] = None
+    horizon: Optional[int] = None
+    wandb: WandbMode = "offline"
+    project: str = "robolearn"
+    overwrite: bool = False
+
+
+@dataclass
+class ExportConfig:
+    """Export a trained policy as a self-contained ONNX bundle for a robot computer."""
+
+    policy: Path = Path("runs/pol")
+    out: Path = Path("bundle")
+    parity_frames: int = 64
+    """Validation frames checked for torch/ONNX parity before the bundle is written."""
+    tolerance: float = 1e-4
+    overwrite: bool = False
+
+
+@dataclass
+class RunConfig:
+    """collect -> pretrain -> train -> eval -> report, with one config."""
+
+    name: str = "demo"
+    root: Path = Path("runs")
+    env: str = "robolearn/BlockPush-v0"
+    episodes: int = 60
+    """Demonstrations to collect."""
+    objectives: list[str] = field(default_factory=lambda: ["idm", "none"])
+    heads: list[str] = field(default_factory=lambda: ["mlp", "knn"])
+    seeds: list[int] = field(default_factory=lambda: [0])
+    eval_episodes: int = 20
+    image_size: int = 64
+    workers: int = 2
+    pretrain_steps: int = 600
+    train_steps: int = 1500
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    dynamo_ablations: list[str] = field(default_factory=list)
+    """DynaMo ablation flags to sweep, e.g. no_forward no_covariance."""
+    sirl_budgets: list[int] = field(default_factory=list)
+    """Extra SIRL query budgets to sweep."""
+    wandb: WandbMode = "offline"
+    project: str = "robolearn"
+    overwrite: bool = False
+
+
+# ----------------------------------------------------------------------------- (de)serialization
+def to_dict(cfg) -> dict:
+    """A dataclass config as plain JSON/YAML types (paths as strings, tuples as lists)."""
+
+    def conv(v):
+        if dataclasses.is_dataclass(v):
+            return {f.name: conv(getattr(v, f.name)) for f in dataclasses.fields(v)}
+        if isinstance(v, Path):
+            return str(v)
+        if isinstance(v, (list, tuple)):
+            return [conv(x) for x in v]
+        if isinstance(v, dict):
+            return {k: conv(x) for k, x in v.items()}
+        return v
+
+    return conv(cfg)
+
+
+def from_dict(cls, d: dict):
+    """Rebuild a config dataclass from `to_dict` output; unknown keys are ignored."""
+    import typing
+
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in d:
+            continue
+        v, t = d[f.name], hints[f.name]
+        if dataclasses.is_dataclass(t):
+            v = from_dict(t, v)
+        elif t is Path or t == Optional[Path]:
+            v = None if v is None else Path(v)
+        elif typing.get_origin(t) is tuple and v is not None:
+            v = tuple(v)
+        kwargs[f.name] = v
+    return cls(**kwargs)
+
+
+def save_config(cfg, path: Path) -> None:
+    path = Path(path)
+    path.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+
+
+def load_config(cls, path: Path):
+    return from_dict(cls, yaml.safe_load(Path(path).read_text()))
+
+
+def config_hash(cfg) -> str:
+    import hashlib
+
+    return hashlib.sha256(json.dumps(to_dict(cfg), sort_keys=True).encode()).hexdigest()[:12]

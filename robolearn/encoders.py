@@ -1,0 +1,150 @@
+"""Visual encoders: uint8 images (..., V, H, W, 3) -> embeddings (..., V * D).
+
+Every camera view goes through the same network (batched, no Python loop over views), and the
+per-view embeddings are concatenated. Normalization to [-1, 1]-ish floats happens inside, so
+callers (data loaders, the robot runtime) pass raw uint8 frames.
+
+We write ResNet-18 ourselves: torchvision does not import beside this torch build, and the model
+is short.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from einops import rearrange
+
+from robolearn.config import EncoderConfig
+from robolearn.errors import RobolearnError
+
+
+class SpatialSoftmax(nn.Module):
+    """Expected (x, y) image coordinates of each channel's softmax over space."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        attn = torch.softmax(x.flatten(2), dim=-1).view(b, c, h, w)
+        ys = torch.linspace(-1.0, 1.0, h, device=x.device, dtype=attn.dtype)
+        xs = torch.linspace(-1.0, 1.0, w, device=x.device, dtype=attn.dtype)
+        ex = (attn.sum(dim=2) * xs).sum(dim=-1)
+        ey = (attn.sum(dim=3) * ys).sum(dim=-1)
+        return torch.cat([ex, ey], dim=-1)  # (b, 2c)
+
+
+class Encoder(nn.Module):
+    """Base class: subclasses implement `frame_forward` on float (N, 3, H, W) in [-1, 1]."""
+
+    view_dim: int
+
+    def __init__(self, num_views: int, image_size: int):
+        super().__init__()
+        self.num_views = num_views
+        self.image_size = image_size
+
+    @property
+    def embed_dim(self) -> int:
+        return self.view_dim * self.num_views
+
+    def frame_forward(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def preprocess(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 (N, H, W, 3) -> float (N, 3, H, W) in [-1, 1], channels_last on the GPU."""
+        x = images.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+        if x.is_cuda:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def encode_views(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 (..., V, H, W, 3) -> (..., V, D)."""
+        if images.dtype != torch.uint8:
+            raise RobolearnError(f"encoder expects uint8 images, got {images.dtype}")
+        if images.shape[-1] != 3 or images.dim() < 4:
+            raise RobolearnError(f"encoder expects images shaped (..., V, H, W, 3), got {tuple(images.shape)}")
+        lead = images.shape[:-3]
+        flat = images.reshape(-1, *images.shape[-3:])
+        out = self.frame_forward(self.preprocess(flat))
+        return out.reshape(*lead, out.shape[-1])
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 (..., V, H, W, 3) -> (..., V * D)."""
+        if images.dim() >= 4 and images.shape[-4] != self.num_views:
+            raise RobolearnError(
+                f"encoder was built for {self.num_views} camera view(s), got {images.shape[-4]}"
+            )
+        return rearrange(self.encode_views(images), "... v d -> ... (v d)")
+
+
+class ConvEncoder(Encoder):
+    """Brandfonbrener et al. 2023: conv 32/64/128/256, 3x3, strides 2,2,1,1, VALID, GELU,
+    spatial softmax, Linear -> LayerNorm -> tanh."""
+
+    def __init__(self, num_views: int, image_size: int, embed_dim: int = 64):
+        super().__init__(num_views, image_size)
+        chans, strides = (32, 64, 128, 256), (2, 2, 1, 1)
+        layers, c_in = [], 3
+        for c, s in zip(chans, strides):
+            layers += [nn.Conv2d(c_in, c, 3, stride=s, padding=0), nn.GELU()]
+            c_in = c
+        self.conv = nn.Sequential(*layers)
+        self.pool = SpatialSoftmax()
+        self.proj = nn.Sequential(nn.Linear(2 * c_in, embed_dim), nn.LayerNorm(embed_dim), nn.Tanh())
+        self.view_dim = embed_dim
+
+    def frame_forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.pool(self.conv(x)))
+
+
+def _norm(kind: str, c: int) -> nn.Module:
+    return nn.BatchNorm2d(c) if kind == "batch" else nn.GroupNorm(min(32, c // 4) or 1, c)
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, c_in: int, c_out: int, stride: int, norm: str):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.bn1 = _norm(norm, c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.bn2 = _norm(norm, c_out)
+        self.down = None
+        if stride != 1 or c_in != c_out:
+            self.down = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), _norm(norm, c_out))
+
+    def forward(self, x):
+        idt = x if self.down is None else self.down(x)
+        out = F.relu(self.bn1(self.conv1(x)), inplace=True)
+        return F.relu(self.bn2(self.conv2(out)) + idt, inplace=True)
+
+
+class ResNet18Encoder(Encoder):
+    """ResNet-18 from scratch (He et al. 2016), global average pool, 512-d per view."""
+
+    def __init__(self, num_views: int, image_size: int, norm: str = "batch"):
+        super().__init__(num_views, image_size)
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, 64, 7, 2, 3, bias=False), _norm(norm, 64), nn.ReLU(inplace=True),
+            nn.MaxPool2d(3, 2, 1),
+        )
+        blocks, c_in = [], 64
+        for c, s in ((64, 1), (128, 2), (256, 2), (512, 2)):
+            blocks += [BasicBlock(c_in, c, s, norm), BasicBlock(c, c, 1, norm)]
+            c_in = c
+        self.blocks = nn.Sequential(*blocks)
+        self.view_dim = 512
+
+    def frame_forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blocks(self.stem(x)).mean(dim=(2, 3))
+
+
+ENCODERS: dict[str, Callable[..., Encoder]] = {
+    "conv": lambda cfg, v, s: ConvEncoder(v, s, cfg.embed_dim),
+    "resnet18": lambda cfg, v, s: ResNet18Encoder(v, s, cfg.norm),
+}
+
+
+def make_encoder(cfg: EncoderConfig, num_views: int, image_size: int) -> Encoder:
+    if cfg.name not in ENCODERS:
+        raise RobolearnError(f"unknown encoder '{cfg.name}'; known: {', '.join(ENCODERS)}")
+    return ENCODERS[cfg.name](cfg, num_views, image_size)

@@ -1,0 +1,175 @@
+"""`robolearn pretrain`: train an encoder on demonstrations with one objective.
+
+Writes an encoder run folder: `encoder.safetensors` (the encoder), `objective.safetensors` (its
+auxiliary networks, for analysis), `encoder.json` (what the encoder was built for), `config.yaml`,
+`normalizer.json`, `metrics.jsonl`, `results.json` (final probe R² and collapse indicators).
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from robolearn import __version__
+from robolearn.checkpoint import file_sha256, load_json, load_module, save_json, save_weights
+from robolearn.config import EncoderConfig, PretrainConfig, from_dict, save_config, to_dict
+from robolearn.embeddings import embed_demos
+from robolearn.encoders import make_encoder
+from robolearn.errors import RobolearnError
+from robolearn.pretraining import DataInfo, get_objective
+from robolearn.probes import probe_report
+from robolearn.tracking import Tracker
+from robolearn.trainer import fit, pick_device, seed_everything
+
+PROBE_DEMOS = 40
+"""Demos per split whose frames the periodic probe embeds (bounded so probing stays cheap)."""
+
+
+def data_info(store, cameras: list[str]) -> DataInfo:
+    demo = store.demo_names(None)[0]
+    feats = store.task_features(demo)
+    return DataInfo(
+        num_views=len(cameras),
+        image_size=int(store.image_size),
+        action_dim=int(store.action_dim),
+        proprio_dim=int(store.proprio_dim),
+        feature_dim=0 if feats is None else int(feats.shape[-1]),
+    )
+
+
+def resolve_cameras(store, cameras) -> list[str]:
+    if not cameras:
+        return list(store.cameras)
+    missing = [c for c in cameras if c not in store.cameras]
+    if missing:
+        raise RobolearnError(
+            f"{store.path}: no camera {', '.join(missing)} (cameras in the file: {', '.join(store.cameras)})"
+        )
+    return list(cameras)
+
+
+def prepare_run_dir(out: Path, overwrite: bool, done_file: str) -> bool:
+    """Create the run folder. Returns True when an interrupted run is there to resume."""
+    out = Path(out)
+    if out.exists() and overwrite:
+        shutil.rmtree(out)
+    if (out / done_file).exists():
+        raise RobolearnError(f"{out} already holds a finished run; pass --overwrite to replace it")
+    resume = (out / "checkpoint" / "trainer.json").exists()
+    out.mkdir(parents=True, exist_ok=True)
+    return resume
+
+
+def probe_frames(encoder, store, cameras, device):
+    """Embeddings and task features of a bounded set of train and valid frames."""
+    out = {}
+    for split in ("train", "valid"):
+        demos = store.demo_names(split)[:PROBE_DEMOS]
+        if not demos or store.task_features(demos[0]) is None:
+            return None
+        emb = embed_demos(encoder, store, cameras, demos, device=device, progress=False)
+        out[split] = (
+            np.concatenate([emb[d] for d in demos]),
+            np.concatenate([store.task_features(d) for d in demos]),
+        )
+    return out
+
+
+def load_encoder(enc_dir: Path, device="cpu"):
+    """(encoder in eval mode, meta dict) from an encoder run folder."""
+    enc_dir = Path(enc_dir)
+    if not enc_dir.is_dir():
+        raise RobolearnError(f"{enc_dir}: no such encoder run folder (make one with `robolearn pretrain`)")
+    meta_path = enc_dir / "encoder.json"
+    if not meta_path.exists():
+        raise RobolearnError(f"{enc_dir}: not a finished encoder run (no encoder.json)")
+    meta = load_json(meta_path)
+    encoder = make_encoder(from_dict(EncoderConfig, meta["encoder"]), meta["num_views"], meta["image_size"])
+    load_module(encoder, enc_dir / "encoder.safetensors", "encoder")
+    return encoder.to(device).eval(), meta
+
+
+def pretrain(cfg: PretrainConfig) -> Path:
+    from robolearn.data.normalize import Normalizer
+    from robolearn.data.store import file_hash, open_store
+    from robolearn.data.windows import WindowDataset
+
+    out = Path(cfg.out)
+    store = open_store(cfg.data)  # validates before any folder is touched
+    cameras = resolve_cameras(store, cfg.loader.cameras)
+    objective_cls = get_objective(cfg.objective)
+    resume = prepare_run_dir(out, cfg.overwrite, "encoder.json")
+    seed_everything(cfg.optim.seed)
+    device = pick_device(cfg.optim.device)
+    save_config(cfg, out / "config.yaml")
+
+    normalizer = Normalizer.from_store(store, split="train")
+    normalizer.save(out / "normalizer.json")
+    info = data_info(store, cameras)
+    encoder = make_encoder(cfg.encoder, info.num_views, info.image_size)
+    obj_cfg = getattr(cfg, cfg.objective, None)
+    objective = objective_cls(encoder, obj_cfg, info).to(device)
+    objective.prepare(out, cfg.data, normalizer)
+
+    tracker = Tracker(out, cfg, job="pretrain", mode=cfg.wandb, project=cfg.project)
+    try:
+        def validate(step: int) -> dict:
+            frames = probe_frames(objective.encoder, store, cameras, device)
+            if frames is None:
+                return {}
+            (tx, ty), (vx, vy) = frames["train"], frames["valid"]
+            return {f"val/{k}": v for k, v in probe_report(tx, ty, vx, vy, store.feature_names).items()}
+
+        final: dict = {}
+        if getattr(objective_cls, "trains", True):
+            dataset = objective.make_dataset(cfg.data, "train", cameras, normalizer, cfg.loader.in_ram)
+            if dataset is None:
+                dataset = WindowDataset(cfg.data, objective_cls.window_spec(obj_cfg), split="train",
+                                        cameras=cameras, normalizer=normalizer, in_ram=cfg.loader.in_ram)
+            if len(dataset) == 0:
+                raise RobolearnError(f"{cfg.data}: no training windows for objective '{cfg.objective}'")
+            loader = DataLoader(
+                dataset, batch_size=cfg.optim.batch_size, shuffle=True, drop_last=len(dataset) > cfg.optim.batch_size,
+                num_workers=cfg.loader.workers, persistent_workers=cfg.loader.workers > 0,
+                generator=torch.Generator().manual_seed(cfg.optim.seed),
+                pin_memory=device.type == "cuda",
+            )
+            if resume:
+                print(f"resuming the interrupted run in {out}")
+            final = fit(objective, loader, cfg.optim, out, tracker, validate=validate,
+                        desc=f"pretrain {cfg.objective}", device=device)
+        else:
+            objective.to(device).eval()
+            with torch.no_grad():
+                final = validate(0)
+            tracker.log(final, step=0)
+        objective.eval()
+
+        save_weights(out / "encoder.safetensors", {"encoder": objective.encoder})
+        aux = {n: m for n, m in objective.named_children() if n != "encoder"}
+        if aux:
+            save_weights(out / "objective.safetensors", aux)
+        results = {k: v for k, v in final.items() if k.startswith("val/") or k == "loss"}
+        results["objective"] = cfg.objective
+        results["uses_privileged_labels"] = bool(getattr(objective, "uses_privileged_labels", False))
+        if cfg.objective == "sirl":
+            results["query_budget"] = cfg.sirl.queries
+        save_json(out / "results.json", results)
+        meta = {
+            "encoder": to_dict(cfg.encoder), "num_views": info.num_views, "image_size": info.image_size,
+            "cameras": cameras, "embed_dim": objective.encoder.embed_dim, "objective": cfg.objective,
+            "env_id": store.env_id, "env_kwargs": store.env_kwargs, "data": str(cfg.data),
+            "data_hash": file_hash(cfg.data), "weights_hash": file_sha256(out / "encoder.safetensors"),
+            "robolearn_version": __version__,
+        }
+        save_json(out / "encoder.json", meta)  # written last: marks the run as finished
+        tracker.summary(results)
+        tracker.log_artifact(f"encoder-{out.name}", "encoder",
+                             [out / "encoder.safetensors", out / "encoder.json", out / "normalizer.json"])
+    finally:
+        tracker.finish()
+        store.close()
+    return out

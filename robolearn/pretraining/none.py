@@ -1,0 +1,13 @@
+"""`none`: the encoder at its random initialization, frozen. The baseline every method must beat."""
+from __future__ import annotations
+
+from robolearn.pretraining import Objective
+
+
+class NoPretraining(Objective):
+    name = "none"
+    trains = False
+    """The pretrain command saves the initialization without running the training loop."""
+
+
+OBJECTIVE = NoPretraining

@@ -1,0 +1,49 @@
+"""Frozen-embedding diagnostics: linear-probe R² to task features, and collapse indicators."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def ridge_r2(train_x, train_y, test_x, test_y, alpha: float = 1e-2) -> np.ndarray:
+    """Closed-form ridge regression from embeddings to targets; per-target R² on the test set.
+
+    Inputs are standardized with train statistics so alpha means the same at any embedding scale.
+    """
+    tx, ty = np.asarray(train_x, np.float64), np.asarray(train_y, np.float64)
+    vx, vy = np.asarray(test_x, np.float64), np.asarray(test_y, np.float64)
+    mx, sx = tx.mean(0), tx.std(0) + 1e-8
+    my = ty.mean(0)
+    a = (tx - mx) / sx
+    b = (vx - mx) / sx
+    a1 = np.concatenate([a, np.ones((len(a), 1))], 1)
+    b1 = np.concatenate([b, np.ones((len(b), 1))], 1)
+    reg = alpha * len(a) * np.eye(a1.shape[1])
+    reg[-1, -1] = 0.0  # do not shrink the intercept
+    w = np.linalg.solve(a1.T @ a1 + reg, a1.T @ (ty - my))
+    pred = b1 @ w + my
+    ss_res = ((vy - pred) ** 2).sum(0)
+    ss_tot = ((vy - vy.mean(0)) ** 2).sum(0)
+    # A target constant on the test set carries no information: report 0, not -inf.
+    return np.where(ss_tot > 1e-12, 1.0 - ss_res / np.maximum(ss_tot, 1e-12), 0.0)
+
+
+def collapse_stats(emb) -> dict:
+    """Mean per-dimension std and effective rank (exp of the entropy of the normalized
+    covariance eigenvalues, Roy & Vetterli 2007) of an (N, D) embedding matrix."""
+    e = torch.as_tensor(np.asarray(emb), dtype=torch.float64)
+    e = e - e.mean(0)
+    std = e.std(0).mean().item()
+    cov = (e.T @ e) / max(len(e) - 1, 1)
+    ev = torch.linalg.eigvalsh(cov).clamp(min=0)
+    p = ev / ev.sum().clamp(min=1e-12)
+    ent = -(p[p > 0] * p[p > 0].log()).sum().item()
+    return {"emb_std": std, "effective_rank": float(np.exp(ent))}
+
+
+def probe_report(train_emb, train_feat, valid_emb, valid_feat, names: list[str]) -> dict:
+    r2 = ridge_r2(train_emb, train_feat, valid_emb, valid_feat)
+    out = {f"probe_r2/{n}": float(v) for n, v in zip(names, r2)}
+    out["probe_r2/mean"] = float(np.mean(r2))
+    out.update(collapse_stats(valid_emb))
+    return out
