@@ -1,0 +1,33 @@
+"""Shared fixtures: small real datasets collected once per test session by the real experts."""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("WANDB_SILENT", "true")
+os.environ.setdefault("TQDM_DISABLE", "1")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+import robolearn.rendering  # noqa: E402,F401
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def pointmass_demos(tmp_path_factory):
+    from robolearn.config import CollectConfig
+    from robolearn.data.collect import collect
+
+    out = tmp_path_factory.mktemp("pm") / "pointmass.hdf5"
+    return collect(CollectConfig(env="robolearn/PointMass-v0", episodes=24, out=out, seed=0, image_size=32))
+
+
+@pytest.fixture(scope="session")
+def blockpush_demos(tmp_path_factory):
+    from robolearn.config import CollectConfig
+    from robolearn.data.collect import collect
+
+    out = tmp_path_factory.mktemp("bp") / "blockpush.hdf5"
+    return collect(CollectConfig(env="robolearn/BlockPush-v0", episodes=6, out=out, seed=0, image_size=32))

@@ -1,0 +1,168 @@
+"""The pipeline on small real data: pretraining, probes, heads, resume, tracking, `robolearn run`."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from robolearn.config import OptimConfig, PretrainConfig, TrainConfig
+from robolearn.tracking import read_metrics
+
+ROBOLEARN = [sys.executable, "-m", "robolearn.cli"]
+
+
+def quick_optim(steps, **kw):
+    base = dict(steps=steps, batch_size=32, warmup_steps=10, checkpoint_every=steps, eval_every=steps, log_every=5)
+    base.update(kw)
+    return OptimConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def pm_encoders(pointmass_demos, tmp_path_factory):
+    from robolearn.pretrain import pretrain
+
+    root = tmp_path_factory.mktemp("pm_enc")
+    idm = pretrain(PretrainConfig(data=pointmass_demos, out=root / "idm", objective="idm",
+                                  optim=quick_optim(250, lr=1e-3), wandb="offline"))
+    none = pretrain(PretrainConfig(data=pointmass_demos, out=root / "none", objective="none", wandb="disabled"))
+    return idm, none
+
+
+def test_idm_loss_decreases(pm_encoders):
+    rows = [r for r in read_metrics(pm_encoders[0]) if "train/loss" in r]
+    first = np.mean([r["train/loss"] for r in rows[:3]])
+    last = np.mean([r["train/loss"] for r in rows[-3:]])
+    assert last < 0.7 * first, (first, last)
+
+
+def test_idm_probe_beats_random_init_on_agent_position(pm_encoders):
+    idm = json.loads((pm_encoders[0] / "results.json").read_text())
+    none = json.loads((pm_encoders[1] / "results.json").read_text())
+    # Inverse dynamics must see where the agent is; the goal is irrelevant to it (PAPERS.md).
+    for key in ("val/probe_r2/agent_x", "val/probe_r2/agent_y"):
+        assert idm[key] > none[key] + 0.05, (key, idm[key], none[key])
+    assert idm["val/effective_rank"] > 2.0  # no collapse
+
+
+def test_encoder_folder_is_pickle_free(pm_encoders):
+    files = {p.name for p in pm_encoders[0].iterdir()}
+    assert {"encoder.safetensors", "encoder.json", "config.yaml", "normalizer.json", "metrics.jsonl"} <= files
+    assert not [p for p in pm_encoders[0].rglob("*") if p.suffix in (".pt", ".pth", ".pkl", ".ckpt")]
+
+
+def test_knn_k1_returns_nearest_demo_action_exactly(pointmass_demos, pm_encoders, tmp_path):
+    from robolearn.data.store import open_store
+    from robolearn.embeddings import stack_views
+    from robolearn.policies.policy import Policy
+    from robolearn.train import train
+
+    cfg = TrainConfig(data=pointmass_demos, encoder=pm_encoders[0], out=tmp_path / "knn", head="knn", wandb="disabled")
+    cfg.knn.k = 1
+    policy = Policy.load(train(cfg))
+    with open_store(pointmass_demos) as store:
+        demo = store.demo_names("train")[1]
+        t = 7
+        obs = {f"{c}_image": stack_views(store, demo, [c])[t, 0] for c in policy.cameras}
+        obs["proprio"] = store.obs(demo, "proprio")[t]
+        expected = store.actions(demo)[t]
+    # A training frame's nearest neighbour is itself, so k=1 replays its recorded action.
+    np.testing.assert_allclose(policy.select_action(obs), expected, atol=1e-5)
+
+
+def test_mlp_fits_small_dataset(pointmass_demos, pm_encoders, tmp_path):
+    from robolearn.train import train
+
+    out = train(TrainConfig(data=pointmass_demos, encoder=pm_encoders[0], out=tmp_path / "mlp", head="mlp",
+                            optim=quick_optim(400, batch_size=128), wandb="disabled"))
+    res = json.loads((out / "results.json").read_text())
+    rows = [r for r in read_metrics(out) if "train/loss" in r]
+    assert rows[-1]["train/loss"] < 0.3 * rows[0]["train/loss"]
+    assert res["val/first_action_mse"] < 0.15  # normalized actions span [-1, 1]
+
+
+def test_policy_queue_executes_action_horizon(pointmass_demos, pm_encoders, tmp_path):
+    from robolearn.data.store import open_store
+    from robolearn.embeddings import stack_views
+    from robolearn.policies.policy import Policy
+    from robolearn.train import train
+
+    cfg = TrainConfig(data=pointmass_demos, encoder=pm_encoders[0], out=tmp_path / "mlpq", head="mlp",
+                      pred_horizon=4, action_horizon=3, optim=quick_optim(20), wandb="disabled")
+    policy = Policy.load(train(cfg))
+    calls = []
+    predict = policy.head.predict
+    policy.head.predict = lambda *a, **k: calls.append(1) or predict(*a, **k)
+    with open_store(pointmass_demos) as store:
+        demo = store.demo_names("train")[0]
+        for t in range(7):
+            obs = {f"{c}_image": stack_views(store, demo, [c])[t, 0] for c in policy.cameras}
+            obs["proprio"] = store.obs(demo, "proprio")[t]
+            policy.select_action(obs)
+    assert len(calls) == 3  # steps 0, 3, 6
+
+
+def test_killed_pretraining_resumes_from_checkpoint(pointmass_demos, tmp_path):
+    out = tmp_path / "resume"
+    args = ROBOLEARN + ["pretrain", "--data", str(pointmass_demos), "--out", str(out), "--objective", "idm",
+                        "--optim.steps", "400", "--optim.checkpoint-every", "20", "--optim.batch-size", "16",
+                        "--wandb", "disabled"]
+    env = dict(os.environ, TQDM_DISABLE="1")
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    marker = out / "checkpoint" / "trainer.json"
+    deadline = time.time() + 120
+    while time.time() < deadline and not marker.exists():
+        time.sleep(0.2)
+    assert marker.exists(), "no checkpoint appeared"
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    saved = json.loads(marker.read_text())["step"]
+    assert saved >= 20 and not (out / "encoder.json").exists()
+    done = subprocess.run(args[:-6] + ["--optim.steps", "60", "--optim.checkpoint-every", "20",
+                                       "--optim.batch-size", "16", "--wandb", "disabled"],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert f"resumed from step {saved}" in done.stderr + done.stdout
+    resumed = [r for r in read_metrics(out) if "resumed_from" in r]
+    assert resumed and resumed[0]["resumed_from"] == saved
+    assert (out / "encoder.json").exists()
+
+
+def test_wandb_offline_run_holds_logged_metrics(pm_encoders):
+    runs = list((pm_encoders[0] / "wandb").glob("offline-run-*"))
+    assert runs, "no offline wandb run"
+    summary = json.loads((runs[0] / "files" / "wandb-summary.json").read_text())
+    assert "train/loss" in summary and "val/probe_r2/mean" in summary
+
+
+def test_cli_bad_input_is_one_line(tmp_path):
+    res = subprocess.run(ROBOLEARN + ["pretrain", "--data", str(tmp_path / "missing.hdf5"), "--out",
+                                      str(tmp_path / "x")], capture_output=True, text=True)
+    assert res.returncode != 0
+    assert "Traceback" not in res.stderr
+    assert res.stderr.strip().startswith("error:") and len(res.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "x").exists()
+
+
+def test_robolearn_run_end_to_end_tiny(tmp_path):
+    args = ROBOLEARN + ["run", "--name", "tiny", "--root", str(tmp_path), "--env", "robolearn/PointMass-v0",
+                        "--episodes", "6", "--image-size", "32", "--pretrain-steps", "6", "--train-steps", "10",
+                        "--eval-episodes", "2", "--workers", "1", "--objectives", "idm", "none",
+                        "--heads", "mlp", "knn", "--wandb", "disabled"]
+    res = subprocess.run(args, capture_output=True, text=True, timeout=600, env=dict(os.environ, TQDM_DISABLE="1"))
+    assert res.returncode == 0, res.stderr[-2000:]
+    root = tmp_path / "tiny"
+    report = (root / "report.md").read_text()
+    for obj in ("idm", "none"):
+        for head in ("mlp", "knn"):
+            assert f"| {obj} | {head} |" in report
+    assert (root / "success.png").stat().st_size > 1000
+    assert (root / "pretrain_curves.png").exists() and (root / "train_curves.png").exists()
