@@ -1,0 +1,63 @@
+"""robolearn's MuJoCo tasks. Importing this package registers them with gymnasium.
+
+    from robolearn.envs import get_task, make_env
+    env = make_env("robolearn/BlockPush-v0", image_size=64)
+    obs, info = env.reset(seed=0)
+    task = get_task("robolearn/BlockPush-v0")
+    expert = task.expert(env, np.random.default_rng(0))   # a new expert per episode, after reset
+    obs, reward, terminated, truncated, info = env.step(expert.act(obs))
+
+A task module provides `expert(env, rng)`, `task_features(env)`, `FEATURE_NAMES` and
+`DEFAULT_CAMERAS`. Env kwargs: `image_size`, `cameras`, `horizon`, `render`, `render_mode`.
+"""
+from __future__ import annotations
+
+import robolearn.rendering  # noqa: F401  (MUJOCO_GL before anything imports mujoco)
+
+from types import ModuleType
+
+import gymnasium
+
+from robolearn.envs import blockpush, pointmass
+from robolearn.errors import RobolearnError
+
+TASKS: dict[str, ModuleType] = {
+    "robolearn/PointMass-v0": pointmass,
+    "robolearn/BlockPush-v0": blockpush,
+}
+
+_ENTRY_POINTS = {
+    "robolearn/PointMass-v0": "robolearn.envs.pointmass:PointMassEnv",
+    "robolearn/BlockPush-v0": "robolearn.envs.blockpush:BlockPushEnv",
+}
+
+for _id, _entry in _ENTRY_POINTS.items():
+    # No max_episode_steps: the envs truncate at their own `horizon` kwarg, so a TimeLimit wrapper
+    # with a second, possibly different, limit is never added.
+    if _id not in gymnasium.registry:
+        gymnasium.register(id=_id, entry_point=_entry)
+
+
+def _unknown(env_id: str) -> RobolearnError:
+    return RobolearnError(f"unknown env id '{env_id}'; known: {', '.join(TASKS)}")
+
+
+def get_task(env_id: str) -> ModuleType:
+    """The task module of a robolearn env id (expert, task_features, FEATURE_NAMES, DEFAULT_CAMERAS)."""
+    try:
+        return TASKS[env_id]
+    except KeyError:
+        raise _unknown(env_id) from None
+
+
+def make_env(env_id: str, **kwargs) -> gymnasium.Env:
+    """gymnasium.make with a one-line error for ids nobody registered.
+
+    Any registered id works (adapters registered elsewhere included); `env.unwrapped` is the task env.
+    """
+    if env_id not in gymnasium.registry:
+        raise _unknown(env_id)
+    return gymnasium.make(env_id, **kwargs)
+
+
+__all__ = ["TASKS", "get_task", "make_env"]

@@ -38,9 +38,25 @@ class Head(nn.Module):
     def loss(self, emb: torch.Tensor, actions: torch.Tensor, pad: Optional[torch.Tensor] = None):
         raise NotImplementedError  # pragma: no cover - abstract
 
-    def predict(self, emb: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
-        """(B, T_o, D) -> (B, T, A) normalized actions."""
+    def noise_shape(self, batch_size: int) -> Optional[tuple[int, ...]]:
+        """Shape of the random input one `predict` call consumes (None: deterministic head).
+
+        Generative heads draw all their randomness up front (diffusion: the initial noise; VQ-BeT:
+        one uniform per code layer for inverse-CDF sampling), so that an exported graph fed the same
+        noise reproduces the torch head exactly."""
+        return None
+
+    def sample_noise(self, batch_size: int, generator: Optional[torch.Generator] = None,
+                     device=None) -> Optional[torch.Tensor]:
+        return None
+
+    def predict_from_noise(self, emb: torch.Tensor, noise: Optional[torch.Tensor]) -> torch.Tensor:
+        """Deterministic given `noise`: (B, T_o, D) -> (B, T, A) normalized actions."""
         raise NotImplementedError  # pragma: no cover - abstract
+
+    def predict(self, emb: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """(B, T_o, D) -> (B, T, A) normalized actions, sampling with `generator`."""
+        return self.predict_from_noise(emb, self.sample_noise(emb.shape[0], generator, emb.device))
 
     def after_step(self, step: int, total_steps: int) -> None:
         """Hook after each optimizer step (EMA weights)."""

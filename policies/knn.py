@@ -45,7 +45,7 @@ class KnnHead(Head):
         loss = (pred - actions).pow(2).mean()
         return loss, {"mse": loss.detach()}
 
-    def predict(self, emb, generator=None):
+    def predict_from_noise(self, emb, noise=None):
         if self.keys.shape[0] == 0:
             raise RuntimeError("kNN head used before prepare()")
         idx, w = self.weights(emb)

@@ -34,7 +34,7 @@ class MlpHead(Head):
         loss = (err * w).sum() / w.sum().clamp(min=1.0)
         return loss, {"mse": loss.detach()}
 
-    def predict(self, emb, generator=None):
+    def predict_from_noise(self, emb, noise=None):
         return self(emb).clamp(-1.0, 1.0)
 
 

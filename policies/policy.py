@@ -98,12 +98,19 @@ class Policy:
         self._fresh = np.ones(b, dtype=bool)
 
     @torch.no_grad()
-    def select_action(self, obs: dict, generator: Optional[torch.Generator] = None) -> np.ndarray:
-        """Batched obs (leading dim B) -> (B, A) actions; unbatched obs -> (A,)."""
+    def select_action(self, obs: dict, generator: Optional[torch.Generator] = None,
+                      noise=None) -> np.ndarray:
+        """Batched obs (leading dim B) -> (B, A) actions; unbatched obs -> (A,).
+
+        noise: explicit noise for generative heads, (B, *noise_shape) (unbatched: without B); the rows
+        of the environments that plan a new chunk this step are used instead of sampling with `generator`
+        (the export's parity check feeds the same noise to the ONNX bundle)."""
         self.check_obs(obs)
         single = np.asarray(obs[f"{self.cameras[0]}_image"]).ndim == 3
         if single:
             obs = {k: np.asarray(v)[None] for k, v in obs.items()}
+            if noise is not None:
+                noise = torch.as_tensor(noise)[None]
         feats = self.step_features(obs)
         b = feats.shape[0]
         if self._hist is None or self._hist.shape[0] != b:
@@ -115,7 +122,11 @@ class Policy:
         need = self._fresh | (self._qpos >= self.action_horizon)
         if need.any():
             idx = np.nonzero(need)[0]
-            chunk = self.head.predict(self._hist[torch.as_tensor(idx, device=self.device)], generator=generator)
+            emb = self._hist[torch.as_tensor(idx, device=self.device)]
+            if noise is None:
+                chunk = self.head.predict(emb, generator=generator)
+            else:
+                chunk = self.head.predict_from_noise(emb, torch.as_tensor(noise, dtype=torch.float32, device=self.device)[idx])
             chunk = self.normalizer.unnormalize("actions", chunk.float().cpu().numpy())
             self._queue[idx] = chunk[:, : self.action_horizon]
             self._qpos[idx] = 0

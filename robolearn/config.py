@@ -146,9 +146,14 @@ class SirlConfig:
     segment: int = 10
     """Steps per segment (H)."""
     beta: float = 0.0
-    """Boltzmann rationality of the simulated user; 0 = noiseless."""
+    """Boltzmann rationality of the simulated user, P(pair) proportional to exp(-beta*d);
+    0 (or inf) = noiseless: always the closest pair (the literal beta -> 0 limit, a uniformly random
+    user, would teach nothing)."""
     margin: float = 1.0
     query_seed: int = 0
+    frames: int = 5
+    """Frames per segment the encoder sees (evenly spaced, first and last included); the simulated
+    user judges all `segment` steps."""
 
 
 @dataclass
@@ -158,7 +163,11 @@ class CclConfig:
     hidden: tuple[int, ...] = (256, 256)
     """Widths of the forward action head after the encoder (mirrored in the feedback net)."""
     decorrelation: float = 0.5
+    """Weight of the decorrelation terms of each layer pair's loss (0.5 in the paper's code)."""
     feedback_lr: float = 1e-3
+    """AdamW learning rate of the feedback network (the forward network uses optim.lr)."""
+    chunk: int = 1
+    """Action steps the forward head predicts and the feedback net starts from (T_a)."""
 
 
 @dataclass
@@ -203,6 +212,11 @@ class VqbetConfig:
     vq_decay: float = 0.8
     vq_commit: float = 1.0
     vq_steps: int = 1000
+    """Tokenizer fitting steps in `prepare` (then it is frozen)."""
+    vq_lr: float = 1e-3
+    """Adam learning rate of the tokenizer fit (VQ-BeT's)."""
+    vq_batch: int = 512
+    """Chunks per tokenizer fitting step."""
     gpt_layers: int = 6
     gpt_heads: int = 6
     gpt_embed: int = 120

@@ -28,13 +28,13 @@ import math
 import multiprocessing
 import signal
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Optional
 
 import gymnasium as gym
 import numpy as np
 
-from robolearn.checkpoint import save_json
 from robolearn.config import EvalConfig, to_dict
 from robolearn.errors import RobolearnError
 
@@ -61,8 +61,10 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
     denom = 1.0 + z2 / n
     center = (p + z2 / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / denom
-    # Clamp only float round-off (e.g. 1.0000000000000002 at n/n).
-    return max(0.0, center - half), min(1.0, center + half)
+    # At 0/n and n/n the bound is exactly 0 or 1; float round-off would give 0.9999999999999999.
+    lo = 0.0 if successes == 0 else max(0.0, center - half)
+    hi = 1.0 if successes == n else min(1.0, center + half)
+    return lo, hi
 
 
 # ----------------------------------------------------------------------------- worker side
@@ -265,6 +267,8 @@ def evaluate(cfg: EvalConfig) -> dict:
     import torch
     from tqdm.auto import tqdm
 
+    from robolearn.checkpoint import save_json
+
     out = Path(cfg.out)
     results_path = out / "results.json"
     if results_path.exists() and not cfg.overwrite:
@@ -302,6 +306,7 @@ def evaluate(cfg: EvalConfig) -> dict:
 
     records: list[Optional[dict]] = [None] * cfg.episodes
     videos: list[str] = []
+    clips: list[tuple[int, int, list]] = []  # (episode, seed, frames) of the recorded episodes
     faults = 0
     counted_steps = 0
     t_start = time.perf_counter()
@@ -337,8 +342,9 @@ def evaluate(cfg: EvalConfig) -> dict:
 
             if expert:
                 actions = np.zeros(envs.action_space.shape, np.float32)
-                have = infos.get("_expert_action", np.zeros(n_envs, bool))
-                actions[have] = infos["expert_action"][have]
+                if "expert_action" in infos:  # every live env has one; zeros for the rest
+                    have = infos["_expert_action"]
+                    actions[have] = infos["expert_action"][have]
             else:
                 if fresh.all():
                     policy.reset()
@@ -378,13 +384,9 @@ def evaluate(cfg: EvalConfig) -> dict:
                         "episode %d (seed %d): simulator fault after %d steps (%s); counted as a failure",
                         ep.index, ep.seed, ep.length, info.get("fault", "sim_fault"),
                     )
-                rec = _record(ep, info, fault, bool(truncated[j]))
-                if ep.frames is not None and len(ep.frames) > 0:
-                    path = out / "videos" / f"episode_{ep.seed}.mp4"
-                    write_video(path, ep.frames, fps)
-                    rec["video"] = str(path)
-                    videos.append(str(path))
-                records[ep.index] = rec
+                records[ep.index] = _record(ep, info, fault, bool(truncated[j]))
+                if ep.frames:
+                    clips.append((ep.index, ep.seed, ep.frames))
                 done += 1
                 bar.update(1)
                 bar.set_postfix(success=f"{sum(r['success'] for r in records if r) / done:.2f}")
@@ -402,12 +404,22 @@ def evaluate(cfg: EvalConfig) -> dict:
     finally:
         bar.close()
         try:
-            # terminate=True on errors and Ctrl-C: a worker may be mid-call; never leave processes behind.
-            envs.close(terminate=not closed_cleanly)
+            with warnings.catch_warnings():
+                # gymnasium warns that a call was pending when we close mid-step: that is the point.
+                warnings.simplefilter("ignore")
+                # terminate=True on errors and Ctrl-C: a worker may be mid-call; never leave processes behind.
+                envs.close(terminate=not closed_cleanly)
         except Exception:  # closing must not mask the error that got us here
             if closed_cleanly:
                 raise
     rollout_s = t_end - t_rollout
+
+    # Encoded after the rollouts, so that neither the workers nor steps/s wait on ffmpeg.
+    for index, seed, frames in sorted(clips):
+        path = out / "videos" / f"episode_{seed}.mp4"
+        write_video(path, frames, fps)
+        records[index]["video"] = str(path)
+        videos.append(str(path))
 
     results = _summarize(cfg, env_id, env_kwargs, records, faults, counted_steps, rollout_s,
                          t_end - t_start, n_envs, videos)
@@ -465,6 +477,23 @@ def _summarize(cfg, env_id, env_kwargs, records, faults, steps, rollout_s, wall_
         "per_episode": records,
         "config": to_dict(cfg),
     }
+
+
+def format_results(results: dict) -> str:
+    """A few lines for the terminal (`robolearn eval` prints this)."""
+    lo, hi = results["success_ci95"]
+    sps = results["steps_per_second"]
+    lines = [
+        f"{results['env']} | policy {results['policy']} | {results['episodes']} episodes from seed {results['seed']}",
+        f"success {results['successes']}/{results['episodes']} = {100 * results['success_rate']:.1f}% "
+        f"(Wilson 95% {100 * lo:.1f}-{100 * hi:.1f}%)",
+        f"mean length {results['mean_length']:.1f} steps | mean final success {results['mean_final_success']:.2f} | "
+        f"sim faults {results['sim_faults']} | {sps:.0f} env steps/s with {results['workers']} worker(s)"
+        if sps is not None else f"mean length {results['mean_length']:.1f} steps | sim faults {results['sim_faults']}",
+        f"results: {Path(results['config']['out']) / 'results.json'}",
+    ]
+    lines += [f"video: {v}" for v in results["videos"]]
+    return "\n".join(lines)
 
 
 def _track(cfg: EvalConfig, results: dict) -> None:

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from robolearn.config import (CollectConfig, EvalConfig, OptimConfig, PretrainConfig, RunConfig,
                               TrainConfig, save_config)
 from robolearn.errors import RobolearnError
-from robolearn.report import plot_curves, plot_success, wilson, write_report
+from robolearn.report import plot_curves, plot_success, write_report
 
 # Per-objective optimizer settings from the papers (PAPERS.md), scaled to short CPU runs.
 OBJECTIVE_OPTIM = {
@@ -114,6 +114,8 @@ def run(cfg: RunConfig) -> Path:
 
 
 def make_report(cfg, root, variants, enc_dirs, pol_dirs, eval_dirs) -> Path:
+    from robolearn.evaluate import wilson_interval
+
     rows, videos = [], []
     for label, objective, _ in variants:
         r2s = []
@@ -131,12 +133,12 @@ def make_report(cfg, root, variants, enc_dirs, pol_dirs, eval_dirs) -> Path:
                 per_seed.append(res["success_rate"])
                 lengths.append(res["mean_length"])
                 for ep in res.get("per_episode", []):
-                    fb = ep.get("info", {}).get("first_block")
+                    fb = ep.get("final_info", {}).get("first_block")
                     if ep.get("success") and fb is not None:
                         first[int(fb)] = first.get(int(fb), 0) + 1
                 videos += [str(Path(v).relative_to(root)) if Path(v).is_relative_to(root) else v
                            for v in res.get("videos", [])]
-            lo, hi = wilson(succ, n)
+            lo, hi = wilson_interval(succ, n)
             rows.append(dict(objective=label, head=head, success=succ / max(n, 1), ci_low=lo, ci_high=hi,
                              episodes=n, per_seed=per_seed, mean_length=float(np.mean(lengths)),
                              probe_r2=float(np.mean(r2s)) if r2s else None,

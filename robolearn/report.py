@@ -1,22 +1,11 @@
 """The report of a `robolearn run`: a results table, training curves and a success bar chart."""
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
 
 from robolearn.tracking import read_metrics
-
-
-def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    if n == 0:
-        return 0.0, 1.0
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def plot_curves(runs: dict[str, Path], path: Path, key: str = "train/loss", title: str = "") -> bool:

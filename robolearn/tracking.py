@@ -22,6 +22,14 @@ def _clean(v):
     return v
 
 
+def _new_run_id() -> str:
+    import secrets
+    import string
+
+    alphabet = string.ascii_lowercase + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(8))
+
+
 class Tracker:
     def __init__(self, run_dir: Path, config, job: str, mode: str = "offline", project: str = "robolearn"):
         self.run_dir = Path(run_dir)
@@ -39,7 +47,7 @@ class Tracker:
         if mode == "online" and not (os.environ.get("WANDB_API_KEY") or Path("~/.netrc").expanduser().exists()):
             mode = "offline"
         id_file = self.run_dir / "wandb_id.txt"
-        run_id = id_file.read_text().strip() if id_file.exists() else wandb.util.generate_id()
+        run_id = id_file.read_text().strip() if id_file.exists() else _new_run_id()
         id_file.write_text(run_id)
         os.environ.setdefault("WANDB_SILENT", "true")
         return wandb.init(

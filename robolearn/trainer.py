@@ -192,10 +192,10 @@ def fit(
         frames_seen += 1
         if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:
             elapsed = time.perf_counter() - t0
-            last = {"loss": float(loss), **{k: float(v) for k, v in metrics.items()}, **norms,
+            last = {"loss": float(loss.detach()), **{k: float(v) for k, v in metrics.items()}, **norms,
                     "lr": opts[0].param_groups[0]["lr"] if opts else 0.0,
                     "steps_per_s": frames_seen / max(elapsed, 1e-9)}
-            bar.set_postfix(loss=f"{float(loss):.4f}")
+            bar.set_postfix(loss=f"{last['loss']:.4f}")
             if tracker is not None:
                 tracker.log({f"train/{k}": v for k, v in last.items()}, step=step + 1)
         if validate is not None and ((step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps):

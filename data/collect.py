@@ -1,0 +1,175 @@
+"""`robolearn collect`: run a task's scripted expert and write successful episodes to a store.
+
+Determinism: attempt i uses seed cfg.seed + i for both the env reset and the expert's rng, so an
+attempt's outcome depends on its seed only. The kept episodes are the first `episodes` successful
+attempts in seed order, so the file is the same for any number of workers: workers finish attempts
+in any order, `Pool.imap` hands results back in seed order, and attempts past the last needed one
+are discarded.
+
+Workers are processes started with `spawn` (OpenGL contexts do not survive `fork`); each makes its
+env once and reuses it across attempts.
+"""
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+from typing import Iterator
+
+import robolearn.rendering  # noqa: F401  (MUJOCO_GL before anything imports mujoco)
+
+import numpy as np
+
+from robolearn.config import CollectConfig
+from robolearn.errors import RobolearnError
+
+from .store import StoreWriter, make_env_args
+
+# An env that never ends an episode is a bug in the env; stop instead of filling the disk.
+MAX_EPISODE_STEPS = 100_000
+
+_WORKER: dict = {}
+
+
+def _make(spec: dict):
+    from robolearn.envs import get_task, make_env
+
+    task = get_task(spec["env"])
+    env = make_env(spec["env"], image_size=spec["image_size"], cameras=spec["cameras"],
+                   horizon=spec["horizon"], render=True)
+    return task, env
+
+
+def run_episode(env, task, seed: int) -> dict:
+    """One expert attempt. Each stored obs_t is the observation a_t was chosen from; the final
+    post-episode observation is dropped."""
+    rng = np.random.default_rng(seed)
+    obs, info = env.reset(seed=seed)
+    expert = task.expert(env, rng)
+    obs_lists: dict[str, list] = {k: [] for k in obs}
+    actions, rewards, dones, states, feats = [], [], [], [], []
+    info = {}
+    for _ in range(MAX_EPISODE_STEPS):
+        for k, v in obs.items():
+            obs_lists[k].append(np.array(v, copy=True))  # envs may reuse their buffers
+        states.append(np.asarray(env.unwrapped.get_state(), np.float64).copy())
+        feats.append(np.asarray(task.task_features(env), np.float32).copy())
+        action = np.asarray(expert.act(obs), np.float32).reshape(-1)
+        actions.append(action)
+        obs, reward, terminated, truncated, info = env.step(action)
+        rewards.append(float(reward))
+        dones.append(bool(terminated or truncated))
+        if terminated or truncated:
+            break
+    else:
+        raise RobolearnError(f"episode with seed {seed} did not end within {MAX_EPISODE_STEPS} steps")
+    dones[-1] = True
+    return {
+        "seed": seed,
+        "is_success": bool(info.get("is_success", False)),
+        "obs": {k: np.stack(v) for k, v in obs_lists.items()},
+        "actions": np.stack(actions),
+        "rewards": np.asarray(rewards, np.float32),
+        "dones": np.asarray(dones, np.uint8),
+        "states": np.stack(states),
+        "task_features": np.stack(feats),
+        "mode": int(getattr(expert, "mode", -1)),
+        "success": float(info.get("success", float(bool(info.get("is_success", False))))),
+    }
+
+
+def _worker_attempt(args: tuple) -> dict:
+    spec, seed = args
+    if _WORKER.get("spec") != spec:
+        if "env" in _WORKER:
+            _WORKER["env"].close()
+        _WORKER["task"], _WORKER["env"] = _make(spec)
+        _WORKER["spec"] = spec
+    ep = run_episode(_WORKER["env"], _WORKER["task"], seed)
+    if not ep["is_success"]:
+        return {"seed": seed, "is_success": False}  # no need to ship the frames back
+    return ep
+
+
+def _attempts(spec: dict, seeds: range, workers: int) -> Iterator[dict]:
+    """Attempt results in seed order."""
+    if workers <= 1:
+        task, env = _make(spec)
+        try:
+            for s in seeds:
+                yield run_episode(env, task, s)
+        finally:
+            env.close()
+        return
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    pool = ctx.Pool(workers)
+    try:
+        yield from pool.imap(_worker_attempt, ((spec, s) for s in seeds), chunksize=1)
+    finally:
+        pool.terminate()  # attempts still running past the last needed one are not wanted
+        pool.join()
+
+
+def collect(cfg: CollectConfig) -> Path:
+    """Collect cfg.episodes successful expert episodes into cfg.out (atomic); returns the path."""
+    out = Path(cfg.out)
+    # Every refusal comes before any work.
+    if out.exists() and not cfg.overwrite:
+        raise RobolearnError(f"{out} exists; pass --overwrite to replace it")
+    if out.is_dir():
+        raise RobolearnError(f"{out} is a folder")
+    if cfg.episodes < 1:
+        raise RobolearnError(f"episodes must be >= 1, got {cfg.episodes}")
+    if cfg.image_size < 8:
+        raise RobolearnError(f"image_size must be >= 8 px, got {cfg.image_size}")
+    if cfg.workers < 1:
+        raise RobolearnError(f"workers must be >= 1, got {cfg.workers}")
+    from robolearn.envs import get_task
+
+    task = get_task(cfg.env)  # unknown env id -> RobolearnError
+    cameras = list(cfg.cameras) if cfg.cameras else list(task.DEFAULT_CAMERAS)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    spec = {"env": cfg.env, "image_size": int(cfg.image_size), "cameras": cameras, "horizon": cfg.horizon}
+    max_attempts = max(cfg.episodes, math.ceil(cfg.episodes * cfg.max_attempts_factor))
+    env_kwargs = {"image_size": int(cfg.image_size), "cameras": cameras}
+    if cfg.horizon is not None:
+        env_kwargs["horizon"] = int(cfg.horizon)
+
+    from tqdm.auto import tqdm
+
+    kept = failed = attempts = 0
+    bar = tqdm(total=cfg.episodes, desc=f"collect {cfg.env}", unit="ep", dynamic_ncols=True)
+    writer = StoreWriter(out, make_env_args(cfg.env, env_kwargs), valid_fraction=cfg.valid_fraction,
+                         seed=cfg.seed, overwrite=cfg.overwrite, feature_names=list(task.FEATURE_NAMES))
+    try:
+        writer.open()
+        results = _attempts(spec, range(cfg.seed, cfg.seed + max_attempts), cfg.workers)
+        try:
+            for ep in results:
+                attempts += 1
+                if ep["is_success"]:
+                    writer.add_demo(ep)
+                    kept += 1
+                    bar.update(1)
+                else:
+                    failed += 1
+                    bar.set_postfix(failed=failed)
+                if kept == cfg.episodes:
+                    break
+        finally:
+            results.close()  # stops the workers
+        if kept < cfg.episodes:
+            raise RobolearnError(
+                f"{cfg.env}: the expert succeeded in only {kept} of {attempts} attempts (seeds {cfg.seed}.."
+                f"{cfg.seed + attempts - 1}), {cfg.episodes} needed; raise --max-attempts-factor or check the task")
+        writer.extra_attrs.update(collect_attempts=attempts, collect_failed=failed, collect_seed=cfg.seed)
+        writer.finish()
+    except BaseException:
+        writer.abort()
+        raise
+    finally:
+        bar.close()
+    print(f"collected {kept} episodes in {attempts} attempts ({failed} failed) -> {out}", file=sys.stderr)
+    return out

@@ -1,0 +1,252 @@
+"""Windows over demonstrations: the torch Dataset every objective and image-based head reads.
+
+One item (see `robolearn.pretraining` for the collated batch):
+  images          uint8   (T_o, V, H, W, 3)   frames t-T_o+1 .. t, views in `cameras` order
+  proprio         float32 (T_o, P)            normalized when a normalizer is given
+  actions         float32 (T_a, A)            a_t .. a_{t+T_a-1}, normalized when a normalizer is given
+  future_images   uint8   (K, V, H, W, 3)     frames t+1 .. t+K          (only when K = spec.future > 0)
+  obs_pad (T_o,), action_pad (T_a,), future_pad (K,)   bool, True where the window left the episode
+  task_features   float32 (T_o, F), future_task_features (K, F)   (when the file has them)
+  episode, t      int64 scalars               episode = i of demo_<i>
+
+Padding: context frames before the episode start repeat frame 0; actions past the end repeat the
+last action; future frames past the end repeat the last frame. With spec.pad False only windows
+lying wholly inside their episode are indexed.
+
+Reading: one contiguous h5py read per key per window (frames t-T_o+1 .. t+K for images, t .. t+T_a-1
+for actions); images are chunked one frame per chunk, so only the needed frames are decompressed.
+The h5py handle is opened lazily in the process that reads (each DataLoader worker opens its own,
+whether the worker was forked or spawned) and is never pickled.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator, Optional
+
+import h5py
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from robolearn.errors import DataError, RobolearnError
+from robolearn.pretraining import WindowSpec
+
+from .store import IMAGE_SUFFIX, DemoStore, demo_index, open_store
+
+GiB = 1024**3
+# Keep this much of the available memory free when loading in RAM: DataLoader workers, the model,
+# and the OS page cache need room too.
+RAM_FRACTION = 0.8
+
+
+def resolve_cameras(store: DemoStore, cameras: Optional[list[str]]) -> list[str]:
+    if not cameras:
+        return list(store.cameras)
+    missing = [c for c in cameras if c not in store.cameras]
+    if missing:
+        raise DataError(f"{store.path}: no camera {', '.join(missing)} "
+                        f"(cameras in the file: {', '.join(store.cameras) or 'none'})")
+    return list(cameras)
+
+
+def frame_index(store: DemoStore, split: Optional[str] = None) -> list[tuple[str, int]]:
+    """(demo, t) for every frame of a split (None = all demos), in store order."""
+    return [(d, t) for d in store.demo_names(split) for t in range(store.length(d))]
+
+
+def read_all_frames(store: DemoStore, cameras: Optional[list[str]] = None, split: Optional[str] = None,
+                    batch_size: int = 256) -> Iterator[dict]:
+    """Every frame of a split in store order, in batches that never span two demos:
+    {"images": uint8 (N, V, H, W, 3), "proprio": float32 (N, P) raw (absent when the file has none),
+    "demo": str, "t": int64 (N,)}."""
+    cams = resolve_cameras(store, cameras)
+    for demo in store.demo_names(split):
+        n = store.length(demo)
+        for lo in range(0, n, batch_size):
+            sl = slice(lo, min(n, lo + batch_size))
+            out = {"images": store.images(demo, cams, sl), "demo": demo, "t": np.arange(sl.start, sl.stop, dtype=np.int64)}
+            if "proprio" in store.lowdim_keys:
+                out["proprio"] = store.obs(demo, "proprio", sl).astype(np.float32, copy=False)
+            yield out
+
+
+def valid_times(n: int, spec: WindowSpec) -> np.ndarray:
+    """Window start times t of an episode of n steps under spec."""
+    if spec.pad:
+        return np.arange(n, dtype=np.int64)
+    lo = spec.obs_horizon - 1
+    hi = n - max(spec.action_horizon, spec.future + 1)  # last t: t+T_a-1 <= n-1 and t+K <= n-1
+    return np.arange(lo, hi + 1, dtype=np.int64) if hi >= lo else np.zeros(0, np.int64)
+
+
+class WindowDataset(Dataset):
+    def __init__(self, path, spec: WindowSpec, split: Optional[str] = "train", cameras: Optional[list[str]] = None,
+                 normalizer=None, in_ram: bool = False, with_features: bool = True):
+        if spec.obs_horizon < 1 or spec.action_horizon < 1 or spec.future < 0:
+            raise RobolearnError(f"bad window spec {spec}: horizons must be >= 1 and future >= 0")
+        self.path = Path(path)
+        self.spec = spec
+        self.split = split
+        self.normalizer = normalizer
+        with open_store(self.path) as store:
+            self.cameras = resolve_cameras(store, cameras)
+            self.demos = store.demo_names(split)
+            self.lengths = np.array([store.length(d) for d in self.demos], dtype=np.int64)
+            self.has_proprio = "proprio" in store.lowdim_keys
+            self.with_features = bool(with_features) and store.feature_dim > 0
+            self.episode_ids = np.array([demo_index(d) for d in self.demos], dtype=np.int64)
+            if in_ram:
+                self._ram = self._load_in_ram(store)
+            else:
+                self._ram = None
+        self._image_keys = [f"{c}{IMAGE_SUFFIX}" for c in self.cameras]
+        idx_d, idx_t = [], []
+        for i, n in enumerate(self.lengths):
+            ts = valid_times(int(n), spec)
+            idx_d.append(np.full(len(ts), i, np.int64))
+            idx_t.append(ts)
+        self._idx_demo = np.concatenate(idx_d) if idx_d else np.zeros(0, np.int64)
+        self._idx_t = np.concatenate(idx_t) if idx_t else np.zeros(0, np.int64)
+        self._h5: Optional[h5py.File] = None
+        self._h5_pid: Optional[int] = None
+        self._groups: dict = {}
+
+    # ------------------------------------------------------------------ in-RAM
+    def _load_in_ram(self, store: DemoStore) -> dict:
+        need = 0
+        for d in self.demos:
+            g = store.h5["data"][d]
+            keys = [f"obs/{k}" for k in self._keys_to_read()] + ["actions"]
+            if self.with_features:
+                keys.append("task_features")
+            for k in keys:
+                ds = g[k]
+                need += int(np.prod(ds.shape)) * ds.dtype.itemsize
+        import psutil
+
+        avail = psutil.virtual_memory().available
+        if need > RAM_FRACTION * avail:
+            raise RobolearnError(f"{self.path}: --in-ram needs {need / GiB:.2f} GiB, only {avail / GiB:.2f} GiB "
+                                 f"available; drop --in-ram")
+        ram = {}
+        for d in self.demos:
+            item = {"images": store.images(d, self.cameras) if self.cameras else None,
+                    "actions": store.actions(d)}
+            if self.has_proprio:
+                item["proprio"] = store.obs(d, "proprio").astype(np.float32, copy=False)
+            if self.with_features:
+                item["task_features"] = store.task_features(d)
+            ram[d] = item
+        return ram
+
+    def _keys_to_read(self) -> list[str]:
+        return [f"{c}{IMAGE_SUFFIX}" for c in self.cameras] + (["proprio"] if self.has_proprio else [])
+
+    # ------------------------------------------------------------------ h5py handle
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_h5"] = None
+        state["_h5_pid"] = None
+        state["_groups"] = {}
+        return state
+
+    def _group(self, demo: str):
+        # A handle inherited through fork is not safe to use: reopen in each process.
+        if self._h5 is None or self._h5_pid != os.getpid():
+            self._h5 = h5py.File(self.path, "r")
+            self._h5_pid = os.getpid()
+            self._groups = {}
+        g = self._groups.get(demo)
+        if g is None:
+            base = self._h5["data"][demo]
+            g = {"actions": base["actions"]}
+            obs = base["obs"]
+            for k in self._image_keys:
+                g[k] = obs[k]
+            if self.has_proprio:
+                g["proprio"] = obs["proprio"]
+            if self.with_features:
+                g["task_features"] = base["task_features"]
+            self._groups[demo] = g
+        return g
+
+    def close(self) -> None:
+        if self._h5 is not None and self._h5_pid == os.getpid():
+            self._h5.close()
+        self._h5 = None
+        self._groups = {}
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    # ------------------------------------------------------------------ items
+    def __len__(self) -> int:
+        return len(self._idx_t)
+
+    def index(self) -> list[tuple[str, int]]:
+        """(demo, t) of every item, in item order."""
+        return [(self.demos[d], int(t)) for d, t in zip(self._idx_demo, self._idx_t)]
+
+    def __getitem__(self, i: int) -> dict:
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        di, t = int(self._idx_demo[i]), int(self._idx_t[i])
+        demo, n = self.demos[di], int(self.lengths[di])
+        to, ta, k = self.spec.obs_horizon, self.spec.action_horizon, self.spec.future
+
+        # Frames t-T_o+1 .. t+K (context + future) read as one slice [f_lo, f_hi).
+        ctx = np.arange(t - to + 1, t + 1)
+        fut = np.arange(t + 1, t + 1 + k)
+        f_lo, f_hi = max(0, t - to + 1), min(n, t + k + 1)
+        ctx_rel = np.clip(ctx, 0, n - 1) - f_lo
+        fut_rel = np.clip(fut, 0, n - 1) - f_lo
+        act = np.arange(t, t + ta)
+        a_lo, a_hi = t, min(n, t + ta)
+        act_rel = np.clip(act, 0, n - 1) - a_lo
+
+        if self._ram is not None:
+            r = self._ram[demo]
+            frames = r["images"][f_lo:f_hi] if self.cameras else None
+            actions = r["actions"][a_lo:a_hi]
+            proprio = r["proprio"][f_lo:f_hi] if self.has_proprio else None
+            feats = r["task_features"][f_lo:f_hi] if self.with_features else None
+        else:
+            g = self._group(demo)
+            frames = np.stack([g[key][f_lo:f_hi] for key in self._image_keys], axis=1) if self.cameras else None
+            actions = g["actions"][a_lo:a_hi]
+            # proprio and features are small: read only the context frames' slice plus the future's.
+            proprio = g["proprio"][f_lo:f_hi] if self.has_proprio else None
+            feats = g["task_features"][f_lo:f_hi] if self.with_features else None
+
+        actions = np.asarray(actions, np.float32)[act_rel]
+        if self.normalizer is not None:
+            actions = self.normalizer.normalize("actions", actions)
+        out = {
+            "actions": torch.from_numpy(np.ascontiguousarray(actions, np.float32)),
+            "obs_pad": torch.from_numpy(ctx < 0),
+            "action_pad": torch.from_numpy(act > n - 1),
+            "episode": torch.tensor(self.episode_ids[di], dtype=torch.int64),
+            "t": torch.tensor(t, dtype=torch.int64),
+        }
+        if frames is not None:
+            out["images"] = torch.from_numpy(np.ascontiguousarray(frames[ctx_rel]))
+        if proprio is not None:
+            p = np.asarray(proprio, np.float32)[ctx_rel]
+            if self.normalizer is not None:
+                p = self.normalizer.normalize("proprio", p)
+            out["proprio"] = torch.from_numpy(np.ascontiguousarray(p, np.float32))
+        if feats is not None:
+            out["task_features"] = torch.from_numpy(np.ascontiguousarray(feats[ctx_rel], np.float32))
+        if k > 0:
+            out["future_pad"] = torch.from_numpy(fut > n - 1)
+            if frames is not None:
+                out["future_images"] = torch.from_numpy(np.ascontiguousarray(frames[fut_rel]))
+            if feats is not None:
+                out["future_task_features"] = torch.from_numpy(np.ascontiguousarray(feats[fut_rel], np.float32))
+        return out

@@ -1,0 +1,327 @@
+"""robolearn/BlockPush-v0: push a red and a yellow cube into a green and a blue target zone.
+
+A cylindrical pusher moves in the plane (two slide joints with velocity servos). Either block may
+go to either zone; the scripted expert picks the order and the assignment at random per episode,
+so demonstrations have four modes.
+
+- action: 2-D velocity command in [-1, 1], scaled to ±0.2 m/s per axis.
+- proprio: [ee_x, ee_y, ee_vx, ee_vy] of the pusher (m, m/s).
+- success: the fraction of target zones that hold a block (0, 0.5, 1). A block counts when its
+  centre lies inside a zone; any block in any zone, one block per zone (two blocks in one zone count
+  once). Solving (1.0) ends the episode. Reward is sparse and equals success.
+- reset: block positions and yaws, pusher position and the two zones' positions (±3 cm) are drawn
+  from the reset seed.
+- cameras: `overview` (tilted top view) and `side` (oblique, from the front right).
+- state: MuJoCo integration state + the expert's plan (first block, block 1's target; -1 = none).
+"""
+from __future__ import annotations
+
+import robolearn.rendering  # noqa: F401  (MUJOCO_GL before mujoco)
+
+import mujoco
+import numpy as np
+
+from robolearn.envs.base import MujocoTaskEnv
+
+BLOCK_HALF = 0.025  # cube half-size (m)
+EE_RADIUS = 0.02
+ZONE_HALF = 0.05  # target zones are 10 cm squares, axis-aligned
+TARGET_BASE = np.array([[-0.13, 0.18], [0.13, 0.18]])
+TARGET_JITTER = 0.03
+BLOCK_X, BLOCK_Y = (-0.18, 0.18), (-0.12, 0.04)
+EE_X, EE_Y = (-0.2, 0.2), (-0.26, -0.2)
+MIN_BLOCK_GAP = 0.1  # centre distance between the two blocks at reset
+MAX_SPEED = 0.2  # m/s at action 1; must match the actuators' ctrlrange in blockpush.xml
+
+DEFAULT_CAMERAS = ["overview", "side"]
+FEATURE_NAMES = [
+    "block1_x", "block1_y", "block1_yaw",
+    "block2_x", "block2_y", "block2_yaw",
+    "target1_x", "target1_y", "target2_x", "target2_y",
+    "ee_x", "ee_y",
+    "first_block", "block1_target",
+]
+
+
+def _yaw(quat: np.ndarray) -> float:
+    """Yaw of a cube folded into [-pi/4, pi/4): a quarter turn leaves a cube unchanged."""
+    w, x, y, z = quat
+    yaw = np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
+    return float((yaw + np.pi / 4) % (np.pi / 2) - np.pi / 4)
+
+
+class BlockPushEnv(MujocoTaskEnv):
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+    XML = "blockpush.xml"
+    DEFAULT_CAMERAS = DEFAULT_CAMERAS
+    DEFAULT_HORIZON = 200
+    CONTROL_HZ = 10
+    ACTION_DIM = 2
+    PROPRIO_DIM = 4
+    PROPRIO_BOUND = (0.35, 0.35, 5.0, 5.0)  # x, y (m), vx, vy (m/s)
+    TASK_STATE_SIZE = 2  # the plan: first block, block 1's target
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        m = self.model
+
+        def body(name):
+            return mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, name)
+
+        def joint(name):
+            return mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, name)
+
+        self._block_qpos = [int(m.jnt_qposadr[joint(n)]) for n in ("block1", "block2")]
+        self._ee_qpos = [int(m.jnt_qposadr[joint(n)]) for n in ("ee_x", "ee_y")]
+        self._ee_qvel = [int(m.jnt_dofadr[joint(n)]) for n in ("ee_x", "ee_y")]
+        self._target_mocap = [int(m.body_mocapid[body(n)]) for n in ("target1", "target2")]
+        self.plan = np.array([-1, -1], dtype=np.int64)
+
+    # ------------------------------------------------------------------ privileged state
+    def block_pos(self, i: int) -> np.ndarray:
+        return self.data.qpos[self._block_qpos[i]: self._block_qpos[i] + 2].copy()
+
+    def block_yaw(self, i: int) -> float:
+        a = self._block_qpos[i] + 3
+        return _yaw(self.data.qpos[a: a + 4])
+
+    def block_height(self, i: int) -> float:
+        return float(self.data.qpos[self._block_qpos[i] + 2])
+
+    def target_pos(self, j: int) -> np.ndarray:
+        return self.data.mocap_pos[self._target_mocap[j], :2].copy()
+
+    @property
+    def ee_pos(self) -> np.ndarray:
+        return self.data.qpos[self._ee_qpos].copy()
+
+    def in_zone(self, i: int, j: int) -> bool:
+        """Block i's centre inside zone j (and the block on the table, not flipped onto another)."""
+        return bool(np.abs(self.block_pos(i) - self.target_pos(j)).max() <= ZONE_HALF
+                    and self.block_height(i) < 2 * BLOCK_HALF)
+
+    def set_plan(self, first_block: int, block1_target: int) -> None:
+        """Record the expert's mode so task_features and the saved state carry it."""
+        self.plan = np.array([first_block, block1_target], dtype=np.int64)
+
+    # ------------------------------------------------------------------ hooks
+    def _reset_task(self, rng: np.random.Generator) -> None:
+        self.plan = np.array([-1, -1], dtype=np.int64)
+        self.first_block = -1
+        for j in range(2):
+            self.data.mocap_pos[self._target_mocap[j], :2] = TARGET_BASE[j] + rng.uniform(-TARGET_JITTER, TARGET_JITTER, 2)
+        while True:  # rejection sampling: two blocks apart from each other
+            blocks = np.stack([rng.uniform(*BLOCK_X, 2), rng.uniform(*BLOCK_Y, 2)], axis=1)
+            if np.linalg.norm(blocks[0] - blocks[1]) >= MIN_BLOCK_GAP:
+                break
+        for i in range(2):
+            a = self._block_qpos[i]
+            yaw = rng.uniform(0, np.pi / 2)
+            self.data.qpos[a: a + 3] = [blocks[i, 0], blocks[i, 1], BLOCK_HALF]
+            self.data.qpos[a + 3: a + 7] = [np.cos(yaw / 2), 0, 0, np.sin(yaw / 2)]
+        # The pusher starts below the block band (blocks at y >= -0.12, pusher at y <= -0.2): no overlap.
+        self.data.qpos[self._ee_qpos] = [rng.uniform(*EE_X), rng.uniform(*EE_Y)]
+
+    def _apply_action(self, action: np.ndarray) -> None:
+        self.data.ctrl[:2] = action * MAX_SPEED
+
+    def _proprio(self) -> np.ndarray:
+        return np.concatenate([self.data.qpos[self._ee_qpos], self.data.qvel[self._ee_qvel]])
+
+    def _success(self) -> float:
+        occupied = sum(any(self.in_zone(i, j) for i in range(2)) for j in range(2))
+        return occupied / 2.0
+
+    def _step_info(self) -> dict:
+        # Which block reached a target zone first, observed from the physics, so the mode a
+        # learned policy chose can be counted (the expert's plan is not known for a policy).
+        if self.first_block < 0:
+            for i in range(2):
+                if any(self.in_zone(i, j) for j in range(2)):
+                    self.first_block = i
+                    break
+        return {"first_block": self.first_block}
+
+    def _task_state(self) -> np.ndarray:
+        return self.plan.astype(np.float64)
+
+    def _set_task_state(self, state: np.ndarray) -> None:
+        self.plan = np.round(state).astype(np.int64)
+
+
+# ---------------------------------------------------------------------- expert
+def _unit(v: np.ndarray) -> np.ndarray:
+    n = np.linalg.norm(v)
+    return v / n if n > 1e-9 else np.zeros_like(v)
+
+
+def _perp(u: np.ndarray) -> np.ndarray:
+    return np.array([-u[1], u[0]])
+
+
+def _closest_on_segment(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    ab = b - a
+    t = np.clip(np.dot(c - a, ab) / max(np.dot(ab, ab), 1e-12), 0.0, 1.0)
+    return a + t * ab
+
+
+class BlockPushExpert:
+    """Pushes each block from behind along the line to its target, in the order of its mode.
+
+    mode = 2 * first_block + swap: block `first_block` (0 = red block1, 1 = yellow block2) is pushed
+    first; block1 goes to target 1 + swap (green = 1, blue = 2), block2 to the other. Per step it
+    re-plans from privileged state, so a block that rotates or drifts sideways is re-approached:
+    - push goal: the block's target, or a via point beside the other block when that one is in the way;
+    - push direction: toward the goal, turned in 15° steps when the point behind the block is out
+      of reach (a wall) or blocked (the other block);
+    - if the pusher is behind the block on the block→goal line, push along the line (speed falls
+      near the goal) while steering back onto the line;
+    - otherwise go to a point behind the block, detouring around both blocks.
+    """
+
+    APPROACH = 0.085  # pre-push point: this far behind the block centre
+    OBSTACLE = BLOCK_HALF * np.sqrt(2) + EE_RADIUS + 0.015  # pusher keeps out of this circle
+    BLOCK_CLEARANCE = 0.08  # a pushed block passes the other block's centre at least this far
+    # A block whose centre is this far inside its zone (per axis) is finished, with margin to spare;
+    # it is reopened only if knocked almost out. Aiming for the exact centre would waste steps.
+    DONE = ZONE_HALF - 0.02
+    UNDONE = ZONE_HALF - 0.005
+    NOISE_STD = 0.05
+    STUCK_STEPS = 8
+    REACH = 0.28  # waypoints stay this far from the centre (pusher joint range is ±0.3)
+
+    def __init__(self, env, rng: np.random.Generator):
+        self.env: BlockPushEnv = env.unwrapped
+        self.rng = rng
+        self.first_block = int(rng.integers(2))
+        self.swap = int(rng.integers(2))
+        self.mode = 2 * self.first_block + self.swap
+        self.order = [self.first_block, 1 - self.first_block]
+        self.assigned = [self.swap, 1 - self.swap]  # target index of block 0 and block 1
+        self.env.set_plan(self.first_block, self.swap)
+        self.done = [False, False]
+        self.pushing = False
+        # Stuck detection: squeezed between two blocks, detours can cancel out; then the pusher goes
+        # straight for a few steps and accepts nudging a block.
+        self.recent: list[np.ndarray] = []
+        self.straight_steps = 0
+
+    # -------------------------------------------------------------- planning helpers
+    def _block_goal(self, b: int) -> np.ndarray:
+        """The target, or a via point when the other block sits near the straight path."""
+        e = self.env
+        p, t, c = e.block_pos(b), e.target_pos(self.assigned[b]), e.block_pos(1 - b)
+        cp = _closest_on_segment(p, t, c)
+        v = cp - c
+        if np.linalg.norm(v) >= self.BLOCK_CLEARANCE or np.linalg.norm(t - c) < self.BLOCK_CLEARANCE:
+            return t
+        side = _unit(v) if np.linalg.norm(v) > 1e-3 else _unit(_perp(t - p))
+        via = c + side * (self.BLOCK_CLEARANCE + 0.03)
+        return np.clip(via, -self.REACH + 0.03, self.REACH - 0.03)
+
+    def _push_direction(self, b: int, goal: np.ndarray) -> np.ndarray:
+        """Unit push direction: toward `goal`, or the nearest direction (15° steps) whose pre-push
+        point the pusher can reach, i.e. inside its workspace and clear of the other block.
+
+        A block against a wall, or with the other block right behind it, cannot be pushed straight
+        to its goal; pushing it at an angle moves it out of the corner, and the next steps re-aim."""
+        e = self.env
+        p, other = e.block_pos(b), e.block_pos(1 - b)
+        base = np.arctan2(*(goal - p)[::-1])
+        for k in (0, 1, -1, 2, -2, 3, -3, 4, -4, 5, -5, 6, -6):
+            a = base + k * np.pi / 12
+            u = np.array([np.cos(a), np.sin(a)])
+            pre = p - u * self.APPROACH
+            if np.abs(pre).max() <= self.REACH and np.linalg.norm(pre - other) >= self.OBSTACLE:
+                return u
+        return _unit(goal - p)
+
+    def _route(self, ee: np.ndarray, goal: np.ndarray) -> np.ndarray:
+        """The next waypoint to `goal`: the goal itself, or a detour around the nearest block in the way.
+
+        Outside a block's circle, a path through it bends to a point beside it; inside (just after a
+        push), the pusher slides along the circle instead of cutting through the block."""
+        if self.straight_steps > 0:
+            return goal
+        e = self.env
+        blocks = sorted((e.block_pos(i) for i in range(2)), key=lambda c: np.linalg.norm(c - ee))
+        for c in blocks:
+            if np.linalg.norm(goal - c) < self.OBSTACLE:
+                continue  # the goal is inside this block's circle: nudging the block is unavoidable
+            if np.linalg.norm(ee - c) < self.OBSTACLE:
+                out, g = _unit(ee - c), _unit(goal - ee)
+                if g @ out >= 0:
+                    continue  # already moving away from this block
+                tangent = g - (g @ out) * out
+                tangent = _unit(tangent) if np.linalg.norm(tangent) > 1e-3 else _perp(out)
+                return ee + 0.03 * tangent + 0.01 * out
+            v = _closest_on_segment(ee, goal, c) - c
+            if np.linalg.norm(v) < self.OBSTACLE:
+                side = _unit(v) if np.linalg.norm(v) > 1e-3 else _unit(_perp(goal - ee))
+                return np.clip(c + side * (self.OBSTACLE + 0.025), -self.REACH, self.REACH)
+        return goal
+
+    # -------------------------------------------------------------- control
+    def act(self, obs=None) -> np.ndarray:
+        e = self.env
+        for i in range(2):  # bookkeeping: finished blocks, and finished blocks knocked out again
+            b = self.order[i]
+            d = np.abs(e.block_pos(b) - e.target_pos(self.assigned[b])).max()
+            if self.done[b] and d > self.UNDONE:
+                self.done[b] = False
+            elif not self.done[b] and d < self.DONE:
+                self.done[b] = True
+        todo = [b for b in self.order if not self.done[b]]
+        if not todo:
+            return np.zeros(2, np.float32)
+        b = todo[0]
+
+        ee, p = e.ee_pos, e.block_pos(b)
+        self.recent = (self.recent + [ee])[-self.STUCK_STEPS:]
+        if self.straight_steps > 0:
+            self.straight_steps -= 1
+        elif (not self.pushing and len(self.recent) == self.STUCK_STEPS
+              and np.linalg.norm(self.recent[-1] - self.recent[0]) < 0.01):
+            self.straight_steps = self.STUCK_STEPS
+            self.recent = []
+        goal = self._block_goal(b)
+        dist = np.linalg.norm(goal - p)
+        u = self._push_direction(b, goal)
+        n = _perp(u)
+        rel = ee - p
+        along, lat = float(rel @ u), float(rel @ n)
+
+        # Hysteresis: start pushing only when well aligned, stop only when clearly off the line.
+        if self.pushing:
+            self.pushing = abs(lat) < 0.03 and -0.12 < along < -0.025
+        else:
+            self.pushing = abs(lat) < 0.012 and -0.1 < along < -0.035
+
+        if self.pushing:
+            speed = np.clip(dist / 0.05, 0.25, 1.0)
+            cmd = speed * u - np.clip(lat / 0.02, -1.0, 1.0) * 0.5 * n
+        else:
+            pre = p - u * self.APPROACH
+            way = self._route(ee, pre)
+            cmd = (way - ee) / 0.03
+        norm = np.linalg.norm(cmd)
+        if norm > 1.0:
+            cmd = cmd / norm
+        cmd = cmd + self.rng.normal(0.0, self.NOISE_STD, 2)
+        return np.clip(cmd, -1.0, 1.0).astype(np.float32)
+
+
+def expert(env, rng: np.random.Generator) -> BlockPushExpert:
+    return BlockPushExpert(env, rng)
+
+
+def task_features(env) -> np.ndarray:
+    e: BlockPushEnv = env.unwrapped
+    b1, b2 = e.block_pos(0), e.block_pos(1)
+    t1, t2 = e.target_pos(0), e.target_pos(1)
+    ee = e.ee_pos
+    return np.array(
+        [b1[0], b1[1], e.block_yaw(0), b2[0], b2[1], e.block_yaw(1),
+         t1[0], t1[1], t2[0], t2[1], ee[0], ee[1], e.plan[0], e.plan[1]],
+        dtype=np.float32,
+    )

@@ -1,0 +1,248 @@
+"""Diffusion Policy head (Chi et al. 2023): a 1-D temporal conv UNet denoises a T-step action chunk,
+conditioned (FiLM) on the flattened T_o observation embeddings and the diffusion step.
+
+Training: DDPM, 100 steps, squaredcos_cap_v2 betas, epsilon prediction (diffusers.DDPMScheduler).
+Inference: DDIM (diffusers.DDIMScheduler on the same betas), `cfg.inference_steps` steps, eta = 0,
+so the only randomness is the initial noise (`sample_noise`); `predict_from_noise` is deterministic.
+An EMA copy of the denoiser (updated in `after_step`) is the one that predicts.
+
+Export: `denoiser()` is the EMA UNet alone, `(noisy (B, T, A), timestep (B,), cond (B, T_o*D)) -> eps`;
+`ddim_constants()` and `ddim_sample_numpy` give the loop around it without torch or diffusers.
+"""
+from __future__ import annotations
+
+import copy
+import math
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from robolearn.errors import RobolearnError
+from robolearn.policies import Head
+
+
+# ----------------------------------------------------------------------------- the UNet
+class SinusoidalPosEmb(nn.Module):
+    def __init__(self, dim: int):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        half = self.dim // 2
+        freq = torch.exp(torch.arange(half, device=t.device, dtype=torch.float32) * (-math.log(10000.0) / (half - 1)))
+        x = t.float()[:, None] * freq[None]
+        return torch.cat([x.sin(), x.cos()], dim=-1)
+
+
+class Conv1dBlock(nn.Module):
+    """Conv1d -> GroupNorm -> Mish."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, groups: int):
+        super().__init__()
+        self.block = nn.Sequential(nn.Conv1d(c_in, c_out, kernel, padding=kernel // 2),
+                                   nn.GroupNorm(groups, c_out), nn.Mish())
+
+    def forward(self, x):
+        return self.block(x)
+
+
+class ConditionalResidualBlock1D(nn.Module):
+    """Two conv blocks; the condition sets a per-channel scale and bias (FiLM) after the first."""
+
+    def __init__(self, c_in: int, c_out: int, cond_dim: int, kernel: int, groups: int):
+        super().__init__()
+        self.blocks = nn.ModuleList([Conv1dBlock(c_in, c_out, kernel, groups), Conv1dBlock(c_out, c_out, kernel, groups)])
+        self.c_out = c_out
+        self.cond_encoder = nn.Sequential(nn.Mish(), nn.Linear(cond_dim, 2 * c_out))
+        self.residual = nn.Conv1d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        out = self.blocks[0](x)
+        scale, bias = self.cond_encoder(cond)[:, :, None].chunk(2, dim=1)
+        out = self.blocks[1](scale * out + bias)
+        return out + self.residual(x)
+
+
+class ConditionalUnet1D(nn.Module):
+    """Diffusion Policy's ConditionalUnet1D: `forward(noisy (B, T, A), timestep (B,), cond (B, C)) -> eps`.
+
+    T is zero-padded up to a multiple of 2^(levels - 1) inside (and the output cropped back), so any
+    prediction horizon works with any depth.
+    """
+
+    def __init__(self, action_dim: int, cond_dim: int, down_dims=(64, 128, 256), kernel: int = 5,
+                 groups: int = 8, step_embed: int = 128):
+        super().__init__()
+        for d in down_dims:
+            if d % groups:
+                raise RobolearnError(f"diffusion: every down_dims entry must be divisible by n_groups ({groups}); got {tuple(down_dims)}")
+        self.step_encoder = nn.Sequential(SinusoidalPosEmb(step_embed), nn.Linear(step_embed, 4 * step_embed),
+                                          nn.Mish(), nn.Linear(4 * step_embed, step_embed))
+        c = step_embed + cond_dim
+        dims = [action_dim, *down_dims]
+        in_out = list(zip(dims[:-1], dims[1:]))
+        self.stride = 2 ** (len(in_out) - 1)
+        self.down = nn.ModuleList()
+        for i, (a, b) in enumerate(in_out):
+            last = i == len(in_out) - 1
+            self.down.append(nn.ModuleList([
+                ConditionalResidualBlock1D(a, b, c, kernel, groups),
+                ConditionalResidualBlock1D(b, b, c, kernel, groups),
+                nn.Identity() if last else nn.Conv1d(b, b, 3, stride=2, padding=1),
+            ]))
+        mid = down_dims[-1]
+        self.mid = nn.ModuleList([ConditionalResidualBlock1D(mid, mid, c, kernel, groups),
+                                  ConditionalResidualBlock1D(mid, mid, c, kernel, groups)])
+        self.up = nn.ModuleList()
+        for i, (a, b) in enumerate(reversed(in_out[1:])):
+            self.up.append(nn.ModuleList([
+                ConditionalResidualBlock1D(2 * b, a, c, kernel, groups),
+                ConditionalResidualBlock1D(a, a, c, kernel, groups),
+                nn.ConvTranspose1d(a, a, 4, stride=2, padding=1),
+            ]))
+        self.final = nn.Sequential(Conv1dBlock(down_dims[0], down_dims[0], kernel, groups),
+                                   nn.Conv1d(down_dims[0], action_dim, 1))
+
+    def forward(self, noisy: torch.Tensor, timestep: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        t = noisy.shape[1]
+        x = noisy.transpose(1, 2)  # (B, A, T)
+        extra = (-t) % self.stride
+        if extra:
+            x = F.pad(x, (0, extra))
+        timestep = timestep.reshape(-1).expand(noisy.shape[0])
+        g = torch.cat([self.step_encoder(timestep), cond], dim=-1)
+        skips = []
+        for block1, block2, down in self.down:
+            x = block2(block1(x, g), g)
+            skips.append(x)
+            x = down(x)
+        for block in self.mid:
+            x = block(x, g)
+        for block1, block2, up in self.up:
+            x = torch.cat([x, skips.pop()], dim=1)
+            x = up(block2(block1(x, g), g))
+        return self.final(x)[:, :, :t].transpose(1, 2)
+
+
+# ----------------------------------------------------------------------------- the DDIM loop in numpy
+def ddim_sample_numpy(eps_fn: Callable[[np.ndarray, np.ndarray], np.ndarray], x: np.ndarray, const: dict) -> np.ndarray:
+    """The inference loop without torch or diffusers; equals `DiffusionHead.predict_from_noise`.
+
+    `eps_fn(x, t)` is the exported denoiser with the condition bound: x (B, T, A) float32, t (B,)
+    float32 timesteps -> eps (B, T, A). `x` is the initial noise, `const` is `ddim_constants()`.
+    For each t in `timesteps` (descending), with a = alphas_cumprod, t' = t - step_ratio, and
+    a' = a[t'] if t' >= 0 else final_alpha_cumprod (DDIM, eta = 0):
+        eps = eps_fn(x, t)
+        x0  = clip((x - sqrt(1 - a[t]) * eps) / sqrt(a[t]), -clip_range, clip_range)
+        x   = sqrt(a') * x0 + sqrt(1 - a') * eps
+    and the result is clip(x, -1, 1). Arithmetic in float32, as diffusers does it.
+    """
+    a = np.asarray(const["alphas_cumprod"], dtype=np.float32)
+    ratio, final = int(const["step_ratio"]), np.float32(const["final_alpha_cumprod"])
+    rng = np.float32(const["clip_range"])
+    x = np.asarray(x, dtype=np.float32)
+    for t in const["timesteps"]:
+        t = int(t)
+        eps = np.asarray(eps_fn(x, np.full(x.shape[0], t, dtype=np.float32)), dtype=np.float32)
+        at, ap = a[t], (a[t - ratio] if t - ratio >= 0 else final)
+        x0 = np.clip((x - np.sqrt(np.float32(1) - at) * eps) / np.sqrt(at), -rng, rng)
+        x = np.sqrt(ap) * x0 + np.sqrt(np.float32(1) - ap) * eps
+    return np.clip(x, -1.0, 1.0)
+
+
+# ----------------------------------------------------------------------------- the head
+class DiffusionHead(Head):
+    name = "diffusion"
+    default_obs_horizon = 2
+    default_pred_horizon = 16
+    default_action_horizon = 8
+
+    def __init__(self, emb_dim, action_dim, obs_horizon, pred_horizon, cfg):
+        super().__init__(emb_dim, action_dim, obs_horizon, pred_horizon, cfg)
+        from diffusers import DDIMScheduler, DDPMScheduler
+
+        self.net = ConditionalUnet1D(action_dim, emb_dim * obs_horizon, tuple(cfg.down_dims), cfg.kernel_size,
+                                     cfg.n_groups, cfg.step_embed)
+        # A separate module holding its own copies (no shared storage: safetensors refuses it);
+        # never optimized, only averaged in after_step.
+        self.ema = copy.deepcopy(self.net).requires_grad_(False).eval()
+        sched = dict(num_train_timesteps=cfg.train_steps, beta_schedule="squaredcos_cap_v2",
+                     clip_sample=True, prediction_type="epsilon")
+        self.train_scheduler = DDPMScheduler(**sched)
+        self.scheduler = DDIMScheduler(**sched)
+        self.scheduler.set_timesteps(cfg.inference_steps)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.ema.eval()
+        return self
+
+    # ------------------------------------------------------------------ training
+    def loss(self, emb, actions, pad=None):
+        b = actions.shape[0]
+        noise = torch.randn_like(actions)
+        t = torch.randint(0, self.cfg.train_steps, (b,), device=actions.device)
+        noisy = self.train_scheduler.add_noise(actions, noise, t)
+        err = (self.net(noisy, t, emb.flatten(1)) - noise).pow(2).mean(-1)  # (B, T)
+        w = torch.ones_like(err) if pad is None else (~pad).float()
+        loss = (err * w).sum() / w.sum().clamp(min=1.0)
+        return loss, {"eps_mse": loss.detach()}
+
+    def ema_decay(self, step: int) -> float:
+        """diffusion_policy's EMAModel schedule: 1 - (1 + step / inv_gamma)^-power, inv_gamma = 1,
+        clamped to [0, ema_max]; 0 at the first update, so the average starts from the weights."""
+        step = max(0, step - 1)
+        if step <= 0:
+            return 0.0
+        return max(0.0, min(1.0 - (1.0 + step) ** -self.cfg.ema_power, self.cfg.ema_max))
+
+    @torch.no_grad()
+    def after_step(self, step, total_steps):
+        d = self.ema_decay(step)
+        ema, online = list(self.ema.parameters()), list(self.net.parameters())
+        torch._foreach_lerp_(ema, online, 1.0 - d)
+        for eb, ob in zip(self.ema.buffers(), self.net.buffers()):
+            eb.copy_(ob)
+
+    def param_groups(self):
+        return [{"name": "head", "params": list(self.net.parameters())}]
+
+    # ------------------------------------------------------------------ inference
+    def denoiser(self) -> nn.Module:
+        """The EMA UNet, the network inference uses: (noisy (B, T, A), timestep (B,), cond (B, T_o*D)) -> eps."""
+        return self.ema
+
+    def ddim_constants(self) -> dict:
+        """What a runtime needs to run the DDIM loop itself (see `ddim_sample_numpy` for the update)."""
+        s = self.scheduler
+        return {
+            "alphas_cumprod": s.alphas_cumprod.cpu().numpy().astype(np.float32).tolist(),
+            "timesteps": [int(t) for t in s.timesteps],
+            "step_ratio": s.config.num_train_timesteps // s.num_inference_steps,
+            "final_alpha_cumprod": float(s.final_alpha_cumprod),
+            "clip_range": float(s.config.clip_sample_range),
+            "prediction_type": "epsilon",
+            "eta": 0.0,
+        }
+
+    def noise_shape(self, batch_size):
+        return (batch_size, self.pred_horizon, self.action_dim)
+
+    def sample_noise(self, batch_size, generator=None, device=None):
+        return torch.randn(self.noise_shape(batch_size), generator=generator, device=device)
+
+    def predict_from_noise(self, emb, noise):
+        if noise is None:
+            raise RobolearnError("diffusion head needs initial noise (sample_noise)")
+        cond = emb.flatten(1)
+        x = noise.to(cond.dtype)
+        for t in self.scheduler.timesteps:
+            eps = self.ema(x, t.to(cond.device).expand(x.shape[0]), cond)
+            x = self.scheduler.step(eps, t, x, eta=0.0).prev_sample
+        return x.clamp(-1.0, 1.0)
+
+
+HEAD = DiffusionHead

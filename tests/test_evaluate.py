@@ -1,0 +1,220 @@
+"""The evaluator, end to end: real MuJoCo physics, real rendering, spawned workers.
+
+A faulty env for the fault test is registered by this module itself; the env id
+`<this module>:robolearn_test/FaultyPointMass-v0` makes every spawned worker import this module
+(gymnasium's `module:EnvId` convention), so the registration exists there too.
+"""
+from __future__ import annotations
+
+import robolearn.rendering  # noqa: F401  (MUJOCO_GL before mujoco)
+
+import json
+import logging
+import math
+
+import gymnasium as gym
+import imageio.v2 as imageio
+import numpy as np
+import pytest
+
+import robolearn.envs as envs
+import robolearn.evaluate as evaluate_mod
+from robolearn.config import EvalConfig
+from robolearn.errors import RobolearnError
+from robolearn.tracking import read_metrics
+from robolearn.evaluate import evaluate, format_results, wilson_interval
+
+# Spawned workers import this module (see FAULTY_ID): torch is imported inside the tests that use it.
+
+SEED = 100_000
+
+# --------------------------------------------------------------------- a real env with injected faults
+FAULTY_ID = "robolearn_test/FaultyPointMass-v0"
+PHYSICS_FAULT_SEED = SEED + 1  # MuJoCo's own divergence check fires (velocity beyond mjMAXVAL)
+EXCEPTION_SEED = SEED + 3  # the env's step raises inside the worker
+FAULT_STEP = 5
+
+
+class _InjectFault(gym.Wrapper):
+    def reset(self, *, seed=None, options=None):
+        self._seed, self._t = seed, 0
+        return self.env.reset(seed=seed, options=options)
+
+    def step(self, action):
+        self._t += 1
+        if self._t == FAULT_STEP and self._seed == PHYSICS_FAULT_SEED:
+            self.env.unwrapped.data.qvel[:] = 1e11
+        if self._t == FAULT_STEP and self._seed == EXCEPTION_SEED:
+            raise RuntimeError("injected failure inside step")
+        return self.env.step(action)
+
+
+def _make_faulty(**kwargs):
+    return _InjectFault(envs.make_env("robolearn/PointMass-v0", **kwargs))
+
+
+if FAULTY_ID not in gym.registry:
+    gym.register(FAULTY_ID, entry_point=_make_faulty)
+# The expert of the faulty env is PointMass's own.
+envs.TASKS.setdefault(FAULTY_ID, envs.TASKS["robolearn/PointMass-v0"])
+
+
+def _cfg(tmp_path, **kw) -> EvalConfig:
+    base = dict(policy="expert", episodes=4, workers=2, videos=0, image_size=32, wandb="disabled",
+                out=tmp_path / "eval")
+    base.update(kw)
+    return EvalConfig(**base)
+
+
+def _outcomes(results: dict) -> list[tuple]:
+    return [(r["seed"], r["success"], r["length"], r["mode"], r["final_info"]) for r in results["per_episode"]]
+
+
+# --------------------------------------------------------------------- statistics
+def test_wilson_interval_known_values():
+    # Published Wilson 95% intervals (e.g. statsmodels proportion_confint(method="wilson")).
+    for (k, n), (lo, hi) in {
+        (0, 10): (0.0, 0.2775),
+        (10, 10): (0.7225, 1.0),
+        (5, 10): (0.2366, 0.7634),
+        (1, 10): (0.0179, 0.4042),
+    }.items():
+        got = wilson_interval(k, n)
+        assert got == pytest.approx((lo, hi), abs=1e-4), (k, n, got)
+    # The formula itself, off the table.
+    k, n, z = 37, 50, 1.96
+    p = k / n
+    c = (p + z * z / (2 * n)) / (1 + z * z / n)
+    h = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    assert wilson_interval(k, n) == pytest.approx((c - h, c + h))
+    assert wilson_interval(0, 0) == (0.0, 1.0)
+
+
+# --------------------------------------------------------------------- the expert through the evaluator
+def test_expert_blockpush_results_video_and_reproducible(tmp_path):
+    cfg = _cfg(tmp_path, env="robolearn/BlockPush-v0", episodes=8, workers=2, videos=1)
+    r = evaluate(cfg)
+
+    assert r["success_rate"] >= 0.95, r["per_episode"]
+    for key in ("success_rate", "successes", "success_ci95", "mean_length", "mean_final_success",
+                "sim_faults", "steps_per_second", "env_steps", "videos", "per_episode", "env", "episodes"):
+        assert key in r, key
+    assert r["episodes"] == 8 and len(r["per_episode"]) == 8
+    assert [e["seed"] for e in r["per_episode"]] == [SEED + i for i in range(8)]
+    assert r["success_ci95"] == pytest.approx(wilson_interval(r["successes"], 8))
+    assert r["env_steps"] == sum(e["length"] for e in r["per_episode"])
+    assert r["mean_final_success"] == pytest.approx(np.mean([e["final_info"]["success"] for e in r["per_episode"]]))
+    assert {e["mode"] for e in r["per_episode"]} <= {0, 1, 2, 3}
+    assert r["sim_faults"] == 0 and r["steps_per_second"] > 0
+
+    assert "success 8/8" in format_results(r) or r["successes"] < 8
+    on_disk = json.loads((cfg.out / "results.json").read_text())
+    assert on_disk["per_episode"] == r["per_episode"]
+    logged = read_metrics(cfg.out)[-1]  # the Tracker's local log, written even with wandb disabled
+    assert logged["eval/success_rate"] == r["success_rate"]
+    assert logged["eval/success_ci95_low"] == pytest.approx(r["success_ci95"][0])
+
+    # One video, of the first episode: every frame (reset + one per step), both cameras side by side,
+    # upscaled to at least 256 px.
+    assert len(r["videos"]) == 1 and r["videos"][0].endswith(f"episode_{SEED}.mp4")
+    reader = imageio.get_reader(r["videos"][0])
+    try:
+        assert reader.count_frames() == r["per_episode"][0]["length"] + 1
+        frame = reader.get_data(0)
+        fps = reader.get_meta_data()["fps"]
+    finally:
+        reader.close()
+    assert frame.shape == (256, 512, 3)
+    assert fps == pytest.approx(10)  # control_hz
+
+    # Same seed again, one worker this time, into the same folder: refused without --overwrite, and
+    # identical per episode with it (each episode has its seed, whichever worker runs it).
+    with pytest.raises(RobolearnError, match="exists"):
+        evaluate(cfg)
+    again = evaluate(_cfg(tmp_path, env="robolearn/BlockPush-v0", episodes=8, workers=1, overwrite=True))
+    assert _outcomes(again) == _outcomes(r)
+    assert again["videos"] == [] and not any((cfg.out / "videos").iterdir())
+
+
+def test_expert_pointmass_same_seed_same_results(tmp_path):
+    a = evaluate(_cfg(tmp_path, env="robolearn/PointMass-v0", episodes=5, workers=2, out=tmp_path / "a"))
+    b = evaluate(_cfg(tmp_path, env="robolearn/PointMass-v0", episodes=5, workers=2, out=tmp_path / "b"))
+    assert a["success_rate"] >= 0.95
+    assert _outcomes(a) == _outcomes(b)
+    # A different base seed gives different episodes.
+    c = evaluate(_cfg(tmp_path, env="robolearn/PointMass-v0", episodes=5, workers=1, seed=7, out=tmp_path / "c"))
+    assert [e["seed"] for e in c["per_episode"]] == list(range(7, 12))
+    assert _outcomes(c) != _outcomes(a)
+
+
+# --------------------------------------------------------------------- faults
+def test_sim_fault_is_a_failure_and_the_run_goes_on(tmp_path, caplog):
+    cfg = _cfg(tmp_path, env=f"{__name__}:{FAULTY_ID}", episodes=6, workers=2)
+    with caplog.at_level(logging.WARNING, logger="robolearn.evaluate"):
+        r = evaluate(cfg)
+    by_seed = {e["seed"]: e for e in r["per_episode"]}
+    assert len(by_seed) == 6 and r["sim_faults"] == 2
+    for seed, reason in ((PHYSICS_FAULT_SEED, "velocity"), (EXCEPTION_SEED, "injected failure")):
+        e = by_seed[seed]
+        assert e["sim_fault"] and not e["success"] and e["length"] == FAULT_STEP
+        assert reason in e["final_info"]["fault"]
+    others = [e for s, e in by_seed.items() if s not in (PHYSICS_FAULT_SEED, EXCEPTION_SEED)]
+    assert all(e["success"] and not e["sim_fault"] for e in others)
+    assert r["successes"] == 4
+    warned = [m for m in caplog.messages if "simulator fault" in m]
+    assert len(warned) == 2
+
+
+# --------------------------------------------------------------------- the policy path
+class _RecordingPolicy:
+    """Stands in for robolearn.policies.policy.Policy: records how the evaluator drives it."""
+
+    env_id = f"{__name__}:{FAULTY_ID}"  # faults at step 5 give episodes of different lengths
+    env_kwargs = {"image_size": 24, "cameras": ["top"]}
+    cameras = ["top"]
+
+    def __init__(self):
+        import torch
+
+        self.device = torch.device("cpu")
+        self.resets, self.batches, self.generators = [], [], []
+
+    def reset(self, mask=None):
+        self.resets.append(None if mask is None else np.asarray(mask).tolist())
+
+    def select_action(self, obs, generator=None):
+        self.batches.append(obs["top_image"].shape)
+        self.generators.append(generator)
+        return np.zeros((obs["proprio"].shape[0], 2), np.float32)  # the ball stays: never solves
+
+
+def test_policy_path_defaults_batching_and_resets(tmp_path, monkeypatch):
+    import torch
+
+    fake = _RecordingPolicy()
+    monkeypatch.setattr(evaluate_mod, "_load_policy", lambda path, device: fake)
+    r = evaluate(_cfg(tmp_path, policy=str(tmp_path / "pol"), episodes=4, workers=2, horizon=8, image_size=None))
+
+    # env id and kwargs come from the policy; cfg.horizon is added on top.
+    assert r["env"] == fake.env_id and r["env_kwargs"] == {"image_size": 24, "cameras": ["top"], "horizon": 8}
+    eps = r["per_episode"]
+    # env 0 runs seed +0 (8 steps), env 1 seed +1 (fault at step 5), then takes seed +2 (8 steps);
+    # env 0 takes seed +3 (fault at step 5). Both finish at rollout step 14.
+    assert [(e["seed"] - SEED, e["length"], e["sim_fault"], e["truncated"]) for e in eps] == [
+        (0, 8, False, True), (1, 5, True, False), (2, 8, False, True), (3, 5, True, False)]
+    assert fake.resets == [None, [False, True], [True, False]]
+    assert len(fake.batches) == 14 and set(fake.batches) == {(2, 24, 24, 3)}
+    assert all(isinstance(g, torch.Generator) for g in fake.generators)
+
+
+def test_refusals(tmp_path):
+    with pytest.raises(RobolearnError, match="--env"):
+        evaluate(_cfg(tmp_path, env=None))
+    with pytest.raises(RobolearnError, match="not found"):
+        evaluate(_cfg(tmp_path, policy=str(tmp_path / "no_such_run")))
+    out = tmp_path / "eval"
+    out.mkdir()
+    (out / "results.json").write_text("{}")
+    with pytest.raises(RobolearnError, match="overwrite"):
+        evaluate(_cfg(tmp_path, env="robolearn/PointMass-v0"))
+    assert (out / "results.json").read_text() == "{}"
