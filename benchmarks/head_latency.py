@@ -10,8 +10,8 @@ Embeddings are 2 views x 64-d conv features + 4-d proprio = 132-d. Weights are r
 not depend on them); VQ-BeT's tokenizer is fitted briefly on random chunks so it can predict.
 
 Targets (one thread): VQ-BeT <= 8 ms per action (T_a = 1: one predict per action), diffusion
-<= 25 ms per chunk (10 DDIM steps). Per action = encoder + predict / T_a (amortized); a step that
-plans pays encoder + predict.
+<= 25 ms per chunk (10 DDIM steps), for the head. Per action (+enc/act) = encoder + predict / T_a
+(amortized); a step that plans pays encoder + predict.
 
     .venv/bin/python benchmarks/head_latency.py [--heads vqbet diffusion mlp knn] [--no-onnx]
     .venv/bin/python benchmarks/head_latency.py --heads diffusion --diffusion.down-dims 64 128 256
@@ -57,16 +57,18 @@ class Args:
     """Training frames the kNN head searches."""
 
 
-def timed(fn, calls: int, warmup: int) -> tuple[float, float]:
-    """(p50, p99) wall milliseconds of fn()."""
+def timed(fn, calls: int, warmup: int) -> tuple[float, float, float]:
+    """(wall p50, wall p99, CPU p50) milliseconds of fn(). The CPU time is this thread's (torch and
+    onnxruntime run single-threaded in the caller here): on a shared machine it leaves out the time
+    other processes held the core, which the wall time includes."""
     for _ in range(warmup):
         fn()
-    ts = np.empty(calls)
+    wall, cpu = np.empty(calls), np.empty(calls)
     for i in range(calls):
-        t0 = time.perf_counter()
+        c0, t0 = time.thread_time(), time.perf_counter()
         fn()
-        ts[i] = time.perf_counter() - t0
-    return float(np.percentile(ts, 50) * 1e3), float(np.percentile(ts, 99) * 1e3)
+        wall[i], cpu[i] = time.perf_counter() - t0, time.thread_time() - c0
+    return float(np.percentile(wall, 50) * 1e3), float(np.percentile(wall, 99) * 1e3), float(np.percentile(cpu, 50) * 1e3)
 
 
 def ort_session(module: torch.nn.Module, args: tuple, names: list[str], threads: int):
@@ -101,10 +103,11 @@ def main(a: Args) -> None:
     frame = torch.randint(0, 256, (1, a.views, a.image_size, a.image_size, 3), dtype=torch.uint8)
     rows = []
     with torch.inference_mode():
-        enc_p50, enc_p99 = timed(lambda: enc(frame), a.calls, a.warmup)
-    rows.append(("encoder (1 frame)", f"{a.views}x{a.image_size}px", enc_p50, enc_p99, "", ""))
+        enc_p50, enc_p99, enc_cpu = timed(lambda: enc(frame), a.calls, a.warmup)
+    rows.append(("encoder (1 frame)", f"{a.views}x{a.image_size}px", enc_p50, enc_p99, enc_cpu, "", ""))
     print(f"threads {a.threads}, emb {d}-d ({a.views} views x {enc.view_dim} + proprio {a.proprio_dim}), "
-          f"{a.calls} calls, torch {torch.__version__}", flush=True)
+          f"{a.calls} calls, torch {torch.__version__}, load average {os.getloadavg()[0]:.1f} "
+          f"on {os.cpu_count()} CPUs", flush=True)
 
     for name in a.heads:
         cls = get_head(name)
@@ -117,11 +120,11 @@ def main(a: Args) -> None:
         emb = torch.randn(1, t_o, d)
         g = torch.Generator().manual_seed(0)
         with torch.inference_mode():
-            p50, p99 = timed(lambda: head.predict(emb, g), a.calls, a.warmup)
+            p50, p99, cpu = timed(lambda: head.predict(emb, g), a.calls, a.warmup)
         params = sum(p.numel() for p in head.parameters()) - (
             sum(p.numel() for p in head.ema.parameters()) if hasattr(head, "ema") else 0)
         shape = f"T_o {t_o} T {t} T_a {t_a}"
-        rows.append((f"{name} predict (torch)", shape, p50, p99, enc_p50 + p50 / t_a, params))
+        rows.append((f"{name} predict (torch)", shape, p50, p99, cpu, enc_cpu + cpu / t_a, params))
 
         if a.onnx:
             noise = head.sample_noise(1, g)
@@ -153,13 +156,15 @@ def main(a: Args) -> None:
                     ref = head.predict_from_noise(emb, noise).numpy()
                 label = f"{name} ORT graph"
             err = float(np.abs(run() - ref).max())
-            p50o, p99o = timed(run, a.calls, a.warmup)
-            rows.append((label, f"max|diff| {err:.1e}", p50o, p99o, enc_p50 + p50o / t_a, params))
+            p50o, p99o, cpuo = timed(run, a.calls, a.warmup)
+            rows.append((label, f"max|diff| {err:.1e}", p50o, p99o, cpuo, enc_cpu + cpuo / t_a, params))
 
-    print(f"{'what':<36} {'shape':<20} {'p50 ms':>8} {'p99 ms':>8} {'ms/action':>10} {'params':>10}")
-    for what, shape, p50, p99, per_action, params in rows:
+    print(f"{'what':<36} {'shape':<20} {'p50 ms':>8} {'p99 ms':>8} {'cpu p50':>8} {'+enc/act':>9} {'params':>10}")
+    for what, shape, p50, p99, cpu, per_action, params in rows:
         pa = f"{per_action:.2f}" if per_action != "" else ""
-        print(f"{what:<36} {shape:<20} {p50:>8.2f} {p99:>8.2f} {pa:>10} {params!s:>10}")
+        print(f"{what:<36} {shape:<20} {p50:>8.2f} {p99:>8.2f} {cpu:>8.2f} {pa:>9} {params!s:>10}")
+    print("p50/p99: wall time per call; cpu p50: this thread's CPU time per call; +enc/act: encoder +\n"
+          "predict / T_a in CPU ms, the amortized cost of one action (a step that plans pays both in full).")
     for name, (unit, ms) in TARGETS_MS.items():
         if name in a.heads:
             print(f"target {name}: <= {ms:g} ms {unit}")

@@ -4,7 +4,7 @@ After the multi-goal point mass of Brandfonbrener et al. (2023): the goal index 
 from the reset seed and shown only as a green disc on the floor; `proprio` holds the ball's
 position and velocity, never the goal, so a policy must read the goal from pixels.
 
-- action: 2-D velocity command in [-1, 1], scaled to ±0.15 m/s per axis (velocity servos).
+- action: 2-D velocity command in [-1, 1], scaled to ±0.4 m/s per axis (velocity servos).
 - proprio: [x, y, vx, vy] of the ball (m, m/s).
 - success: 1 when the ball's centre is within 5 cm of the goal's centre, else 0; solving ends the
   episode. Reward is sparse and equals success.
@@ -28,7 +28,7 @@ GOALS = np.array(
 )
 START_HALF_WIDTH = 0.1  # the ball starts uniformly in this square around the centre
 SUCCESS_RADIUS = 0.05
-MAX_SPEED = 0.15  # m/s at action 1; must match the actuators' ctrlrange in pointmass.xml
+MAX_SPEED = 0.4  # m/s at action 1 (about 1 px per step at 32 px, 2 at 64: motion an inverse model can see); must match the actuators' ctrlrange in pointmass.xml
 
 DEFAULT_CAMERAS = ["top"]
 FEATURE_NAMES = ["agent_x", "agent_y", "goal_x", "goal_y", "goal_index"]
@@ -89,8 +89,8 @@ class PointMassExpert:
     Full speed until 10 cm from the goal, then proportional; `mode` is the goal index.
     """
 
-    SLOW_DISTANCE = 0.1
-    NOISE_STD = 0.1
+    SLOW_DISTANCE = 0.15
+    NOISE_STD = 0.3  # large enough that an action is not predictable from one frame
 
     def __init__(self, env, rng: np.random.Generator):
         self.env: PointMassEnv = env.unwrapped

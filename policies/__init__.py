@@ -23,6 +23,8 @@ class Head(nn.Module):
     default_obs_horizon: int = 1
     default_pred_horizon: int = 1
     default_action_horizon: int = 1
+    optim_defaults: dict = {}
+    """Optimizer settings from the head's paper, used where the user sets none."""
 
     def __init__(self, emb_dim: int, action_dim: int, obs_horizon: int, pred_horizon: int, cfg):
         super().__init__()

@@ -74,13 +74,17 @@ class OptimConfig:
     steps: int = 2000
     """Gradient steps."""
     batch_size: int = 64
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    betas: tuple[float, float] = (0.9, 0.999)
+    lr: Optional[float] = None
+    """Peak learning rate (default: the objective's or head's own, from its paper)."""
+    weight_decay: Optional[float] = None
+    """AdamW weight decay (default: the objective's or head's own)."""
+    betas: Optional[tuple[float, float]] = None
+    """AdamW betas (default: the objective's or head's own)."""
     warmup_steps: int = 100
     """Linear warmup, then cosine decay to 0."""
-    grad_clip: float = 1.0
-    """Gradient-norm clip (per parameter group where the objective defines groups); 0 disables."""
+    grad_clip: Optional[float] = None
+    """Gradient-norm clip per parameter group (DynaMo: per network); 0 disables (default: the
+    objective's or head's own)."""
     checkpoint_every: int = 500
     """Steps between checkpoints (resume continues from the latest)."""
     eval_every: int = 500
@@ -89,7 +93,10 @@ class OptimConfig:
     amp: Literal["auto", "bf16", "off"] = "auto"
     """bf16 autocast: auto = on CUDA only."""
     compile: bool = False
-    """torch.compile the model (GPU)."""
+    """torch.compile the loss (GPU)."""
+    gpu_sampler: bool = False
+    """Hold all training frames on the GPU as uint8 and gather windows there (fixed-window
+    objectives such as DynaMo); refused when they do not fit."""
     seed: int = 0
     device: str = "auto"
     """auto: cuda when available, else cpu."""
@@ -232,8 +239,10 @@ class VqbetConfig:
 
 @dataclass
 class DiffusionConfig:
-    down_dims: tuple[int, ...] = (64, 128, 256)
-    """Smaller than the paper's (512, 1024, 2048): enough for 64 px tasks, fast on a CPU."""
+    down_dims: tuple[int, ...] = (32, 64, 128)
+    """Paper: (512, 1024, 2048), 277M parameters. (32, 64, 128) is 1.8M: enough for 2-D actions on
+    64 px tasks, and the size that runs 10 DDIM steps in <= 25 ms on one CPU thread exported
+    (benchmarks/head_latency.py; (64, 128, 256), 5.4M, takes ~30 ms)."""
     kernel_size: int = 5
     n_groups: int = 8
     step_embed: int = 128
@@ -261,7 +270,7 @@ class TrainConfig:
     use_proprio: bool = True
     """Append the low-dimensional proprio observation to the image embedding."""
     optim: OptimConfig = field(
-        default_factory=lambda: OptimConfig(steps=3000, batch_size=256, lr=1e-3, warmup_steps=100)
+        default_factory=lambda: OptimConfig(steps=3000, batch_size=256, warmup_steps=100)
     )
     loader: DataConfig = field(default_factory=DataConfig)
     mlp: MlpConfig = field(default_factory=MlpConfig)
@@ -334,6 +343,15 @@ class RunConfig:
     wandb: WandbMode = "offline"
     project: str = "robolearn"
     overwrite: bool = False
+
+
+OPTIM_DEFAULTS = dict(lr=1e-3, weight_decay=1e-4, betas=(0.9, 0.999), grad_clip=1.0)
+
+
+def resolve_optim(cfg: OptimConfig, defaults: dict) -> OptimConfig:
+    """Fill the optimizer settings the user left unset from a method's own defaults."""
+    merged = {**OPTIM_DEFAULTS, **defaults}
+    return dataclasses.replace(cfg, **{k: v for k, v in merged.items() if getattr(cfg, k) is None})
 
 
 # ----------------------------------------------------------------------------- (de)serialization

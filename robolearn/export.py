@@ -44,7 +44,8 @@ from robolearn.runtime import GRAPH_FILE, SPEC_FILE, SPEC_VERSION, BundleError, 
 
 OPSET = 18
 EXAMPLE_BATCH = 2
-"""Batch of the example inputs: torch.export specializes a dimension of size 1, so 2 keeps B dynamic."""
+"""Batch of the example inputs: exporters specialize a dimension of size 1, so 2 keeps B dynamic
+(and the parity check, at batch 1, then also tests that the batch axis really is dynamic)."""
 NOISE_DISTRIBUTIONS = {"diffusion": "normal", "vqbet": "uniform"}
 """How each generative head draws its noise (its `sample_noise`: torch.randn / torch.rand)."""
 
@@ -104,7 +105,6 @@ class BundleGraph(nn.Module):
         self.sampler = DdimSampler(policy.head) if hasattr(policy.head, "ddim_constants") else None
         self.input_names = ["images"] + (["proprio"] if self.use_proprio else []) \
             + (["history"] if self.t_o > 1 else []) + (["noise"] if self.generative else [])
-        self.with_plan = False
 
     def features(self, images, proprio):
         f = self.encoder(images).float()
@@ -122,20 +122,9 @@ class BundleGraph(nn.Module):
         return ((norm.float() - self.a_offset) / self.a_scale).clamp(-1.0, 1.0)
 
     def forward(self, *inputs):
-        x = dict(zip(self.input_names + (["plan"] if self.with_plan else []), inputs))
+        x = dict(zip(self.input_names, inputs))
         feats = self.features(x["images"], x.get("proprio"))
-        history, noise = x.get("history"), x.get("noise")
-        if not self.with_plan:
-            return self.actions(feats, history, noise), feats
-        ops = tuple(v for v in (feats, history, noise) if v is not None)
-
-        def unpack(ops):
-            it = iter(ops[1:])
-            return ops[0], (next(it) if history is not None else None), (next(it) if noise is not None else None)
-
-        actions = torch.cond(x["plan"], lambda *o: self.actions(*unpack(o)),
-                             lambda *o: o[0].new_zeros(o[0].shape[0], self.t, self.a), ops)
-        return actions, feats
+        return self.actions(feats, x.get("history"), x.get("noise")), feats
 
 
 def example_inputs(policy, graph: BundleGraph, batch: int = EXAMPLE_BATCH, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -177,49 +166,97 @@ def _first_line(e: BaseException) -> str:
 def export_onnx(graph: BundleGraph, example: dict[str, torch.Tensor], path: Path) -> str:
     """Write `graph` to `path` (opset 18, one file, dynamic batch). Returns the exporter used.
 
-    torch.export (dynamo) first: it supports torch.cond, so when T_o > 1 the head sits behind the
-    `plan` switch. If it fails on some op, the TorchScript exporter writes the graph without `plan`
-    (the runtime then runs the whole graph on steps that only need features)."""
+    The TorchScript exporter first: on these graphs it is about ten times faster than torch.export
+    (the diffusion graph unrolls ten UNet evaluations: ~30 s against several minutes on a CPU), and
+    what it writes is checked for parity like anything else. torch.export (dynamo) is the fallback
+    for an op the TorchScript exporter lacks. Either way `add_plan_switch` then puts the head
+    behind the `plan` input when T_o > 1."""
     import onnx
-    from onnx import numpy_helper
 
     names = list(graph.input_names)
-    graph.with_plan = graph.t_o > 1
-    args = tuple(example[n] for n in names) + ((torch.tensor(True),) if graph.with_plan else ())
-    batch = torch.export.Dim("batch", min=1, max=1 << 16)
-    errors = []
-    exporter = None
+    args = tuple(example[n] for n in names)
+    outputs = ["actions", "features"]
+    errors, exporter = [], None
     with _quiet():
         try:
-            shapes = tuple({0: batch} for _ in names) + ((None,) if graph.with_plan else ())
-            torch.onnx.export(graph, args, str(path), input_names=names + (["plan"] if graph.with_plan else []),
-                              output_names=["actions", "features"], opset_version=OPSET, dynamo=True,
-                              external_data=False, dynamic_shapes=(shapes,), verbose=False)
-            exporter = "torch.onnx (dynamo)"
-        except Exception as e:  # any exporter failure: fall back below, report both if that fails too
-            errors.append(f"dynamo: {_first_line(e)}")
+            torch.onnx.export(graph, args, str(path), input_names=names, output_names=outputs,
+                              opset_version=OPSET, dynamo=False, do_constant_folding=True,
+                              dynamic_axes={n: {0: "batch"} for n in names + outputs})
+            exporter = "torch.onnx (torchscript)"
+        except Exception as e:  # any exporter failure: try the other one, report both if it fails too
+            errors.append(f"torchscript: {_first_line(e)}")
         if exporter is None:
-            graph.with_plan = False
-            args = tuple(example[n] for n in names)
+            batch = torch.export.Dim("batch", min=1, max=1 << 16)
             try:
-                torch.onnx.export(graph, args, str(path), input_names=names, output_names=["actions", "features"],
-                                  opset_version=OPSET, dynamo=False, dynamic_axes={n: {0: "batch"} for n in names + ["actions", "features"]},
-                                  do_constant_folding=True)
-                exporter = "torch.onnx (torchscript)"
+                torch.onnx.export(graph, args, str(path), input_names=names, output_names=outputs,
+                                  opset_version=OPSET, dynamo=True, external_data=False, verbose=False,
+                                  dynamic_shapes=(tuple({0: batch} for _ in names),))
+                exporter = "torch.onnx (dynamo)"
             except Exception as e:
-                errors.append(f"torchscript: {_first_line(e)}")
+                errors.append(f"dynamo: {_first_line(e)}")
                 raise RobolearnError(f"ONNX export failed ({'; '.join(errors)})") from None
 
     model = onnx.load(str(path))
-    if graph.with_plan:
-        # A default value for `plan` (an initializer named like the input): callers that only want
-        # actions never see it; the runtime passes False on steps that only need features.
-        model.graph.initializer.append(numpy_helper.from_array(np.array(True), "plan"))
-    onnx.checker.check_model(model)
+    if graph.t_o > 1:
+        add_plan_switch(model, graph.t, graph.a)
+    onnx.checker.check_model(model, full_check=True)
     onnx.save(model, str(path))
-    for leftover in path.parent.glob(path.name + ".data"):
-        leftover.unlink()
     return exporter
+
+
+def add_plan_switch(model, t: int, a: int) -> None:
+    """Move every node that only `actions` needs into the `then` branch of an If on a new bool
+    input `plan` (default True: an initializer of the same name); `else` gives zeros (B, T, A).
+
+    With T_o > 1 the runtime needs each step's features for the history, but the head only every
+    T_a steps; onnxruntime always runs the whole graph whatever outputs are asked for, so without
+    this switch a diffusion policy would run its ten denoiser steps on every control step."""
+    from onnx import AttributeProto, TensorProto, helper, numpy_helper
+
+    g = model.graph
+    producer = {out: i for i, n in enumerate(g.node) for out in n.output}
+    keep, stack = set(), ["features"]
+    while stack:  # the ancestors of `features`: they stay in the main graph
+        i = producer.get(stack.pop())
+        if i is not None and i not in keep:
+            keep.add(i)
+            stack.extend(g.node[i].input)
+            for attr in g.node[i].attribute:  # outer-scope names a subgraph reads
+                if attr.type == AttributeProto.GRAPH:
+                    stack.extend(_outer_names(attr.g))
+    main = [n for i, n in enumerate(g.node) if i in keep]
+    head = [n for i, n in enumerate(g.node) if i not in keep]
+    inner = "actions_planned"
+    for n in head:
+        for k, name in enumerate(n.output):
+            if name == "actions":
+                n.output[k] = inner
+    head_outputs = {o for n in head for o in n.output}
+    then_graph = helper.make_graph(
+        head, "plan_true", [], [helper.make_tensor_value_info(inner, TensorProto.FLOAT, ["batch", t, a])],
+        value_info=[v for v in g.value_info if v.name in head_outputs])
+    else_graph = helper.make_graph([
+        helper.make_node("Shape", ["images"], ["plan_images_shape"], start=0, end=1),
+        helper.make_node("Constant", [], ["plan_chunk_shape"], value=numpy_helper.from_array(np.array([t, a], np.int64))),
+        helper.make_node("Concat", ["plan_images_shape", "plan_chunk_shape"], ["plan_zeros_shape"], axis=0),
+        helper.make_node("ConstantOfShape", ["plan_zeros_shape"], ["plan_zeros"],
+                         value=numpy_helper.from_array(np.zeros(1, np.float32))),
+    ], "plan_false", [], [helper.make_tensor_value_info("plan_zeros", TensorProto.FLOAT, ["batch", t, a])])
+    switch = helper.make_node("If", ["plan"], ["actions"], name="plan_switch",
+                              then_branch=then_graph, else_branch=else_graph)
+    kept_info = [v for v in g.value_info if v.name not in head_outputs]
+    del g.node[:]
+    g.node.extend(main + [switch])
+    del g.value_info[:]
+    g.value_info.extend(kept_info)
+    g.input.append(helper.make_tensor_value_info("plan", TensorProto.BOOL, []))
+    g.initializer.append(numpy_helper.from_array(np.array(True), "plan"))
+
+
+def _outer_names(sub) -> list[str]:
+    """Names a subgraph's nodes read that it does not define itself."""
+    local = {i.name for i in sub.input} | {i.name for i in sub.initializer} | {o for n in sub.node for o in n.output}
+    return [x for n in sub.node for x in n.input if x and x not in local]
 
 
 # ----------------------------------------------------------------------------- spec + README
@@ -395,6 +432,18 @@ def _is_bundle_or_empty(path: Path) -> bool:
 
 
 def export(cfg: ExportConfig) -> Path:
+    """Export the policy run `cfg.policy` as a bundle at `cfg.out`; see the module docstring."""
+    threads = torch.get_num_threads()
+    # Tracing and the parity steps run batch 1 or 2: one thread is as fast and never oversubscribes
+    # a machine where other jobs run (several threads there made export minutes slower).
+    torch.set_num_threads(1)
+    try:
+        return _export(cfg)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _export(cfg: ExportConfig) -> Path:
     from robolearn.data.store import open_store
     from robolearn.policies.policy import Policy
 
@@ -424,7 +473,7 @@ def export(cfg: ExportConfig) -> Path:
             exporter = export_onnx(graph, example_inputs(policy, graph), tmp / GRAPH_FILE)
         spec = build_spec(policy, run_dir, exporter, sha256_file(tmp / GRAPH_FILE), hz)
         save_json(tmp / SPEC_FILE, spec)
-        (tmp / "README.txt").write_text(readme(spec, graph.with_plan))
+        (tmp / "README.txt").write_text(readme(spec, policy.obs_horizon > 1))
 
         try:
             bundle = BundlePolicy(tmp, seed=0, threads=1)

@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader
 
 from robolearn import __version__
 from robolearn.checkpoint import file_sha256, load_json, load_module, save_json, save_weights
-from robolearn.config import EncoderConfig, PretrainConfig, from_dict, save_config, to_dict
+from robolearn.config import EncoderConfig, PretrainConfig, from_dict, resolve_optim, save_config, to_dict
 from robolearn.embeddings import embed_demos
 from robolearn.encoders import make_encoder
 from robolearn.errors import RobolearnError
@@ -104,7 +104,8 @@ def pretrain(cfg: PretrainConfig) -> Path:
     resume = prepare_run_dir(out, cfg.overwrite, "encoder.json")
     seed_everything(cfg.optim.seed)
     device = pick_device(cfg.optim.device)
-    save_config(cfg, out / "config.yaml")
+    cfg.optim = resolve_optim(cfg.optim, objective_cls.optim_defaults)
+    save_config(cfg, out / "config.yaml")  # with the optimizer settings actually used
 
     normalizer = Normalizer.from_store(store, split="train")
     normalizer.save(out / "normalizer.json")
@@ -126,17 +127,28 @@ def pretrain(cfg: PretrainConfig) -> Path:
         final: dict = {}
         if getattr(objective_cls, "trains", True):
             dataset = objective.make_dataset(cfg.data, "train", cameras, normalizer, cfg.loader.in_ram)
+            spec = objective_cls.window_spec(obj_cfg)
+            if dataset is None and cfg.optim.gpu_sampler:
+                if device.type != "cuda" or cfg.objective != "dynamo":
+                    raise RobolearnError("--optim.gpu-sampler needs a CUDA device and a fixed-window objective (dynamo)")
+                from robolearn.pretraining.sampler import GpuWindowSampler
+
+                # Batches of uint8 image windows gathered on the GPU: no DataLoader, no host copies.
+                loader = dataset = GpuWindowSampler.from_store(store, cameras, spec.obs_horizon, "train", device,
+                                                               seed=cfg.optim.seed, batch_size=cfg.optim.batch_size)
             if dataset is None:
                 dataset = WindowDataset(cfg.data, objective_cls.window_spec(obj_cfg), split="train",
                                         cameras=cameras, normalizer=normalizer, in_ram=cfg.loader.in_ram)
-            if len(dataset) == 0:
+            if hasattr(dataset, "__len__") and len(dataset) == 0:
                 raise RobolearnError(f"{cfg.data}: no training windows for objective '{cfg.objective}'")
-            loader = DataLoader(
-                dataset, batch_size=cfg.optim.batch_size, shuffle=True, drop_last=len(dataset) > cfg.optim.batch_size,
-                num_workers=cfg.loader.workers, persistent_workers=cfg.loader.workers > 0,
-                generator=torch.Generator().manual_seed(cfg.optim.seed),
-                pin_memory=device.type == "cuda",
-            )
+            if not cfg.optim.gpu_sampler:
+                loader = DataLoader(
+                    dataset, batch_size=cfg.optim.batch_size, shuffle=True,
+                    drop_last=len(dataset) > cfg.optim.batch_size,
+                    num_workers=cfg.loader.workers, persistent_workers=cfg.loader.workers > 0,
+                    generator=torch.Generator().manual_seed(cfg.optim.seed),
+                    pin_memory=device.type == "cuda",
+                )
             if resume:
                 print(f"resuming the interrupted run in {out}")
             final = fit(objective, loader, cfg.optim, out, tracker, validate=validate,

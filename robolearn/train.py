@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from robolearn import __version__
 from robolearn.checkpoint import file_sha256, save_json, save_weights
-from robolearn.config import TrainConfig, save_config, to_dict
+from robolearn.config import TrainConfig, resolve_optim, save_config, to_dict
 from robolearn.embeddings import cached_embeddings
 from robolearn.errors import RobolearnError
 from robolearn.policies import get_head
@@ -101,6 +101,7 @@ def train(cfg: TrainConfig) -> Path:
     t_o, t_pred, t_a = horizons(cfg, head_cls)
     prepare_run_dir(out, cfg.overwrite, "policy.json")
     seed_everything(cfg.optim.seed)
+    cfg.optim = resolve_optim(cfg.optim, head_cls.optim_defaults)
     save_config(cfg, out / "config.yaml")
     normalizer = Normalizer.from_store(store, split="train")
     normalizer.save(out / "normalizer.json")

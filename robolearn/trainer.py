@@ -139,8 +139,15 @@ def fit(
 
     Returns the last logged metrics. Resumes from `run_dir/checkpoint` when it exists.
     """
+    from robolearn.config import resolve_optim
+
+    cfg = resolve_optim(cfg, {})  # callers normally resolve with the method's defaults first
     device = device or pick_device(cfg.device)
     model.to(device)
+    if device.type == "cuda":
+        # Conv weights in channels_last match the encoder's channels_last inputs (tensor cores).
+        model.to(memory_format=torch.channels_last)
+        torch.backends.cudnn.benchmark = True
     run_dir = Path(run_dir)
     make_opts = getattr(model, "configure_optimizers", None)
     opts = make_opts(cfg) if make_opts is not None else default_optimizers(model, cfg)
@@ -180,8 +187,8 @@ def fit(
         norms = {}
         if cfg.grad_clip > 0:
             for g in groups:
-                n = torch.nn.utils.clip_grad_norm_(g["params"], cfg.grad_clip)
-                norms[f"grad_norm/{g.get('name', 'all')}"] = float(n)
+                # Kept as tensors: converting every step would sync the GPU three times a step.
+                norms[f"grad_norm/{g.get('name', 'all')}"] = torch.nn.utils.clip_grad_norm_(g["params"], cfg.grad_clip)
         for o in opts:
             o.step()
         for s in scheds:
@@ -192,7 +199,8 @@ def fit(
         frames_seen += 1
         if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:
             elapsed = time.perf_counter() - t0
-            last = {"loss": float(loss.detach()), **{k: float(v) for k, v in metrics.items()}, **norms,
+            last = {"loss": float(loss.detach()), **{k: float(v) for k, v in metrics.items()},
+                    **{k: float(v) for k, v in norms.items()},
                     "lr": opts[0].param_groups[0]["lr"] if opts else 0.0,
                     "steps_per_s": frames_seen / max(elapsed, 1e-9)}
             bar.set_postfix(loss=f"{last['loss']:.4f}")

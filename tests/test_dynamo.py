@@ -7,7 +7,6 @@ import contextlib
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
 from robolearn.config import DynamoConfig, EncoderConfig, OptimConfig
 from robolearn.encoders import make_encoder
@@ -401,7 +400,7 @@ def train(steps: int, seed: int, **kw) -> dict:
             torch.nn.utils.clip_grad_norm_(g["params"], 0.1)
         opt.step()
         obj.after_step(step + 1, steps)
-        losses.append(float(loss))
+        losses.append(loss.detach().item())
     obj.eval()
     with torch.no_grad():
         emb = obj.encoder.encode_views(torch.from_numpy(np.concatenate(episodes))).reshape(-1, obj.view_dim)

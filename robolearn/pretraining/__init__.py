@@ -51,6 +51,8 @@ class Objective(nn.Module):
     """Base class. Subclasses set `self.encoder` and implement `loss`."""
 
     name: str = ""
+    optim_defaults: dict = {}
+    """Optimizer settings from the method's paper, used where the user sets none."""
 
     def __init__(self, encoder: nn.Module, cfg, info: DataInfo):
         super().__init__()

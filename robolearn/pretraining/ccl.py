@@ -128,6 +128,8 @@ class CounterCurrentNet(nn.Module):
 
 class Ccl(Objective):
     name = "ccl"
+    optim_defaults = dict(lr=1e-3, weight_decay=1e-4, grad_clip=1.0)
+    """Gradient clip 1 per network as in the paper's configs; AdamW instead of its SGD (docstring)."""
 
     def __init__(self, encoder, cfg, info: DataInfo):
         super().__init__(encoder, cfg, info)

@@ -129,6 +129,8 @@ def ema_beta(beta0: float, step: int, total_steps: int) -> float:
 # ----------------------------------------------------------------------------- the objective
 class Dynamo(Objective):
     name = "dynamo"
+    # PAPERS.md: AdamW lr 1e-4, weight decay 0, betas (0.9, 0.999), grad-norm clip 0.1 per network.
+    optim_defaults = dict(lr=1e-4, weight_decay=0.0, betas=(0.9, 0.999), grad_clip=0.1)
 
     def __init__(self, encoder: nn.Module, cfg, info: DataInfo):
         super().__init__(encoder, cfg, info)
@@ -237,8 +239,9 @@ class Dynamo(Objective):
         tgt = list(self.target_encoder.parameters())
         torch._foreach_lerp_(tgt, [p.detach() for p in self.encoder.parameters()], 1.0 - self.beta)
         # Normalization statistics follow the online encoder exactly (they are not learned).
-        for bt, bo in zip(self.target_encoder.buffers(), self.encoder.buffers()):
-            bt.copy_(bo)
+        buffers = list(self.target_encoder.buffers())
+        if buffers:
+            torch._foreach_copy_(buffers, list(self.encoder.buffers()))
 
 
 # ----------------------------------------------------------------------------- reference

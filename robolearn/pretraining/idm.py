@@ -14,19 +14,19 @@ from robolearn.pretraining import DataInfo, Objective, WindowSpec
 
 def random_shift(images: torch.Tensor, pad: int) -> torch.Tensor:
     """DrQ-style random shift: replicate-pad by `pad` px and crop back at a random offset, one
-    offset per sample, applied to uint8 (N, H, W, 3) frames without a Python loop."""
+    offset per sample, applied to uint8 (N, H, W, C) frames without a Python loop."""
     if pad <= 0:
         return images
-    n, h, w, _ = images.shape
+    n, h, w, c = images.shape
     x = images.permute(0, 3, 1, 2).float()
     x = F.pad(x, (pad, pad, pad, pad), mode="replicate")
     ox = torch.randint(0, 2 * pad + 1, (n,), device=x.device)
     oy = torch.randint(0, 2 * pad + 1, (n,), device=x.device)
     rows = (oy[:, None] + torch.arange(h, device=x.device)[None])  # (n, h)
     cols = (ox[:, None] + torch.arange(w, device=x.device)[None])  # (n, w)
-    idx_r = rows[:, None, :, None].expand(n, 3, h, w + 2 * pad)
+    idx_r = rows[:, None, :, None].expand(n, c, h, w + 2 * pad)
     x = torch.gather(x, 2, idx_r)
-    idx_c = cols[:, None, None, :].expand(n, 3, h, w)
+    idx_c = cols[:, None, None, :].expand(n, c, h, w)
     x = torch.gather(x, 3, idx_c)
     return x.round().to(torch.uint8).permute(0, 2, 3, 1)
 
@@ -53,10 +53,15 @@ class InverseDynamics(Objective):
         return WindowSpec(obs_horizon=1, action_horizon=1, future=cfg.k, pad=False)
 
     def _augment(self, images: torch.Tensor) -> torch.Tensor:
+        """Shift (B, 2, V, H, W, 3) frames: one offset per sample and view, the SAME for o_t and
+        o_{t+k}. Independent shifts would add ±pad px of fake motion and drown the 1–2 px of real
+        motion between the frames that the inverse model has to see."""
         if not self.training or self.cfg.shift_pad <= 0:
             return images
-        flat = images.reshape(-1, *images.shape[-3:])
-        return random_shift(flat, self.cfg.shift_pad).reshape(images.shape)
+        b, t, v, h, w, c = images.shape
+        x = images.permute(0, 2, 3, 4, 1, 5).reshape(b * v, h, w, t * c)
+        x = random_shift(x, self.cfg.shift_pad)
+        return x.reshape(b, v, h, w, t, c).permute(0, 4, 1, 2, 3, 5)
 
     def loss(self, batch: dict):
         o_t = batch["images"][:, -1]  # (B, V, H, W, 3)

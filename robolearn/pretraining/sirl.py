@@ -203,7 +203,8 @@ def generate_queries(store, cfg, split: str = "train", data_hash: Optional[str] 
     shorter than H contributes one segment, the whole demo), so long demos are not under-sampled.
     """
     if cfg.segment < 1 or cfg.frames < 1 or cfg.queries < 1:
-        raise RobolearnError(f"SIRL needs segment, frames and queries >= 1, got {cfg.segment}, {cfg.frames}, {cfg.queries}")
+        raise RobolearnError(f"SIRL needs segment, frames and queries >= 1, "
+                             f"got {cfg.segment}, {cfg.frames}, {cfg.queries}")
     demos = store.demo_names(split)
     if not demos:
         raise RobolearnError(f"{store.path}: no demos in split '{split}' to ask SIRL queries about")
@@ -248,7 +249,8 @@ def generate_queries(store, cfg, split: str = "train", data_hash: Optional[str] 
 # ----------------------------------------------------------------------------- the dataset
 class SirlQueryDataset(Dataset):
     """Items over saved queries:
-      segments  uint8 (3, frames, V, H, W, 3)   the query's three segments, in query order
+      segments  uint8 (3, n, V, H, W, 3)       the query's three segments, in query order;
+                                               n = min(frames, segment) frames each (segment_frames)
       answer    int64                          index into PAIRS of the pair the user named
       query     int64                          the query's row in queries.json
     The h5py file opens lazily in the reading process (DataLoader workers each open their own)."""
@@ -335,6 +337,8 @@ def triplet_loss(phi: torch.Tensor, answers: torch.Tensor, margin: float) -> tup
 
 class Sirl(Objective):
     name = "sirl"
+    optim_defaults = dict(lr=1e-3, weight_decay=1e-4, grad_clip=1.0)
+    """The repository's defaults (the paper trains phi with Adam, settings not tied to this encoder)."""
     uses_privileged_labels = True
     """Trained on answers computed from ground-truth task features: report it as such."""
 
@@ -374,7 +378,7 @@ class Sirl(Objective):
         return SirlQueryDataset(path, self.queries, cameras, in_ram=in_ram)
 
     def embed_segments(self, segments: torch.Tensor) -> torch.Tensor:
-        """uint8 (B, 3, frames, V, H, W, 3) -> (B, 3, D): the mean of each segment's frame embeddings."""
+        """uint8 (B, 3, n, V, H, W, 3) -> (B, 3, D): the mean of each segment's frame embeddings."""
         return self.encoder(segments).mean(2)
 
     def loss(self, batch: dict):
