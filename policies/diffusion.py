@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Callable, Optional
+from typing import Callable
 
 import numpy as np
 import torch
@@ -156,6 +156,8 @@ def ddim_sample_numpy(eps_fn: Callable[[np.ndarray, np.ndarray], np.ndarray], x:
 # ----------------------------------------------------------------------------- the head
 class DiffusionHead(Head):
     name = "diffusion"
+    # PAPERS.md: AdamW lr 1e-4, betas (0.95, 0.999), weight decay 1e-6.
+    optim_defaults = dict(lr=1e-4, betas=(0.95, 0.999), weight_decay=1e-6)
     default_obs_horizon = 2
     default_pred_horizon = 16
     default_action_horizon = 8
@@ -238,7 +240,7 @@ class DiffusionHead(Head):
         if noise is None:
             raise RobolearnError("diffusion head needs initial noise (sample_noise)")
         cond = emb.flatten(1)
-        x = noise.to(cond.dtype)
+        x = noise.to(device=cond.device, dtype=cond.dtype)
         for t in self.scheduler.timesteps:
             eps = self.ema(x, t.to(cond.device).expand(x.shape[0]), cond)
             x = self.scheduler.step(eps, t, x, eta=0.0).prev_sample

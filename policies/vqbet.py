@@ -146,7 +146,10 @@ class ResidualVQVAE(nn.Module):
 
     @torch.no_grad()
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.vq(self.encoder(x))[1]
+        # Codes are training targets: nearest-code search in float32 even under bf16 autocast, so
+        # the same chunk gets the same code it got when the tokenizer was fitted.
+        with torch.autocast(x.device.type, enabled=False):
+            return self.vq(self.encoder(x.float()))[1]
 
     def decode_codes(self, codes: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.vq.lookup(codes))
@@ -195,6 +198,8 @@ class CausalGPT(nn.Module):
 # ----------------------------------------------------------------------------- the head
 class VqbetHead(Head):
     name = "vqbet"
+    # PAPERS.md: AdamW lr 5.5e-5, weight decay 2e-4.
+    optim_defaults = dict(lr=5.5e-5, weight_decay=2e-4)
     default_obs_horizon = 5
     default_pred_horizon = 5
     default_action_horizon = 1

@@ -317,6 +317,7 @@ def readme(spec: dict, has_plan: bool) -> str:
     t_o, t, t_a = spec["obs_horizon"], spec["pred_horizon"], spec["action_horizon"]
     a, d = spec["action"]["dim"], spec["feature_dim"]
     noise = spec["noise"]
+    views = ", ".join(f"obs['{c}_image']" for c in cams)
     lines = [
         f"robolearn policy bundle (spec_version {spec['spec_version']}, robolearn {spec['robolearn_version']})",
         f"head: {spec['head']}   task: {spec['env_id']}   control rate: {spec['control_hz']:g} Hz",
@@ -346,8 +347,7 @@ def readme(spec: dict, has_plan: bool) -> str:
         "",
         "    import numpy as np, onnxruntime as ort",
         "    sess = ort.InferenceSession('policy.onnx', providers=['CPUExecutionProvider'])",
-        f"    images = np.stack([{', '.join(repr(c + '_image') + ' frame' for c in cams)}])[None]"
-        f"   # uint8 (1, {len(cams)}, {h}, {w}, 3), views in this order",
+        f"    images = np.stack([{views}])[None]   # uint8 (1, {len(cams)}, {h}, {w}, 3), views in this order",
     ]
     feeds = ["'images': images"]
     if "proprio" in keys:

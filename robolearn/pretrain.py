@@ -180,7 +180,8 @@ def pretrain(cfg: PretrainConfig) -> Path:
         save_json(out / "encoder.json", meta)  # written last: marks the run as finished
         tracker.summary(results)
         tracker.log_artifact(f"encoder-{out.name}", "encoder",
-                             [out / "encoder.safetensors", out / "encoder.json", out / "normalizer.json"])
+                             [out / "encoder.safetensors", out / "encoder.json", out / "normalizer.json",
+                              out / "queries.json"])  # SIRL's queries and answers, for audit (skipped if absent)
     finally:
         tracker.finish()
         store.close()

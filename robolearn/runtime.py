@@ -174,6 +174,9 @@ class BundlePolicy:
         # The `plan` input has a default value (an initializer) by design; onnxruntime warns about
         # every such input at load. Errors still surface as exceptions.
         so.log_severity_level = 3
+        # One robot: pinning the graph's dynamic batch axis to 1 lets onnxruntime fold the shape
+        # arithmetic that a dynamic batch keeps (a quarter of the diffusion graph's nodes).
+        so.add_free_dimension_override_by_name("batch", 1)
         try:
             self.session = ort.InferenceSession(str(graph), so, providers=["CPUExecutionProvider"])
         except Exception as e:  # onnxruntime raises its own exception types for a corrupt model
@@ -277,9 +280,10 @@ class BundlePolicy:
 
     def run(self, images: np.ndarray, proprio: Optional[np.ndarray] = None, history: Optional[np.ndarray] = None,
             noise: Optional[np.ndarray] = None, plan: bool = True):
-        """One graph call on a batch: -> (actions (B, T, A) or None when plan is False, features (B, D)).
+        """One graph call, batch of 1: -> (actions (1, T, A) or None when plan is False, features (1, D)).
         Inputs the graph does not take are ignored; missing ones are zero-filled (their values do
-        not reach the output that is asked for)."""
+        not reach the output that is asked for). For batches, open policy.onnx with onnxruntime
+        directly: its batch axis is dynamic."""
         b = images.shape[0]
         feeds = {"images": images}
         if self.use_proprio:

@@ -96,6 +96,7 @@ SMALL_VQBET = VqbetConfig(vq_steps=200, vq_latent=64, vq_batch=256, gpt_layers=2
 @pytest.fixture(scope="module")
 def vqbet_bimodal():
     emb, actions, pad = bimodal(512, VQ_T_O, VQ_T)
+    torch.manual_seed(0)  # the initial weights, whatever ran before
     head = VqbetHead(EMB_DIM, ACTION_DIM, VQ_T_O, VQ_T, SMALL_VQBET)
     prep = train(head, emb, actions, pad, steps=200, lr=1e-3)
     return head, emb, prep
@@ -175,8 +176,8 @@ def test_vq_tokenizer_reconstructs_held_out_chunks():
     t = 5
     train_chunks, held_out = smooth_chunks(2000, t, seed=0), smooth_chunks(500, t, seed=1)
     cfg = dataclasses.replace(SMALL_VQBET, vq_steps=300)
-    head = VqbetHead(EMB_DIM, ACTION_DIM, 2, t, cfg)
     torch.manual_seed(0)
+    head = VqbetHead(EMB_DIM, ACTION_DIM, 2, t, cfg)
     prep = head.prepare(torch.zeros(2000, 2, EMB_DIM), train_chunks, torch.zeros(2000, t, dtype=torch.bool))
     assert prep["vq_codes_used_l0"] >= 12 and prep["vq_codes_used_l1"] >= 12  # dead codes were reseeded
     x = held_out.flatten(1)
@@ -199,6 +200,7 @@ SMALL_DIFFUSION = DiffusionConfig(down_dims=(32,), step_embed=32)
 @pytest.fixture(scope="module")
 def diffusion_bimodal():
     emb, actions, pad = bimodal(512, DF_T_O, DF_T)
+    torch.manual_seed(0)
     head = DiffusionHead(EMB_DIM, ACTION_DIM, DF_T_O, DF_T, SMALL_DIFFUSION)
     train(head, emb, actions, pad, steps=400, lr=3e-3)
     return head, emb
