@@ -35,9 +35,16 @@ demo: venv
 test: venv
 	$(VPY) -m pytest -q tests
 
+# Measurements (they print figures, they do not assert); long, so not part of `make test`.
 bench: venv
 	$(VPY) benchmarks/render_speed.py
-	$(VPY) benchmarks/expert_success.py
+	$(VPY) benchmarks/expert_success.py --episodes 200
+	$(VPY) benchmarks/rollout_speed.py
+	$(VPY) benchmarks/pretrain_throughput.py --encoder conv --image-size 64
+	$(VPY) benchmarks/head_latency.py
+	$(VPY) benchmarks/export_latency.py
+	$(VPY) benchmarks/ccl_digits.py
+	$(VPY) benchmarks/pipeline_success.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -333,7 +333,9 @@ class RunConfig:
     eval_episodes: int = 20
     image_size: int = 64
     workers: int = 2
-    pretrain_steps: int = 600
+    pretrain_steps: int = 200
+    """Encoder training steps (the default keeps `make demo` under 10 minutes on 2 CPU cores)."""
+    pretrain_batch: int = 32
     train_steps: int = 1500
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     dynamo_ablations: list[str] = field(default_factory=list)

@@ -79,7 +79,7 @@ def run(cfg: RunConfig) -> Path:
             enc = root / "enc" / f"{label}-s{seed}"
             if not (enc / "encoder.json").exists():
                 pc = PretrainConfig(data=demos, out=enc, objective=objective, encoder=cfg.encoder,
-                                    optim=OptimConfig(**{**dict(steps=cfg.pretrain_steps, batch_size=32, warmup_steps=50,
+                                    optim=OptimConfig(**{**dict(steps=cfg.pretrain_steps, batch_size=cfg.pretrain_batch, warmup_steps=20,
                                                                 checkpoint_every=max(cfg.pretrain_steps // 2, 1),
                                                                 eval_every=cfg.pretrain_steps, seed=seed),
                                                          **SHORT_RUN_OPTIM.get(objective, {})}),

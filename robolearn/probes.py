@@ -8,6 +8,8 @@ import torch
 def ridge_r2(train_x, train_y, test_x, test_y, alpha: float = 1e-2) -> np.ndarray:
     """Closed-form ridge regression from embeddings to targets; per-target R² on the test set.
 
+    R² = 1 − test MSE / variance of the target over train and test.
+
     Inputs are standardized with train statistics so alpha means the same at any embedding scale.
     """
     tx, ty = np.asarray(train_x, np.float64), np.asarray(train_y, np.float64)
@@ -22,10 +24,13 @@ def ridge_r2(train_x, train_y, test_x, test_y, alpha: float = 1e-2) -> np.ndarra
     reg[-1, -1] = 0.0  # do not shrink the intercept
     w = np.linalg.solve(a1.T @ a1 + reg, a1.T @ (ty - my))
     pred = b1 @ w + my
-    ss_res = ((vy - pred) ** 2).sum(0)
-    ss_tot = ((vy - vy.mean(0)) ** 2).sum(0)
-    # A target constant on the test set carries no information: report 0, not -inf.
-    return np.where(ss_tot > 1e-12, 1.0 - ss_res / np.maximum(ss_tot, 1e-12), 0.0)
+    mse = ((vy - pred) ** 2).mean(0)
+    # R² against the feature's variance over train and test together: with a few validation
+    # episodes a feature (a target zone's position, say) can be nearly constant on the test set
+    # alone, and dividing by that would turn a small error into R² of -1000.
+    var = np.concatenate([ty, vy]).var(0)
+    # A feature constant everywhere carries no information: report 0, not -inf.
+    return np.where(var > 1e-12, 1.0 - mse / np.maximum(var, 1e-12), 0.0)
 
 
 def collapse_stats(emb) -> dict:

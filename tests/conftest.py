@@ -30,4 +30,4 @@ def blockpush_demos(tmp_path_factory):
     from robolearn.data.collect import collect
 
     out = tmp_path_factory.mktemp("bp") / "blockpush.hdf5"
-    return collect(CollectConfig(env="robolearn/BlockPush-v0", episodes=6, out=out, seed=0, image_size=32))
+    return collect(CollectConfig(env="robolearn/BlockPush-v0", episodes=20, out=out, seed=0, image_size=32))

@@ -30,9 +30,12 @@ def pm_encoders(pointmass_demos, tmp_path_factory):
     from robolearn.pretrain import pretrain
 
     root = tmp_path_factory.mktemp("pm_enc")
-    idm = pretrain(PretrainConfig(data=pointmass_demos, out=root / "idm", objective="idm",
-                                  optim=quick_optim(500, batch_size=64, lr=1e-3, warmup_steps=20, log_every=25),
-                                  wandb="offline"))
+    cfg = PretrainConfig(data=pointmass_demos, out=root / "idm", objective="idm",
+                         optim=quick_optim(500, batch_size=64, lr=1e-3, warmup_steps=20, log_every=25), wandb="offline")
+    # Random shifts help over the paper's 100k steps; in a 500-step test they only slow learning
+    # (measured: probe R² 0.84/0.93 without, 0.68/0.73 with, random init 0.73/0.79).
+    cfg.idm.shift_pad = 0
+    idm = pretrain(cfg)
     none = pretrain(PretrainConfig(data=pointmass_demos, out=root / "none", objective="none", wandb="disabled"))
     return idm, none
 
