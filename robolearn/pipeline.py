@@ -124,22 +124,26 @@ def make_report(cfg, root, variants, enc_dirs, pol_dirs, eval_dirs) -> Path:
                 r2s.append(res["val/probe_r2/mean"])
         for head in cfg.heads:
             succ = n = 0
-            per_seed, lengths, first = [], [], {}
+            per_seed, lengths, first, finals = [], [], {}, []
             for seed in cfg.seeds:
                 res = json.loads((eval_dirs[(label, head, seed)] / "results.json").read_text())
                 k = int(round(res["success_rate"] * res["episodes"]))
                 succ, n = succ + k, n + res["episodes"]
                 per_seed.append(res["success_rate"])
                 lengths.append(res["mean_length"])
+                finals.append(res.get("mean_final_success", 0.0))
                 for ep in res.get("per_episode", []):
+                    # Which block reached a target zone first, in every episode where one did
+                    # (solved or not): the mode the policy chose.
                     fb = ep.get("final_info", {}).get("first_block")
-                    if ep.get("success") and fb is not None:
+                    if fb is not None and int(fb) >= 0:
                         first[int(fb)] = first.get(int(fb), 0) + 1
                 videos += [str(Path(v).relative_to(root)) if Path(v).is_relative_to(root) else v
                            for v in res.get("videos", [])]
             lo, hi = wilson_interval(succ, n)
             rows.append(dict(objective=label, head=head, success=succ / max(n, 1), ci_low=lo, ci_high=hi,
                              episodes=n, per_seed=per_seed, mean_length=float(np.mean(lengths)),
+                             final_success=float(np.mean(finals)),
                              probe_r2=float(np.mean(r2s)) if r2s else None,
                              first_block=" / ".join(f"{first.get(i, 0)}" for i in (0, 1)) if first else None))
     plot_success(rows, root / "success.png")

@@ -57,17 +57,20 @@ def plot_success(rows: list[dict], path: Path) -> None:
 def write_report(path: Path, title: str, setup: list[str], rows: list[dict], figures: dict[str, str],
                  videos: list[str], notes: list[str]) -> Path:
     lines = [f"# {title}", "", *[f"- {s}" for s in setup], "", "## Results", "",
-             "| encoder (objective) | head | success | 95% CI | episodes | per-seed | mean length | probe R² | first block (0/1) |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "| encoder (objective) | head | success | 95% CI | episodes | per-seed | final success | mean length | probe R² | first block in a zone (0 / 1) |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         per_seed = ", ".join(f"{s:.2f}" for s in r["per_seed"])
         r2 = "—" if r.get("probe_r2") is None else f"{r['probe_r2']:.3f}"
         modes = r.get("first_block") or "—"
         lines.append(
             f"| {r['objective']} | {r['head']} | {r['success']:.2f} | [{r['ci_low']:.2f}, {r['ci_high']:.2f}] | "
-            f"{r['episodes']} | {per_seed} | {r['mean_length']:.1f} | {r2} | {modes} |"
+            f"{r['episodes']} | {per_seed} | {r.get('final_success', 0.0):.2f} | {r['mean_length']:.1f} | {r2} | {modes} |"
         )
-    lines += ["", *notes, ""]
+    lines += ["", "success: episodes solved (Wilson 95% interval over all seeds' episodes); final success: mean "
+              "task progress at the episode's end (BlockPush: fraction of zones holding a block); first block: "
+              "how many episodes had block 0 or block 1 reach a zone first (the mode the policy chose).",
+              "", *notes, ""]
     for caption, fig in figures.items():
         lines += [f"## {caption}", "", f"![{caption}]({fig})", ""]
     if videos:
