@@ -182,8 +182,11 @@ class PretrainConfig:
     """Pretrain an encoder on demonstrations with one objective; writes an encoder checkpoint."""
 
     data: Path = Path("demos.hdf5")
+    """Demonstration file (HDF5, robomimic layout)."""
     out: Path = Path("runs/enc")
+    """Encoder run folder; an interrupted run there resumes from its checkpoint."""
     objective: Literal["none", "idm", "dynamo", "sirl", "ccl"] = "idm"
+    """Pretraining objective; its options are under --<objective>.*."""
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     loader: DataConfig = field(default_factory=DataConfig)
@@ -192,6 +195,7 @@ class PretrainConfig:
     sirl: SirlConfig = field(default_factory=SirlConfig)
     ccl: CclConfig = field(default_factory=CclConfig)
     wandb: WandbMode = "offline"
+    """wandb mode: offline without an API key (sync later with `wandb sync`), disabled to turn it off."""
     project: str = "robolearn"
     overwrite: bool = False
     """Start over in an existing run folder (default: resume it)."""
@@ -257,10 +261,13 @@ class TrainConfig:
     """Train a policy head on embeddings of a frozen encoder."""
 
     data: Path = Path("demos.hdf5")
+    """Demonstration file (HDF5, robomimic layout)."""
     encoder: Path = Path("runs/enc")
     """Encoder run folder written by `robolearn pretrain`."""
     out: Path = Path("runs/pol")
+    """Policy run folder."""
     head: Literal["mlp", "knn", "vqbet", "diffusion"] = "mlp"
+    """Policy head; its options are under --<head>.*."""
     obs_horizon: Optional[int] = None
     """T_o (default per head: mlp 1, knn 1, vqbet 5, diffusion 2)."""
     pred_horizon: Optional[int] = None
@@ -278,6 +285,7 @@ class TrainConfig:
     vqbet: VqbetConfig = field(default_factory=VqbetConfig)
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     wandb: WandbMode = "offline"
+    """wandb mode: offline without an API key (sync later with `wandb sync`), disabled to turn it off."""
     project: str = "robolearn"
     overwrite: bool = False
 
@@ -302,6 +310,7 @@ class EvalConfig:
     image_size: Optional[int] = None
     horizon: Optional[int] = None
     wandb: WandbMode = "offline"
+    """wandb mode: offline without an API key (sync later with `wandb sync`), disabled to turn it off."""
     project: str = "robolearn"
     overwrite: bool = False
 
@@ -343,6 +352,7 @@ class RunConfig:
     sirl_budgets: list[int] = field(default_factory=list)
     """Extra SIRL query budgets to sweep."""
     wandb: WandbMode = "offline"
+    """wandb mode: offline without an API key (sync later with `wandb sync`), disabled to turn it off."""
     project: str = "robolearn"
     overwrite: bool = False
 
