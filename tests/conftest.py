@@ -12,7 +12,8 @@ import torch  # noqa: E402
 
 import robolearn.rendering  # noqa: E402,F401
 
-torch.set_num_threads(1)  # two threads on a busy 2-core machine run 3-5x slower
+# Every test runs on one thread: on a busy 2-core machine two threads ran 3-5x slower.
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

@@ -19,15 +19,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SIZE = 32
 
 
-@pytest.fixture
-def one_thread():
-    """Small matrices: a second thread only adds synchronization, which stalls on a busy CPU."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def dot_images(pos: np.ndarray, size: int = SIZE) -> np.ndarray:
     """uint8 (N, size, size, 3) images of a red dot at positions pos (N, 2) in [-1, 1]."""
     yy, xx = np.mgrid[0:size, 0:size]
@@ -144,7 +135,7 @@ def test_two_optimizers_one_per_network():
 
 
 # ----------------------------------------------------------------------------- learning
-def test_local_losses_decrease(one_thread):
+def test_local_losses_decrease():
     obj = make_ccl(hidden=(64, 64))
     opts = obj.configure_optimizers(resolve_optim(OptimConfig(lr=1e-3, weight_decay=0.0), Ccl.optim_defaults))
     rng = np.random.default_rng(0)
@@ -175,7 +166,7 @@ def _digits_benchmark():
     return mod
 
 
-def test_ccl_matches_backprop_on_digits(one_thread):
+def test_ccl_matches_backprop_on_digits():
     """scikit-learn's digits (real 8x8 images): the same MLP trained by CCL reaches test accuracy
     within 3 points of backpropagation (fixed split, seed 0)."""
     pytest.importorskip("sklearn")
@@ -189,7 +180,7 @@ def test_ccl_matches_backprop_on_digits(one_thread):
 
 
 # ----------------------------------------------------------------------------- the pipeline
-def test_pretrain_ccl_end_to_end(tmp_path, one_thread):
+def test_pretrain_ccl_end_to_end(tmp_path):
     """`robolearn pretrain` with ccl: window spec, two optimizers through the trainer and its
     checkpoint, auxiliary nets saved beside the encoder."""
     from robolearn.pretrain import pretrain

@@ -2,7 +2,6 @@
 ablations, EMA target, the device window sampler, and a short training run on a synthetic video."""
 from __future__ import annotations
 
-import contextlib
 
 import numpy as np
 import pytest
@@ -17,23 +16,6 @@ from robolearn.pretraining.sampler import GpuWindowSampler
 
 SIZE = 32
 SMALL = dict(layers=2, heads=2, embed=32)  # the paper's 6/6/120 is the default; small keeps tests fast
-
-
-@contextlib.contextmanager
-def one_thread():
-    # The test machine's 2 cores are shared: for these small ops one thread ran 3-5x faster than two.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
-
-
-@pytest.fixture(autouse=True)
-def single_thread():
-    with one_thread():
-        yield
 
 
 def make(views: int = 1, seed: int = 0, **kw) -> Dynamo:
@@ -410,8 +392,7 @@ def train(steps: int, seed: int, **kw) -> dict:
 
 @pytest.fixture(scope="module")
 def trained():
-    with one_thread():
-        return {"full": train(50, seed=0), "no_stopgrad": train(30, seed=0, no_stopgrad=True)}
+    return {"full": train(50, seed=0), "no_stopgrad": train(30, seed=0, no_stopgrad=True)}
 
 
 def test_loss_decreases_on_moving_blob_video(trained):

@@ -22,15 +22,6 @@ from robolearn.policies.vqbet import VqbetHead, focal_loss
 EMB_DIM, ACTION_DIM, MODE = 6, 2, 0.8
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny tensors: extra threads only add OpenMP synchronization, and the CI box is shared.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def bimodal(n: int, t_o: int, t: int, seed: int = 0):
     g = torch.Generator().manual_seed(seed)
     emb = torch.randn(1, 1, EMB_DIM, generator=g).expand(n, t_o, EMB_DIM).clone()

@@ -56,15 +56,6 @@ def blob_store(tmp_path_factory):
     return write_blob_store(tmp_path_factory.mktemp("sirl") / "blobs.hdf5")
 
 
-@pytest.fixture
-def one_thread():
-    """Small convolutions: a second thread only adds synchronization, which stalls on a busy CPU."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 class TinyEncoder(Encoder):
     """Two convolutions and a spatial softmax: the objective is encoder-agnostic, and this keeps
     the learning test within seconds on a CPU."""
@@ -235,7 +226,7 @@ def _probe(encoder, store) -> np.ndarray:
     return ridge_r2(*out["train"], *out["valid"])
 
 
-def test_sirl_learns_the_features_it_was_asked_about(blob_store, tmp_path, one_thread):
+def test_sirl_learns_the_features_it_was_asked_about(blob_store, tmp_path):
     """The triplet loss falls, the embedding comes to agree with the user, and a linear probe reads
     the red dot's position from it better than from the random initialization (which follows the
     distracting white blob)."""
@@ -273,7 +264,7 @@ def test_sirl_learns_the_features_it_was_asked_about(blob_store, tmp_path, one_t
     assert (r2 > r2_init).all()
 
 
-def test_pretrain_sirl_writes_queries_and_labels_the_result(tmp_path, one_thread):
+def test_pretrain_sirl_writes_queries_and_labels_the_result(tmp_path):
     """`robolearn pretrain` with the sirl objective: prepare, query dataset, trainer, results."""
     from robolearn.pretrain import pretrain
 
