@@ -15,12 +15,6 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 
-def stack_views(store, demo: str, cameras: list[str], sl: slice | None = None) -> np.ndarray:
-    """uint8 (T, V, H, W, 3) frames of one demo, views in `cameras` order."""
-    views = [store.obs(demo, f"{c}_image") if sl is None else store.obs(demo, f"{c}_image")[sl] for c in cameras]
-    return np.stack(views, axis=1)
-
-
 @torch.no_grad()
 def embed_demos(encoder, store, cameras: list[str], demos: list[str], device=None,
                 batch_size: int = 256, desc: str = "embedding", progress: bool = True) -> dict[str, np.ndarray]:
@@ -29,7 +23,7 @@ def embed_demos(encoder, store, cameras: list[str], demos: list[str], device=Non
     encoder.eval()
     out = {}
     for demo in tqdm(demos, desc=desc, disable=not progress, dynamic_ncols=True, leave=False):
-        frames = stack_views(store, demo, cameras)
+        frames = store.images(demo, cameras)  # (T, V, H, W, 3)
         chunks = []
         for i in range(0, len(frames), batch_size):
             x = torch.from_numpy(frames[i : i + batch_size]).to(device)

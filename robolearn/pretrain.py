@@ -40,17 +40,6 @@ def data_info(store, cameras: list[str]) -> DataInfo:
     )
 
 
-def resolve_cameras(store, cameras) -> list[str]:
-    if not cameras:
-        return list(store.cameras)
-    missing = [c for c in cameras if c not in store.cameras]
-    if missing:
-        raise RobolearnError(
-            f"{store.path}: no camera {', '.join(missing)} (cameras in the file: {', '.join(store.cameras)})"
-        )
-    return list(cameras)
-
-
 def prepare_run_dir(out: Path, overwrite: bool, done_file: str) -> bool:
     """Create the run folder. Returns True when an interrupted run is there to resume."""
     out = Path(out)
@@ -95,7 +84,7 @@ def load_encoder(enc_dir: Path, device="cpu"):
 def pretrain(cfg: PretrainConfig) -> Path:
     from robolearn.data.normalize import Normalizer
     from robolearn.data.store import file_hash, open_store
-    from robolearn.data.windows import WindowDataset
+    from robolearn.data.windows import WindowDataset, resolve_cameras
 
     out = Path(cfg.out)
     store = open_store(cfg.data)  # validates before any folder is touched
@@ -137,7 +126,7 @@ def pretrain(cfg: PretrainConfig) -> Path:
                 loader = dataset = GpuWindowSampler.from_store(store, cameras, spec.obs_horizon, "train", device,
                                                                seed=cfg.optim.seed, batch_size=cfg.optim.batch_size)
             if dataset is None:
-                dataset = WindowDataset(cfg.data, objective_cls.window_spec(obj_cfg), split="train",
+                dataset = WindowDataset(cfg.data, spec, split="train",
                                         cameras=cameras, normalizer=normalizer, in_ram=cfg.loader.in_ram)
             if hasattr(dataset, "__len__") and len(dataset) == 0:
                 raise RobolearnError(f"{cfg.data}: no training windows for objective '{cfg.objective}'")

@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from robolearn import __version__
 from robolearn.checkpoint import file_sha256, save_json, save_weights
-from robolearn.config import TrainConfig, resolve_optim, save_config, to_dict
+from robolearn.config import TrainConfig, resolve_optim, save_config
 from robolearn.embeddings import cached_embeddings
 from robolearn.errors import RobolearnError
 from robolearn.policies import get_head
@@ -122,17 +122,19 @@ def train(cfg: TrainConfig) -> Path:
         if prep:
             tracker.log({f"prepare/{k}": v for k, v in prep.items()}, step=0)
         final = {}
+        vx_d, vy_d, vpad_d = vx.to(device), vy.to(device), vpad.to(device)
         if head.trainable:
             loader = DataLoader(TensorDataset(x, y, pad), batch_size=cfg.optim.batch_size, shuffle=True,
                                 drop_last=len(x) > cfg.optim.batch_size,
                                 generator=torch.Generator().manual_seed(cfg.optim.seed))
-            vx_d, vy_d, vpad_d = vx.to(device), vy.to(device), vpad.to(device)
+            # fit validates (and logs) at its last step, so the final metrics come from there.
             final = fit(HeadObjective(head), loader, cfg.optim, out, tracker,
                         validate=lambda step: valid_metrics(head, vx_d, vy_d, vpad_d),
                         desc=f"train {cfg.head}", device=device)
         head.eval()
-        final.update(valid_metrics(head, vx.to(device), vy.to(device), vpad.to(device)))
-        tracker.log({k: v for k, v in final.items() if k.startswith("val/")})
+        if "val/action_mse" not in final:  # kNN, or a resumed run with no step left to train
+            final.update(valid_metrics(head, vx_d, vy_d, vpad_d))
+            tracker.log({k: v for k, v in final.items() if k.startswith("val/")})
 
         save_weights(out / "model.safetensors", {"encoder": encoder, "head": head})
         results = {k: v for k, v in final.items() if k.startswith("val/") or k == "loss"}

@@ -176,7 +176,7 @@ def fit(
     it = infinite(data)
     model.train()
     bar = tqdm(total=cfg.steps, initial=start, desc=desc, dynamic_ncols=True, mininterval=1.0)
-    t0, frames_seen = time.perf_counter(), 0
+    t0, steps_done = time.perf_counter(), 0
     for step in range(start, cfg.steps):
         batch = to_device(next(it), device)
         with autocast():
@@ -196,13 +196,13 @@ def fit(
         if hasattr(model, "after_step"):
             model.after_step(step + 1, cfg.steps)
         bar.update(1)
-        frames_seen += 1
+        steps_done += 1
         if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:
             elapsed = time.perf_counter() - t0
             last = {"loss": float(loss.detach()), **{k: float(v) for k, v in metrics.items()},
                     **{k: float(v) for k, v in norms.items()},
                     "lr": opts[0].param_groups[0]["lr"] if opts else 0.0,
-                    "steps_per_s": frames_seen / max(elapsed, 1e-9)}
+                    "steps_per_s": steps_done / max(elapsed, 1e-9)}
             bar.set_postfix(loss=f"{last['loss']:.4f}")
             if tracker is not None:
                 tracker.log({f"train/{k}": v for k, v in last.items()}, step=step + 1)

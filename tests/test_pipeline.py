@@ -65,7 +65,6 @@ def test_encoder_folder_is_pickle_free(pm_encoders):
 
 def test_knn_k1_returns_nearest_demo_action_exactly(pointmass_demos, pm_encoders, tmp_path):
     from robolearn.data.store import open_store
-    from robolearn.embeddings import stack_views
     from robolearn.policies.policy import Policy
     from robolearn.train import train
 
@@ -75,7 +74,7 @@ def test_knn_k1_returns_nearest_demo_action_exactly(pointmass_demos, pm_encoders
     with open_store(pointmass_demos) as store:
         demo = store.demo_names("train")[1]
         t = 7
-        obs = {f"{c}_image": stack_views(store, demo, [c])[t, 0] for c in policy.cameras}
+        obs = {f"{c}_image": store.obs(demo, f"{c}_image")[t] for c in policy.cameras}
         obs["proprio"] = store.obs(demo, "proprio")[t]
         expected = store.actions(demo)[t]
     # A training frame's nearest neighbour is itself, so k=1 replays its recorded action.
@@ -95,7 +94,6 @@ def test_mlp_fits_small_dataset(pointmass_demos, pm_encoders, tmp_path):
 
 def test_policy_queue_executes_action_horizon(pointmass_demos, pm_encoders, tmp_path):
     from robolearn.data.store import open_store
-    from robolearn.embeddings import stack_views
     from robolearn.policies.policy import Policy
     from robolearn.train import train
 
@@ -108,7 +106,7 @@ def test_policy_queue_executes_action_horizon(pointmass_demos, pm_encoders, tmp_
     with open_store(pointmass_demos) as store:
         demo = store.demo_names("train")[0]
         for t in range(7):
-            obs = {f"{c}_image": stack_views(store, demo, [c])[t, 0] for c in policy.cameras}
+            obs = {f"{c}_image": store.obs(demo, f"{c}_image")[t] for c in policy.cameras}
             obs["proprio"] = store.obs(demo, "proprio")[t]
             policy.select_action(obs)
     assert len(calls) == 3  # steps 0, 3, 6
