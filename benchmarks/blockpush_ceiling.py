@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import robolearn.rendering  # noqa: F401  (MUJOCO_GL before mujoco)
 
+import hashlib
 import importlib.util
 import json
 import os
@@ -52,6 +53,9 @@ class Args:
     expert_file: Optional[Path] = None
     """Take `expert` from this Python file (e.g. an older envs/blockpush.py) instead of the task's."""
     archs: list[str] = field(default_factory=lambda: ["o1c5", "o2c8"])
+    mode_input: bool = False
+    """Also give the MLP the episode's mode (one-hot): the ceiling without the multimodality, which
+    a regression head cannot represent. Evaluation draws each episode's mode from its expert stream."""
     seed: int = 0
     """First collection seed (attempt i uses seed + i)."""
     eval_episodes: int = 50
@@ -77,15 +81,22 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return max(0.0, c - h), min(1.0, c + h)
 
 
+def source_hash(path) -> str:
+    """Short hash of the expert's source file: the demo cache key changes when the expert does."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:8]
+
+
 def load_task(args: Args):
     from robolearn.envs import get_task
 
     if args.expert_file is None:
-        return get_task(ENV), "current"
+        task = get_task(ENV)
+        return task, f"current-{source_hash(task.__file__)}"
     spec = importlib.util.spec_from_file_location("blockpush_alt", args.expert_file)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    return SimpleNamespace(expert=mod.expert, task_features=mod.task_features), args.expert_file.stem
+    tag = f"{args.expert_file.stem}-{source_hash(args.expert_file)}"
+    return SimpleNamespace(expert=mod.expert, task_features=mod.task_features), tag
 
 
 def collect(args: Args, task, tag: str) -> dict:
@@ -117,7 +128,7 @@ def collect(args: Args, task, tag: str) -> dict:
             continue  # an expert that cannot fix its mode: keep the episodes of the wanted one
         if not ep["is_success"]:
             continue
-        xs.append(np.concatenate([ep["obs"]["state"], ep["obs"]["proprio"]], 1).astype(np.float32))
+        xs.append(features(ep["obs"]).astype(np.float32))
         acts.append(ep["actions"].astype(np.float32))
         modes.append(ep["mode"])
     env.close()
@@ -130,6 +141,19 @@ def collect(args: Args, task, tag: str) -> dict:
         tmp.rename(path)
     return {"x": xs, "a": acts, "modes": np.array(modes), "attempts": attempts, "seconds": seconds,
             "cached": False}
+
+
+def features(obs: dict) -> np.ndarray:
+    """The policy input of one step (or a stack of steps): privileged state, then proprio."""
+    return np.concatenate([obs["state"], obs["proprio"]], -1)
+
+
+def with_mode(xs: list, modes, on: bool) -> list:
+    """Append the mode one-hot to every step's input when `on`."""
+    if not on:
+        return list(xs)
+    return [np.concatenate([x, np.repeat(np.eye(4, dtype=np.float32)[m][None], len(x), 0)], 1)
+            for x, m in zip(xs, modes)]
 
 
 def windows(xs: list, acts: list, frames: int, chunk: int) -> tuple[np.ndarray, np.ndarray]:
@@ -183,27 +207,37 @@ def train(xs: list, acts: list, frames: int, chunk: int, args: Args):
 def evaluate(net, norm, frames: int, chunk: int, execute: int, args: Args) -> dict:
     from robolearn.envs import make_env
 
+    from robolearn.envs import expert_rng
+
     env = make_env(ENV, render=False)
-    solved, fractions, first = 0, [], []
+    solved, fractions, first, followed = 0, [], [], 0
     for i in range(args.eval_episodes):
-        obs, _ = env.reset(seed=args.eval_seed + i)
-        hist = [np.concatenate([obs["state"], obs["proprio"]])] * frames
+        seed = args.eval_seed + i
+        obs, _ = env.reset(seed=seed)
+        rng = expert_rng(seed)  # the mode as the expert would draw it (first block, then swap)
+        mode = 2 * int(rng.integers(2)) + int(rng.integers(2)) if args.mode is None else args.mode
+        tail = np.eye(4)[mode] if args.mode_input else np.zeros(0)
+        hist = [np.concatenate([features(obs), tail])] * frames
         info, done = {}, False
         while not done:
             x = np.concatenate(hist[-frames:])[None]
             plan = net(norm(x)).numpy().reshape(chunk, -1)
             for a in plan[:execute]:
                 obs, _, term, trunc, info = env.step(np.clip(a, -1, 1).astype(np.float32))
-                hist = (hist + [np.concatenate([obs["state"], obs["proprio"]])])[-frames:]
+                hist = (hist + [np.concatenate([features(obs), tail])])[-frames:]
                 done = term or trunc
                 if done:
                     break
         solved += bool(info["is_success"])
         fractions.append(info["success"])
         first.append(info.get("first_block", -1))
+        followed += first[-1] == mode // 2
     env.close()
-    return {"solved": solved, "n": args.eval_episodes, "fraction": float(np.mean(fractions)),
-            "first_block": {b: first.count(b) for b in (-1, 0, 1)}}
+    out = {"solved": solved, "n": args.eval_episodes, "fraction": float(np.mean(fractions)),
+           "first_block": {b: first.count(b) for b in (-1, 0, 1)}}
+    if args.mode_input or args.mode is not None:
+        out["first_block_as_told"] = followed
+    return out
 
 
 def main(args: Args) -> None:
@@ -222,17 +256,20 @@ def main(args: Args) -> None:
         for arch in args.archs:
             frames, chunk, execute = ARCHS[arch]
             t0 = time.perf_counter()
-            net, norm, loss = train(data["x"][:k], data["a"][:k], frames, chunk, args)
+            xs = with_mode(data["x"][:k], data["modes"][:k], args.mode_input)
+            net, norm, loss = train(xs, data["a"][:k], frames, chunk, args)
             t1 = time.perf_counter()
             r = evaluate(net, norm, frames, chunk, execute, args)
             lo, hi = wilson(r["solved"], r["n"])
-            row = {"expert": tag, "mode": args.mode, "noise": args.noise, "demos": k, "arch": arch,
+            row = {"expert": tag, "mode": args.mode, "noise": args.noise, "mode_input": args.mode_input,
+                   "demos": k, "arch": arch,
                    **r, "wilson95": [round(lo, 3), round(hi, 3)], "final_loss": loss,
                    "train_s": round(t1 - t0, 1), "eval_s": round(time.perf_counter() - t1, 1),
                    "args": {key: str(v) for key, v in asdict(args).items()}}
-            print(f"  demos {k:5d} {arch}: solved {r['solved']}/{r['n']} [{lo:.2f}, {hi:.2f}]  "
+            told = f"  first block as told {r['first_block_as_told']}" if "first_block_as_told" in r else ""
+            print(f"  demos {k:5d} {arch}{' +mode' if args.mode_input else ''}: solved {r['solved']}/{r['n']} [{lo:.2f}, {hi:.2f}]  "
                   f"mean success {r['fraction']:.2f}  first block {r['first_block']}  loss {loss:.4f}  "
-                  f"train {row['train_s']}s eval {row['eval_s']}s", flush=True)
+                  f"train {row['train_s']}s eval {row['eval_s']}s{told}", flush=True)
             if args.out is not None:
                 with open(args.out, "a") as f:
                     f.write(json.dumps(row) + "\n")

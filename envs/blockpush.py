@@ -208,13 +208,15 @@ class BlockPushExpert:
     APPROACH = 0.085  # pre-push point: this far behind the block centre
     OBSTACLE = BLOCK_HALF * np.sqrt(2) + EE_RADIUS + 0.015  # pusher keeps out of this circle
     BLOCK_CLEARANCE = 0.08  # a pushed block passes the other block's centre at least this far
-    # A block whose centre is this far inside its zone (per axis) is finished, with margin to spare;
-    # aiming for the exact centre would waste steps.
-    DONE = ZONE_HALF - 0.02
+    # A block whose centre is this far inside its zone (per axis) is finished; pushing on toward the
+    # centre would waste steps, and a block that overshot toward a wall may be unreachable from beyond.
+    DONE = ZONE_HALF - 0.01
     REACH = 0.28  # waypoints stay this far from the centre (pusher joint range is ±0.3)
     # Alignment weights (m): full push within LAT_IN of the line, none beyond LAT_OUT; and only from
     # behind the block (along the push direction, the pusher centre at most ALONG_IN before the block's).
-    LAT_IN, LAT_OUT = 0.012, 0.03
+    LAT_IN, LAT_OUT = 0.005, 0.04
+    STEER = 0.02  # lateral offset (m) at which pushing steers back onto the line at half speed
+    SLOW = 0.06  # distance (m) to a waypoint below which the approach slows down
     ALONG_IN, ALONG_OUT = -0.04, -0.03
     BACK_IN, BACK_OUT = -0.11, -0.13
 
@@ -308,9 +310,9 @@ class BlockPushExpert:
         along, lat = float(rel @ u), float(rel @ n)
 
         speed = np.clip(dist / 0.05, 0.25, 1.0)
-        push = speed * u - np.clip(lat / 0.02, -1.0, 1.0) * 0.5 * n
+        push = speed * u - np.clip(lat / self.STEER, -1.0, 1.0) * 0.5 * n
         pre = p - u * self.APPROACH
-        approach = (self._route(ee, pre) - ee) / 0.03
+        approach = (self._route(ee, pre) - ee) / self.SLOW
         approach /= max(1.0, np.linalg.norm(approach))
         w = (_ramp(abs(lat), self.LAT_OUT, self.LAT_IN) * _ramp(along, self.ALONG_OUT, self.ALONG_IN)
              * _ramp(along, self.BACK_OUT, self.BACK_IN))

@@ -66,13 +66,13 @@ def test_layout(collected):
 
 def test_obs_action_pairs(collected):
     """obs_t is what a_t was chosen from: replaying the expert on the stored obs gives the stored action."""
-    from robolearn.envs import get_task, make_env
+    from robolearn.envs import expert_rng, get_task, make_env
 
     task = get_task(ENV)
     env = make_env(ENV, image_size=32)
     try:
         obs, _ = env.reset(seed=0)
-        expert = task.expert(env, np.random.default_rng(0))
+        expert = task.expert(env, expert_rng(0))
         with h5py.File(collected, "r") as f:
             g = f["data/demo_0"]
             np.testing.assert_array_equal(obs["proprio"], g["obs/proprio"][0])
