@@ -146,14 +146,15 @@ def collect(cfg: CollectConfig) -> Path:
     from robolearn.envs import get_task
 
     task = get_task(cfg.env)  # unknown env id -> RobolearnError
-    if not (math.isfinite(cfg.expert_noise) and cfg.expert_noise >= 0):
+    noise = float(getattr(task, "EXPERT_NOISE", 0.0) if cfg.expert_noise is None else cfg.expert_noise)
+    if not (math.isfinite(noise) and noise >= 0):
         raise RobolearnError(f"expert_noise must be a finite number >= 0, got {cfg.expert_noise}")
     if cfg.expert_mode is not None and "mode" not in inspect.signature(task.expert).parameters:
         raise RobolearnError(f"{cfg.env}: its expert has no mode to fix; drop --expert-mode")
     cameras = list(cfg.cameras) if cfg.cameras else list(task.DEFAULT_CAMERAS)
     out.parent.mkdir(parents=True, exist_ok=True)
     spec = {"env": cfg.env, "image_size": int(cfg.image_size), "cameras": cameras, "horizon": cfg.horizon,
-            "expert_mode": cfg.expert_mode, "expert_noise": float(cfg.expert_noise)}
+            "expert_mode": cfg.expert_mode, "expert_noise": noise}
     max_attempts = max(cfg.episodes, math.ceil(cfg.episodes * cfg.max_attempts_factor))
     env_kwargs = {"image_size": int(cfg.image_size), "cameras": cameras}
     if cfg.horizon is not None:
@@ -187,7 +188,7 @@ def collect(cfg: CollectConfig) -> Path:
                 f"{cfg.env}: the expert succeeded in only {kept} of {attempts} attempts (seeds {cfg.seed}.."
                 f"{cfg.seed + attempts - 1}), {cfg.episodes} needed; raise --max-attempts-factor or check the task")
         writer.extra_attrs.update(collect_attempts=attempts, collect_failed=failed, collect_seed=cfg.seed,
-                                  collect_expert_noise=float(cfg.expert_noise),
+                                  collect_expert_noise=noise,
                                   collect_expert_mode=-1 if cfg.expert_mode is None else int(cfg.expert_mode))
         writer.finish()
     except BaseException:

@@ -46,9 +46,10 @@ class CollectConfig:
     expert_mode: Optional[int] = None
     """Fix the expert's mode (BlockPush: 0..3 = 2 * first_block + swap) for a unimodal dataset;
     default: drawn per episode."""
-    expert_noise: float = 0.0
+    expert_noise: Optional[float] = None
     """DART: std of Gaussian noise added to the executed action (action units, range [-1, 1]); the
-    recorded action stays the clean expert action, so demos show recoveries from perturbed states."""
+    recorded action stays the clean expert action, so demos show recoveries from perturbed states.
+    Default: the task's EXPERT_NOISE (BlockPush 0.2), else 0."""
 
 
 @dataclass

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from robolearn.config import CollectConfig
-from robolearn.data.collect import collect
+from robolearn.data.collect import _noise_rng, collect
 from robolearn.errors import RobolearnError
 
 ENV = "robolearn/BlockPush-v0"
@@ -77,7 +77,10 @@ def test_obs_action_pairs(collected):
             g = f["data/demo_0"]
             np.testing.assert_array_equal(obs["proprio"], g["obs/proprio"][0])
             np.testing.assert_array_equal(expert.act(obs), g["actions"][0])
-            obs, *_ = env.step(g["actions"][0])
+            # The env executed the stored (clean) action plus the task's default DART noise.
+            noise = _noise_rng(0).normal(0.0, f["data"].attrs["collect_expert_noise"], 2)
+            assert f["data"].attrs["collect_expert_noise"] == get_task(ENV).EXPERT_NOISE > 0
+            obs, *_ = env.step(np.clip(g["actions"][0] + noise, -1, 1).astype(np.float32))
             np.testing.assert_array_equal(obs["proprio"], g["obs/proprio"][1])
     finally:
         env.close()
