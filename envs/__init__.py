@@ -21,17 +21,21 @@ from types import ModuleType
 import gymnasium
 import numpy as np
 
-from robolearn.envs import blockpush, pointmass
+from robolearn.envs import blockpush, pointmass, reach
 from robolearn.errors import RobolearnError
 
 TASKS: dict[str, ModuleType] = {
     "robolearn/PointMass-v0": pointmass,
     "robolearn/BlockPush-v0": blockpush,
+    "robolearn/Reach-v0": reach,
+    "robolearn/ReachTarget-v0": reach,
 }
 
 _ENTRY_POINTS = {
     "robolearn/PointMass-v0": "robolearn.envs.pointmass:PointMassEnv",
     "robolearn/BlockPush-v0": "robolearn.envs.blockpush:BlockPushEnv",
+    "robolearn/Reach-v0": "robolearn.envs.reach:ReachEnv",
+    "robolearn/ReachTarget-v0": "robolearn.envs.reach:ReachTargetEnv",
 }
 
 for _id, _entry in _ENTRY_POINTS.items():

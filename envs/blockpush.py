@@ -37,6 +37,8 @@ MIN_BLOCK_GAP = 0.1  # centre distance between the two blocks at reset
 MAX_SPEED = 0.2  # m/s at action 1; must match the actuators' ctrlrange in blockpush.xml
 
 DEFAULT_CAMERAS = ["overview", "side"]
+MODE_INFO_KEY = "first_block"
+"""The step-info key reports count per episode as the mode a policy executed (which block first)."""
 FEATURE_NAMES = [
     "block1_x", "block1_y", "block1_yaw",
     "block2_x", "block2_y", "block2_yaw",
