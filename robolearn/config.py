@@ -392,9 +392,10 @@ class RunConfig:
 class BenchConfig:
     """Suites of tasks x encoders x heads x seeds: results.json and report.md with intervals."""
 
-    suite: Literal["smoke", "cpu", "paper"] = "cpu"
-    """smoke: seconds-scale check; cpu: the task ladder at CPU scale (<= 60 min on 2 cores); paper: the
-    papers' scale (about 1,000 BlockPush demonstrations; a GPU, or a long CPU run)."""
+    suite: Literal["smoke", "cpu", "gpu", "paper"] = "cpu"
+    """smoke: seconds-scale check; cpu: the task ladder at CPU scale (<= 60 min on 2 cores); gpu: what one
+    GPU session measures in minutes; paper: the papers' scale (1,000 BlockPush demonstrations, 20k steps;
+    a GPU, or a long CPU run)."""
     out: Optional[Path] = None
     """Results folder (default: runs/bench/<suite>); an interrupted bench resumes there."""
     tasks: Optional[list[str]] = None
@@ -406,12 +407,20 @@ class BenchConfig:
     """Override the suite's seeds."""
     eval_episodes: Optional[int] = None
     """Override the suite's evaluation episodes per seed."""
+    scale: float = 1.0
+    """Multiply every demonstration count, step count and evaluation episode count (at least 1 each):
+    0.05 runs a suite end to end in minutes, to check a machine before the real run."""
     jobs: int = 2
     """Stages run at once, each in its own process with `threads` torch threads."""
     eval_workers: int = 2
     """Env processes of an evaluation when jobs is 1."""
+    videos: int = 1
+    """Episodes recorded to MP4 per evaluation (0: none)."""
     dry_run: bool = False
     """Print the suite's tasks and rows and exit."""
+    report_only: bool = False
+    """Write results.json and report.md from the stages finished so far; run nothing (a bench still
+    running, or one stopped early)."""
     wandb: WandbMode = "disabled"
     project: str = "robolearn"
     overwrite: bool = False

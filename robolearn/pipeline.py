@@ -29,7 +29,7 @@ from typing import Callable, Optional
 import numpy as np
 from tqdm.auto import tqdm
 
-from robolearn.config import (CollectConfig, EncoderConfig, EvalConfig, OptimConfig, PretrainConfig, TrainConfig,
+from robolearn.config import (CollectConfig, DataConfig, EncoderConfig, EvalConfig, OptimConfig, PretrainConfig, TrainConfig,
                               to_dict)
 from robolearn.errors import RobolearnError
 
@@ -57,6 +57,10 @@ class TaskSpec:
     encoders: list[str] = field(default_factory=lambda: ["state", "none", "idm"])
     heads: list[str] = field(default_factory=lambda: ["mlp"])
     seeds: list[int] = field(default_factory=lambda: [0])
+    """Seeds of the heads and their evaluations (and of the encoders, unless `pretrain_seeds` says)."""
+    pretrain_seeds: Optional[list[int]] = None
+    """Encoder seeds when fewer than `seeds` (CPU budgets): head seed s uses encoder s if there is
+    one, else the first. None: one encoder per seed."""
     image_size: int = 64
     cameras: Optional[list[str]] = None
     use_proprio: bool = True
@@ -73,9 +77,13 @@ class TaskSpec:
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     dynamo_ablations: list[str] = field(default_factory=list)
     sirl_budgets: list[int] = field(default_factory=list)
+    objective_options: dict = field(default_factory=dict)
+    """Per objective, config overrides, e.g. {"idm": {"shift_pad": 0}}."""
     horizons: dict = field(default_factory=dict)
     """Per head, (T_o, T, T_a) overriding the head's defaults, e.g. {"mlp": [2, 8, 4]}."""
     collect_workers: int = 2
+    in_ram: bool = False
+    """Hold the demonstrations in RAM while pretraining and training end to end (fast GPU steps)."""
     note: str = ""
 
 
@@ -89,6 +97,16 @@ def encoder_variants(task: TaskSpec) -> list[tuple[str, str, dict]]:
     for budget in task.sirl_budgets:
         out.append((f"sirl-{budget}q", "sirl", {"queries": int(budget)}))
     return out
+
+
+def encoder_seeds(task: TaskSpec) -> list[int]:
+    return list(task.pretrain_seeds) if task.pretrain_seeds else list(task.seeds)
+
+
+def encoder_seed(task: TaskSpec, seed: int) -> int:
+    """The encoder a head of this seed reads."""
+    seeds = encoder_seeds(task)
+    return seed if seed in seeds else seeds[0]
 
 
 def row_encoders(task: TaskSpec) -> list[str]:
@@ -186,6 +204,7 @@ class RunOptions:
     wandb: str = "offline"
     project: str = "robolearn"
     videos: int = 1
+    report_only: bool = False
 
 
 def run_tasks(tasks: list[TaskSpec], opts: RunOptions, title: str) -> Path:
@@ -223,7 +242,8 @@ def run_tasks(tasks: list[TaskSpec], opts: RunOptions, title: str) -> Path:
                     env=t.pretrain_env, episodes=t.pretrain_demos, out=pre_data, seed=PRETRAIN_DATA_SEED,
                     image_size=t.image_size, cameras=t.cameras, workers=t.collect_workers)))
         for label, objective, overrides in encoder_variants(t):
-            for seed in t.seeds:
+            overrides = {**t.objective_options.get(objective, {}), **overrides}
+            for seed in encoder_seeds(t):
                 enc = tdir / "enc" / f"{label}-s{seed}"
                 if (enc / "encoder.json").exists():
                     continue
@@ -233,7 +253,7 @@ def run_tasks(tasks: list[TaskSpec], opts: RunOptions, title: str) -> Path:
                     optim=OptimConfig(**{**dict(steps=steps, batch_size=t.pretrain_batch, warmup_steps=min(50, steps),
                                                 checkpoint_every=max(steps // 2, 1), eval_every=max(steps, 1), seed=seed),
                                          **SHORT_RUN_OPTIM.get(objective, {})}),
-                    **wb)
+                    loader=DataConfig(cameras=t.cameras, in_ram=t.in_ram), **wb)
                 sub = getattr(pc, objective, None)
                 if sub is not None and overrides:
                     setattr(pc, objective, dataclasses.replace(sub, **overrides))
@@ -253,6 +273,8 @@ def run_tasks(tasks: list[TaskSpec], opts: RunOptions, title: str) -> Path:
                             policy=str(pol), episodes=t.eval_episodes, seed=EVAL_SEED + 1000 * seed,
                             workers=eval_workers, videos=opts.videos, out=ev, **wb)))
 
+    if opts.report_only:
+        collect_jobs = pretrain_jobs = train_jobs = eval_jobs = []
     # Collection runs its own worker processes: one collection at a time.
     _run_phase("collect", collect_jobs, 1, opts.threads, timings, save_timings)
     _run_phase("pretrain", pretrain_jobs, opts.jobs, opts.threads, timings, save_timings)
@@ -287,11 +309,12 @@ def _train_config(t: TaskSpec, enc_label: str, head: str, seed: int, demos: Path
         encoder, finetune = "scratch", False
     else:
         base = enc_label[3:] if enc_label.startswith("ft-") else enc_label
-        encoder, finetune = str(tdir / "enc" / f"{base}-s{seed}"), enc_label.startswith("ft-")
+        encoder, finetune = str(tdir / "enc" / f"{base}-s{encoder_seed(t, seed)}"), enc_label.startswith("ft-")
     t_o, t_pred, t_a = (list(t.horizons.get(head, [])) + [None, None, None])[:3]
     return TrainConfig(data=demos, encoder=encoder, finetune=finetune, scratch_encoder=t.encoder,
                        cameras=t.cameras, out=pol, head=head, use_proprio=True if enc_label == "state" else t.use_proprio,
-                       obs_horizon=t_o, pred_horizon=t_pred, action_horizon=t_a, optim=optim, **wb)
+                       obs_horizon=t_o, pred_horizon=t_pred, action_horizon=t_a, optim=optim,
+                       loader=DataConfig(in_ram=t.in_ram), **wb)
 
 
 # ----------------------------------------------------------------------------- results
@@ -310,7 +333,7 @@ def collect_rows(tasks: list[TaskSpec], root: Path, timings: dict) -> list[dict]
         mode_key = getattr(get_task(t.env), "MODE_INFO_KEY", None)
         for enc_label in row_encoders(t):
             base = enc_label[3:] if enc_label.startswith("ft-") else enc_label
-            r2 = [_read(tdir / "enc" / f"{base}-s{s}" / "results.json").get("val/probe_r2/mean") for s in t.seeds]
+            r2 = [_read(tdir / "enc" / f"{base}-s{s}" / "results.json").get("val/probe_r2/mean") for s in encoder_seeds(t)]
             r2 = [x for x in r2 if x is not None]
             for head in t.heads:
                 if not _trainable_row(enc_label, head):
@@ -331,7 +354,7 @@ def collect_rows(tasks: list[TaskSpec], root: Path, timings: dict) -> list[dict]
                             m = ep.get("final_info", {}).get(mode_key)
                             if m is not None and int(m) >= 0:
                                 modes[int(m)] = modes.get(int(m), 0) + 1
-                    for stage, k in (("pretrain", f"{t.name}/pretrain/{base}-s{s}"),
+                    for stage, k in (("pretrain", f"{t.name}/pretrain/{base}-s{s}" if s in encoder_seeds(t) else ""),
                                      ("train", f"{t.name}/train/{key}"), ("eval", f"{t.name}/eval/{key}")):
                         if k in timings:
                             walls[stage] = walls.get(stage, 0.0) + float(timings[k])

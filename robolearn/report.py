@@ -82,7 +82,8 @@ def write_suite_report(root: Path, title: str, tasks, rows: list[dict]) -> Path:
                   f"{', '.join(t.cameras) if t.cameras else 'the task default'}; image rows "
                   f"{'with' if t.use_proprio else 'without'} proprio",
                   f"- {pre}; heads {t.train_steps} steps, end to end {t.e2e_steps} steps (batch {t.e2e_batch}); "
-                  f"{t.eval_episodes} evaluation episodes per seed, seeds {t.seeds}"]
+                  f"{t.eval_episodes} evaluation episodes per seed, seeds {t.seeds}"
+                  + (f" (encoders pretrained with seeds {t.pretrain_seeds})" if t.pretrain_seeds else "")]
         if t.note:
             lines.append(f"- {t.note}")
         if any(r["encoder"].startswith("sirl") for r in trows):
