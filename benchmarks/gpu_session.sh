@@ -12,9 +12,9 @@ BENCH_S=${BENCH_S:-420}
 T0=$(date +%s)
 for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-export PYTHONPATH=/tmp/site MUJOCO_GL=egl PYOPENGL_PLATFORM=egl WANDB_MODE=disabled TQDM_DISABLE=1 PYTHONUNBUFFERED=1
-# Editable install of robolearn itself (its dependencies are there or carried).
-python3 -m pip install -q --no-index --no-deps --no-build-isolation -e . >/dev/null 2>&1 || { echo "install failed"; exit 1; }
+# robolearn itself, laid out as installed (envs/, policies/, data/ under the robolearn package).
+rm -rf /tmp/pkg && mkdir -p /tmp/pkg && cp -r robolearn /tmp/pkg/ && for d in envs policies data; do ln -s "$PWD/$d" "/tmp/pkg/robolearn/$d"; done
+export PYTHONPATH=/tmp/pkg:/tmp/site MUJOCO_GL=egl PYOPENGL_PLATFORM=egl WANDB_MODE=disabled TQDM_DISABLE=1 PYTHONUNBUFFERED=1
 python3 - <<'PY' || { export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json __EGL_VENDOR_LIBRARY_FILENAMES=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json; echo "retrying EGL with the NVIDIA vendor file"; }
 from robolearn.envs import make_env
 env = make_env("robolearn/BlockPush-v0", image_size=64)
