@@ -41,8 +41,8 @@ def _cpu() -> list[TaskSpec]:
                  note="the smoke rung: four goals, the goal visible only in the image; every sound pipeline succeeds"),
         TaskSpec(name="reach", env="robolearn/ReachTarget-v0", demos=10, image_size=32, use_proprio=False,
                  pretrain_env="robolearn/Reach-v0", pretrain_demos=200,
-                 encoders=ALL_ENCODERS, heads=["mlp", "knn"], seeds=[0, 1, 2], pretrain_seeds=[0],
-                 pretrain_steps=600, pretrain_batch=64, train_steps=1000, e2e_steps=1000, e2e_batch=32,
+                 encoders=ALL_ENCODERS, heads=["mlp"], seeds=[0, 1, 2], pretrain_seeds=[0],
+                 pretrain_steps=400, pretrain_batch=32, train_steps=1000, e2e_steps=800, e2e_batch=32,
                  eval_episodes=50, objective_options=SHORT_IDM,
                  note="the few-demonstration rung (inverse-dynamics paper's setting): pretraining on 200 demos "
                       "of random goals, heads on 10 demos of one goal, images only, floor colour and distractors "
