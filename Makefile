@@ -45,6 +45,7 @@ bench: venv
 	$(VPY) benchmarks/export_latency.py
 	$(VPY) benchmarks/ccl_digits.py
 	$(VPY) benchmarks/pipeline_success.py
+	$(VPY) benchmarks/dataset_io.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

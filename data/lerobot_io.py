@@ -99,8 +99,8 @@ def _vector(x: np.ndarray, dtype) -> pa.Array:
 def _stats(x: np.ndarray) -> dict:
     x = np.asarray(x, np.float64)
     out = {"min": x.min(0), "max": x.max(0), "mean": x.mean(0), "std": x.std(0), "count": [len(x)]}
-    for q in QUANTILES:
-        out[f"q{int(round(q * 100)):02d}"] = np.quantile(x, q, axis=0)
+    for q, v in zip(QUANTILES, np.quantile(x, QUANTILES, axis=0)):
+        out[f"q{int(round(q * 100)):02d}"] = v
     return {k: np.asarray(v).tolist() for k, v in out.items()}
 
 
@@ -116,21 +116,22 @@ class _ImageStats:
         self.sample: list[np.ndarray] = []
 
     def add(self, frames: np.ndarray) -> None:
-        x = frames.reshape(-1, 3).astype(np.float64) / 255.0
+        x = frames.reshape(-1, 3)
         self.n += len(x)
-        self.s += x.sum(0)
-        self.s2 += (x * x).sum(0)
+        self.s += x.sum(0, dtype=np.int64)  # exact integer sums, scaled once at the end
+        self.s2 += np.einsum("ij,ij->j", x.astype(np.int32), x.astype(np.int32), dtype=np.int64)
         self.lo = np.minimum(self.lo, x.min(0))
         self.hi = np.maximum(self.hi, x.max(0))
-        self.sample.append(frames[:: max(1, len(frames) // 4)].reshape(-1, 3))  # quantiles from a few frames
+        # Quantiles from a sample: a few frames per episode, every 7th pixel.
+        self.sample.append(frames[:: max(1, len(frames) // 4)].reshape(-1, 3)[::7])
 
     def result(self, frames: int) -> dict:
-        mean = self.s / self.n
-        std = np.sqrt(np.maximum(self.s2 / self.n - mean**2, 0.0))
-        px = np.concatenate(self.sample).astype(np.float64) / 255.0
-        out = {"min": self.lo, "max": self.hi, "mean": mean, "std": std}
-        for q in QUANTILES:
-            out[f"q{int(round(q * 100)):02d}"] = np.quantile(px, q, axis=0)
+        mean = self.s / self.n / 255.0
+        std = np.sqrt(np.maximum(self.s2 / self.n / 255.0**2 - mean**2, 0.0))
+        px = np.concatenate(self.sample).astype(np.float32) / 255.0
+        out = {"min": self.lo / 255.0, "max": self.hi / 255.0, "mean": mean, "std": std}
+        for q, v in zip(QUANTILES, np.quantile(px, QUANTILES, axis=0)):
+            out[f"q{int(round(q * 100)):02d}"] = v
         res = {k: np.asarray(v).reshape(3, 1, 1).tolist() for k, v in out.items()}
         res["count"] = [int(frames)]
         return res
@@ -608,7 +609,7 @@ def import_lerobot(cfg) -> Path:
                          extra_attrs={"fps": fps, "tasks": json.dumps([tasks[k] for k in sorted(tasks)]),
                                       "source": f"lerobot {version}: {root.resolve()}",
                                       **({"robot_type": str(info["robot_type"])} if info.get("robot_type") else {})})
-    readers: dict[Path, VideoReader] = {}
+    readers: dict[str, VideoReader] = {}
     data_cache: dict = {}
     frames_done = 0
     bar = tqdm(total=sum(r["length"] for r in chosen), desc="import lerobot", unit="frame", dynamic_ncols=True)
@@ -647,11 +648,11 @@ def import_lerobot(cfg) -> Path:
                     continue
                 vpath = root / str(video_tpl).format(video_key=key, chunk_index=r[f"videos/{key}/chunk_index"],
                                                      file_index=r[f"videos/{key}/file_index"])
-                rd = readers.get(vpath)
-                if rd is None:
-                    for old in [p for p in readers if p.parent == vpath.parent]:  # done with this camera's last file
-                        readers.pop(old).close()
-                    rd = readers[vpath] = VideoReader(vpath, size)
+                rd = readers.get(key)
+                if rd is None or rd.path != vpath:  # one open file per camera
+                    if rd is not None:
+                        rd.close()
+                    rd = readers[key] = VideoReader(vpath, size)
                 obs[f"{c}{IMAGE_SUFFIX}"] = rd.frames_at(r[f"videos/{key}/from_timestamp"] + ts.astype(np.float64), tol)
             if not obs:
                 raise DataError(f"{info_path}: no observations to import (no cameras and no observation.* features)")

@@ -231,6 +231,11 @@ def test_state_only_dataset_imports_as_low_dimensional_store(tmp_path, capsys):
             assert s.h5["data"][d].attrs["task"] == ["push the block", "lift the cube"][i % 2]
         assert float(s.h5["data"].attrs["fps"]) == 15
         assert s.rewards("demo_1")[-1] == 1.0 and s.rewards("demo_1")[:-1].sum() == 0
+    # A valid store, but not one an image encoder can learn from: a clear refusal, not a crash.
+    rc, err = run_cli(["pretrain", "--data", out, "--out", tmp_path / "enc", "--objective", "none",
+                       "--wandb", "disabled"], capsys)
+    assert rc != 0 and "no camera images" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "enc").exists()
 
 
 def test_image_columns_decode_and_resize(tmp_path):
