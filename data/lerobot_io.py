@@ -380,8 +380,9 @@ def export_lerobot(cfg) -> Path:
             raise
         finally:
             bar.close()
-    print(f"exported {len(demos)} episodes, {index} frames ({index / max(elapsed, 1e-9):.0f} frames/s, "
-          f"{cfg.codec} {cfg.pix_fmt} crf {cfg.crf}) -> {out}", file=sys.stderr)
+    video = f", {cfg.codec} {cfg.pix_fmt} crf {cfg.crf}" if cams else ", no cameras"
+    print(f"exported {len(demos)} episodes, {index} frames ({index / max(elapsed, 1e-9):.0f} frames/s{video}) -> {out}",
+          file=sys.stderr)
     return out
 
 

@@ -32,6 +32,7 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def run_cli(args, capsys) -> tuple[int, str]:
+    capsys.readouterr()  # only this command's output
     rc = main([str(a) for a in args])
     return rc, capsys.readouterr().err.strip()
 
@@ -231,6 +232,15 @@ def test_state_only_dataset_imports_as_low_dimensional_store(tmp_path, capsys):
             assert s.h5["data"][d].attrs["task"] == ["push the block", "lift the cube"][i % 2]
         assert float(s.h5["data"].attrs["fps"]) == 15
         assert s.rewards("demo_1")[-1] == 1.0 and s.rewards("demo_1")[:-1].sum() == 0
+    # Exported again it has no videos (video_path null) and comes back the same, task strings included.
+    back = import_lerobot(ImportLerobotConfig(
+        path=export_lerobot(ExportLerobotConfig(path=out, out=tmp_path / "lowdim_again")), out=tmp_path / "again.hdf5"))
+    assert json.loads((tmp_path / "lowdim_again/meta/info.json").read_text())["video_path"] is None
+    with open_store(out) as a, open_store(back) as b:
+        assert a.demo_names() == b.demo_names() and b.cameras == []
+        for d in a.demo_names():
+            assert np.array_equal(a.actions(d), b.actions(d)) and np.array_equal(a.obs(d, "state"), b.obs(d, "state"))
+            assert a.h5["data"][d].attrs["task"] == b.h5["data"][d].attrs["task"]
     # A valid store, but not one an image encoder can learn from: a clear refusal, not a crash.
     rc, err = run_cli(["pretrain", "--data", out, "--out", tmp_path / "enc", "--objective", "none",
                        "--wandb", "disabled"], capsys)
