@@ -241,6 +241,13 @@ def test_state_only_dataset_imports_as_low_dimensional_store(tmp_path, capsys):
         for d in a.demo_names():
             assert np.array_equal(a.actions(d), b.actions(d)) and np.array_equal(a.obs(d, "state"), b.obs(d, "state"))
             assert a.h5["data"][d].attrs["task"] == b.h5["data"][d].attrs["task"]
+    # It is what the state policy trains on: the privileged `state` beside proprio, no images.
+    from robolearn.train import train
+
+    quick = OptimConfig(steps=6, batch_size=4, warmup_steps=2, checkpoint_every=6, eval_every=6, log_every=2)
+    pol = train(TrainConfig(data=out, encoder="state", out=tmp_path / "state_pol", head="mlp", optim=quick,
+                            wandb="disabled"))
+    assert np.isfinite(json.loads((pol / "results.json").read_text())["val/first_action_mse"])
     # A valid store, but not one an image encoder can learn from: a clear refusal, not a crash.
     rc, err = run_cli(["pretrain", "--data", out, "--out", tmp_path / "enc", "--objective", "none",
                        "--wandb", "disabled"], capsys)
