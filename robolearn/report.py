@@ -88,7 +88,7 @@ def write_suite_report(root: Path, title: str, tasks, rows: list[dict]) -> Path:
             lines.append(f"- {t.note}")
         if any(r["encoder"].startswith("sirl") for r in trows):
             lines.append("- SIRL uses privileged labels: a simulated user's answers to similarity queries.")
-        modes = any(r.get("modes") for r in trows)
+        modes = any(r.get("modes") is not None for r in trows)
         lines += ["", "| encoder | head | success | 95% CI | solved / episodes | per seed | final success | "
                   "mean length | probe R² |" + (" modes executed |" if modes else "") + " wall s |",
                   "| --- | --- | --- | --- | --- | --- | --- | --- | --- |" + (" --- |" if modes else "") + " --- |"]
