@@ -44,6 +44,7 @@ bench: venv
 	$(VPY) benchmarks/head_latency.py
 	$(VPY) benchmarks/export_latency.py
 	$(VPY) benchmarks/ccl_digits.py
+	$(VPY) benchmarks/dataset_io.py
 	$(VENV)/bin/robolearn bench --suite cpu
 
 clean:

@@ -11,8 +11,10 @@ from pathlib import Path
 import tyro
 
 import robolearn.rendering  # noqa: F401  (MUJOCO_GL before anything imports mujoco)
-from robolearn.config import (BenchConfig, CollectConfig, EvalConfig, ExportConfig, PretrainConfig,
-                              RunConfig, TrainConfig)
+from typing import Annotated, Literal, Union
+
+from robolearn.config import (BenchConfig, CollectConfig, EvalConfig, ExportConfig, ExportLerobotConfig,
+                              ImportLerobotConfig, ImportRobomimicConfig, PretrainConfig, RunConfig, TrainConfig)
 from robolearn.errors import RobolearnError
 
 
@@ -22,6 +24,41 @@ class InfoConfig:
 
     path: tyro.conf.Positional[Path]
     """The HDF5 demonstration file."""
+
+
+@dataclass
+class ImportCommand:
+    """Import demonstrations from another format into a robolearn store."""
+
+    source: Annotated[Union[
+        Annotated[ImportRobomimicConfig, tyro.conf.subcommand("robomimic", description=ImportRobomimicConfig.__doc__)],
+        Annotated[ImportLerobotConfig, tyro.conf.subcommand("lerobot", description=ImportLerobotConfig.__doc__)],
+    ], tyro.conf.arg(name="")]
+
+
+@dataclass
+class ExportDataCommand:
+    """Export a robolearn store to another format."""
+
+    format: tyro.conf.Positional[Literal["lerobot"]]
+    """Target format (a positional word, as in `export-data lerobot`; one format so far)."""
+    target: Annotated[ExportLerobotConfig, tyro.conf.arg(name="")]
+
+
+def _import(cmd: ImportCommand):
+    from robolearn.data.store import summary
+
+    if isinstance(cmd.source, ImportRobomimicConfig):
+        from robolearn.data.robomimic_io import import_robomimic as run
+    else:
+        from robolearn.data.lerobot_io import import_lerobot as run
+    print(summary(run(cmd.source)))
+
+
+def _export_data(cmd: ExportDataCommand):
+    from robolearn.data.lerobot_io import export_lerobot
+
+    print(f"LeRobot v3.0 dataset written to {export_lerobot(cmd.target)}")
 
 
 def _collect(cfg: CollectConfig):
@@ -89,6 +126,8 @@ COMMANDS = {
     "export": (_export, ExportConfig, "Export a policy as a self-contained ONNX bundle for a robot."),
     "run": (_run, RunConfig, "collect -> pretrain -> train -> eval -> report on one task, with one config."),
     "bench": (_bench, BenchConfig, "Suites of tasks x encoders x heads x seeds, beside the state ceiling and baselines."),
+    "import": (_import, ImportCommand, "Import demonstrations: robomimic HDF5 or LeRobot v3.0 (parquet + mp4)."),
+    "export-data": (_export_data, ExportDataCommand, "Export demonstrations as a LeRobot v3.0 dataset."),
 }
 
 
@@ -107,8 +146,6 @@ def set_threads(threads: int | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    from typing import Annotated, Union
-
     union = Union[tuple(
         Annotated[cls, tyro.conf.subcommand(name, description=desc)] for name, (_, cls, desc) in COMMANDS.items()
     )]

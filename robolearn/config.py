@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Optional
 
+import tyro
 import yaml
 
 WandbMode = Literal["online", "offline", "disabled"]
@@ -49,6 +50,83 @@ class CollectConfig:
     expert_noise: float = 0.0
     """DART: std of Gaussian noise added to the executed action (action units, range [-1, 1]); the
     recorded action stays the clean expert action, so demos show recoveries from perturbed states."""
+
+
+@dataclass
+class ImportRobomimicConfig:
+    """Import a robomimic HDF5 dataset (robosuite tasks) into a robolearn store."""
+
+    path: tyro.conf.Positional[Path]
+    """robomimic HDF5 file (image.hdf5 or low_dim.hdf5 style; `next_obs` is tolerated and dropped)."""
+    out: Path = Path("demos.hdf5")
+    """Output store (written atomically)."""
+    cameras: Optional[list[str]] = None
+    """Cameras to keep, by obs key without `_image` (default: all, e.g. agentview robot0_eye_in_hand)."""
+    proprio_keys: Optional[list[str]] = None
+    """Low-dimensional obs keys concatenated into `proprio` (default: robot0_eef_pos robot0_eef_quat
+    robot0_gripper_qpos, robomimic's standard set, those present)."""
+    state_keys: Optional[list[str]] = None
+    """Low-dimensional obs keys concatenated into the privileged `state` (default: object, if present)."""
+    image_size: Optional[int] = None
+    """Resize images to this square side in pixels (default: keep their size)."""
+    valid_fraction: float = 0.1
+    """Held-out fraction, used only when the file has no train/valid filter keys."""
+    seed: int = 0
+    """Seed of that split."""
+    overwrite: bool = False
+    """Replace an existing output file."""
+
+
+@dataclass
+class ImportLerobotConfig:
+    """Import a LeRobot v3.0 dataset folder (parquet + mp4) into a robolearn store."""
+
+    path: tyro.conf.Positional[Path]
+    """LeRobot v3.0 dataset folder (meta/info.json, meta/episodes/, data/, videos/)."""
+    out: Path = Path("demos.hdf5")
+    """Output store (written atomically)."""
+    cameras: Optional[list[str]] = None
+    """Cameras to keep, by name after `observation.images.` (default: all)."""
+    image_size: Optional[int] = None
+    """Resize frames to this square side in pixels (default: keep their size)."""
+    episodes: Optional[list[int]] = None
+    """Episode indices to import (default: all)."""
+    env: Optional[str] = None
+    """Env id `robolearn eval` should build (default: the one recorded by `export-data`, if any)."""
+    valid_fraction: float = 0.1
+    """Held-out fraction (a dataset exported by robolearn keeps its own train/valid masks)."""
+    seed: int = 0
+    """Seed of that split."""
+    overwrite: bool = False
+    """Replace an existing output file."""
+
+
+@dataclass
+class ExportLerobotConfig:
+    """Export a robolearn store as a LeRobot v3.0 dataset folder (parquet + mp4 + meta)."""
+
+    path: tyro.conf.Positional[Path]
+    """robolearn demonstration store (HDF5)."""
+    out: Path = Path("lerobot_dataset")
+    """Output folder (built beside it, then renamed into place)."""
+    fps: Optional[float] = None
+    """Frames per second (default: the store's, else the env's control rate, else 10)."""
+    task: Optional[str] = None
+    """Task string of every episode (default: the store's per-episode task, else the env id)."""
+    codec: Literal["libx264", "libsvtav1"] = "libx264"
+    """Video encoder: libx264 (h264) plays everywhere; libsvtav1 (AV1) is LeRobot's own default."""
+    pix_fmt: Literal["yuv420p", "yuv444p"] = "yuv420p"
+    """Pixel format: yuv420p is what players expect (even sides only); yuv444p keeps full colour."""
+    crf: int = 18
+    """Constant rate factor: lower is closer to the source and larger."""
+    gop: int = 2
+    """Keyframe interval in frames (LeRobot's default 2 keeps random frame access cheap)."""
+    data_file_mb: float = 100
+    """Start a new data parquet file past this size."""
+    video_file_mb: float = 500
+    """Start a new mp4 file (per camera) past this size."""
+    overwrite: bool = False
+    """Replace an existing output folder."""
 
 
 @dataclass

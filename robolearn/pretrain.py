@@ -89,6 +89,8 @@ def pretrain(cfg: PretrainConfig) -> Path:
     out = Path(cfg.out)
     store = open_store(cfg.data)  # validates before any folder is touched
     cameras = resolve_cameras(store, cfg.loader.cameras)
+    if not cameras:  # e.g. an imported state-only dataset: nothing for an image encoder to see
+        raise RobolearnError(f"{cfg.data}: no camera images (a low-dimensional dataset); an encoder needs images")
     objective_cls = get_objective(cfg.objective)
     resume = prepare_run_dir(out, cfg.overwrite, "encoder.json")
     seed_everything(cfg.optim.seed)
