@@ -27,7 +27,8 @@ class Args:
         "robolearn/BlockPush-v0"])
     episodes: int = 4
     """Episodes collected and evaluated per env."""
-    image_size: int = 84
+    image_size: int = 64
+    """robolearn's collection default (robomimic uses 84)."""
     workers: int = 1
     """Collector and evaluator processes."""
 

@@ -271,3 +271,31 @@ def test_task_lists_match_metaworld():
         assert not set(pool) & set(held_out) and set(pool) | set(held_out) <= set(metaworld_tasks.TASKS)
     with pytest.raises(RobolearnError, match="unknown few-shot split"):
         metaworld_tasks.fewshot_split("ml100")
+
+
+def test_collect_and_expert_eval_through_robolearn(tmp_path, pick_place):
+    """`robolearn collect` and `robolearn eval --policy expert` (spawned workers) on an adapter task,
+    through the same code paths as our own tasks."""
+    import h5py
+
+    from robolearn.config import CollectConfig, EvalConfig
+    from robolearn.data.collect import collect
+    from robolearn.data.store import open_store
+    from robolearn.evaluate import evaluate
+
+    env_id = MW
+    out = collect(CollectConfig(env=env_id, episodes=2, out=tmp_path / "mw.hdf5", image_size=24, valid_fraction=0.5))
+    task = get_task(env_id)
+    with open_store(out) as store:
+        demo = store.demo_names()[0]
+        n = store.length(demo)
+        assert store.images(demo).shape[:2] == (n, len(task.DEFAULT_CAMERAS))
+        assert store.task_features(demo).shape == (n, len(task.FEATURE_NAMES))
+        assert store.states(demo).shape == (n, pick_place.unwrapped.state_size)
+    with h5py.File(out, "r") as f:
+        g = f[f"data/{demo}"]
+        assert g["obs/state"].shape == (n, 17) and g["obs/proprio"].shape == (n, 4)
+        assert g.attrs["success"] == 1.0
+    res = evaluate(EvalConfig(policy="expert", env=env_id, episodes=2, workers=2, videos=0,
+                              out=tmp_path / "eval", image_size=24, wandb="disabled"))
+    assert res["success_rate"] == 1.0 and res["episodes"] == 2
