@@ -342,12 +342,14 @@ def fewshot_split(size: str = "small") -> tuple[list[str], list[str]]:
 
     - "ml45": MetaWorld's ML45 split, 45 pool tasks and 5 held out (bin-picking, box-close,
       hand-insert, door-lock, door-unlock): the split of the meta-learning literature.
-    - "small": MetaWorld's ML10 split, 10 pool tasks and 5 held out, sized for a 2-core CPU. With
-      ~100 steps per expert episode and collection at roughly 30-60 frames/s with two 64-px cameras
-      (benchmarks/adapter_speed.py), 20 demos per pool task is ~20k frames, about 10 minutes,
-      where ML45 is 4.5x that before any pretraining; every one of the 15 tasks has a scripted
-      policy that succeeds in >= 90% of episodes (benchmarks/expert_success.py), so demos are cheap
-      to collect and held-out evaluation measures the learner, not the expert.
+    - "small": MetaWorld's ML10 split, 10 pool tasks and 5 held out, sized for a 2-core CPU:
+      MetaWorld collection runs at roughly 10-20 frames/s there with two 64-px cameras
+      (benchmarks/adapter_speed.py: ~23 ms of CPU per corner-camera frame, the Sawyer meshes
+      dominate), so 20 demos of ~80 steps for each of 45 pool tasks is over an hour of collection
+      before any pretraining; 10 tasks is about 20 minutes. It is a published split (results
+      compare), its pool spans the primitives (reach, push, pick-place, open, close, press, insert,
+      sweep), and its scripted policies succeed in 85-100% of episodes
+      (benchmarks/expert_success.py; collection keeps successful episodes only).
     """
     if size == "ml45":
         return [env_id(t) for t in MT50 if t not in ML45_TEST], [env_id(t) for t in ML45_TEST]
