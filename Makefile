@@ -44,7 +44,7 @@ bench: venv
 	$(VPY) benchmarks/head_latency.py
 	$(VPY) benchmarks/export_latency.py
 	$(VPY) benchmarks/ccl_digits.py
-	$(VPY) benchmarks/pipeline_success.py
+	$(VENV)/bin/robolearn bench --suite cpu
 
 clean:
 	rm -rf $(VENV) build *.egg-info

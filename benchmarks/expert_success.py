@@ -38,7 +38,7 @@ class Args:
 
 
 def run(env_id: str, args: Args) -> dict:
-    from robolearn.envs import get_task, make_env
+    from robolearn.envs import expert_rng, get_task, make_env
 
     task = get_task(env_id)
     env = make_env(env_id, render=args.render, image_size=args.image_size)
@@ -49,7 +49,7 @@ def run(env_id: str, args: Args) -> dict:
         seed = args.seed + i
         obs, info = env.reset(seed=seed)
         # The expert's stream is independent of the reset's, as in collection and evaluation.
-        expert = task.expert(env, np.random.default_rng(np.random.SeedSequence([seed, 1])))
+        expert = task.expert(env, expert_rng(seed))
         steps = 0
         while True:
             obs, _, terminated, truncated, info = env.step(expert.act(obs))

@@ -1,7 +1,7 @@
 """`robolearn collect`: run a task's scripted expert and write successful episodes to a store.
 
-Determinism: attempt i uses seed cfg.seed + i for both the env reset and the expert's rng, so an
-attempt's outcome depends on its seed only. The kept episodes are the first `episodes` successful
+Determinism: attempt i uses seed cfg.seed + i for the env reset and, through `expert_rng`, for an
+expert stream independent of the reset's, so an attempt's outcome depends on its seed only. The kept episodes are the first `episodes` successful
 attempts in seed order, so the file is the same for any number of workers: workers finish attempts
 in any order, `Pool.imap` hands results back in seed order, and attempts past the last needed one
 are discarded.
@@ -43,7 +43,9 @@ def _make(spec: dict):
 def run_episode(env, task, seed: int) -> dict:
     """One expert attempt. Each stored obs_t is the observation a_t was chosen from; the final
     post-episode observation is dropped."""
-    rng = np.random.default_rng(seed)
+    from robolearn.envs import expert_rng
+
+    rng = expert_rng(seed)
     obs, info = env.reset(seed=seed)
     expert = task.expert(env, rng)
     obs_lists: dict[str, list] = {k: [] for k in obs}

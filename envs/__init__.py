@@ -4,9 +4,11 @@
     env = make_env("robolearn/BlockPush-v0", image_size=64)
     obs, info = env.reset(seed=0)
     task = get_task("robolearn/BlockPush-v0")
-    expert = task.expert(env, np.random.default_rng(0))   # a new expert per episode, after reset
+    expert = task.expert(env, expert_rng(0))   # a new expert per episode, after reset
     obs, reward, terminated, truncated, info = env.step(expert.act(obs))
 
+Observations: `<camera>_image` per camera, `proprio`, and `state` (the privileged low-dimensional
+state: object poses and goals, never the expert's private plan) for the state-ceiling policy.
 A task module provides `expert(env, rng)`, `task_features(env)`, `FEATURE_NAMES` and
 `DEFAULT_CAMERAS`. Env kwargs: `image_size`, `cameras`, `horizon`, `render`, `render_mode`.
 """
@@ -17,18 +19,23 @@ import robolearn.rendering  # noqa: F401  (MUJOCO_GL before anything imports muj
 from types import ModuleType
 
 import gymnasium
+import numpy as np
 
-from robolearn.envs import blockpush, metaworld_tasks, pointmass, robosuite_tasks
+from robolearn.envs import blockpush, metaworld_tasks, pointmass, reach, robosuite_tasks
 from robolearn.errors import RobolearnError
 
 TASKS: dict[str, ModuleType] = {
     "robolearn/PointMass-v0": pointmass,
     "robolearn/BlockPush-v0": blockpush,
+    "robolearn/Reach-v0": reach,
+    "robolearn/ReachTarget-v0": reach,
 }
 
 _ENTRY_POINTS = {
     "robolearn/PointMass-v0": "robolearn.envs.pointmass:PointMassEnv",
     "robolearn/BlockPush-v0": "robolearn.envs.blockpush:BlockPushEnv",
+    "robolearn/Reach-v0": "robolearn.envs.reach:ReachEnv",
+    "robolearn/ReachTarget-v0": "robolearn.envs.reach:ReachTargetEnv",
 }
 
 for _id, _entry in _ENTRY_POINTS.items():
@@ -62,6 +69,15 @@ def get_task(env_id: str) -> ModuleType:
         raise _unknown(env_id) from None
 
 
+def expert_rng(seed: int) -> np.random.Generator:
+    """The expert's random stream for the episode reset with `seed`.
+
+    Independent of the reset's own stream: `default_rng(seed)` beside `env.reset(seed=seed)` is the
+    same PCG64 stream, so an expert drawing its mode from it would copy the scene's jitter (the
+    hidden block assignment equalled the sign of a target's x-jitter in 400/400 episodes)."""
+    return np.random.default_rng(np.random.SeedSequence([int(seed), 0x5EED]))
+
+
 def make_env(env_id: str, **kwargs) -> gymnasium.Env:
     """gymnasium.make with a one-line error for ids nobody registered.
 
@@ -72,4 +88,4 @@ def make_env(env_id: str, **kwargs) -> gymnasium.Env:
     return gymnasium.make(env_id, **kwargs)
 
 
-__all__ = ["TASKS", "get_task", "make_env"]
+__all__ = ["TASKS", "expert_rng", "get_task", "make_env"]

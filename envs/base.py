@@ -77,6 +77,10 @@ class MujocoTaskEnv(gym.Env):
     # what the servos reach). Finite bounds keep gymnasium's checker quiet; values are clipped to
     # them so an observation is always inside its space.
     PROPRIO_BOUND: tuple[float, ...] = ()
+    STATE_DIM: int = 0
+    """Width of the privileged `state` observation (object poses, goals; what the state-ceiling
+    policy sees instead of images). Never the expert's private plan."""
+    STATE_BOUND: float = 10.0
     TASK_STATE_SIZE: int = 0  # floats appended to the MuJoCo state by `get_state`
 
     def __init__(
@@ -126,6 +130,8 @@ class MujocoTaskEnv(gym.Env):
         if self._proprio_bound.shape != (self.PROPRIO_DIM,):
             raise ValueError(f"{type(self).__name__}.PROPRIO_BOUND needs {self.PROPRIO_DIM} entries")
         obs["proprio"] = spaces.Box(-self._proprio_bound, self._proprio_bound, (self.PROPRIO_DIM,), np.float32)
+        if self.STATE_DIM:
+            obs["state"] = spaces.Box(-self.STATE_BOUND, self.STATE_BOUND, (self.STATE_DIM,), np.float32)
         self.observation_space = spaces.Dict(obs)
         self.action_space = spaces.Box(-1.0, 1.0, (self.ACTION_DIM,), np.float32)
 
@@ -147,6 +153,10 @@ class MujocoTaskEnv(gym.Env):
 
     def _success(self) -> float:
         raise NotImplementedError
+
+    def _state(self) -> np.ndarray:
+        """The privileged low-dimensional state (STATE_DIM floats)."""
+        return np.zeros(0)
 
     def _task_state(self) -> np.ndarray:
         return np.zeros(0)
@@ -194,7 +204,9 @@ class MujocoTaskEnv(gym.Env):
         """End the episode instead of raising: one diverged episode must not kill a collection run."""
         self._frames = None
         obs = self._observation()
-        obs["proprio"] = np.nan_to_num(obs["proprio"], nan=0.0, posinf=0.0, neginf=0.0)
+        for k in ("proprio", "state"):
+            if k in obs:
+                obs[k] = np.nan_to_num(obs[k], nan=0.0, posinf=0.0, neginf=0.0)
         return obs, 0.0, True, False, {"success": 0.0, "is_success": False, "sim_fault": True, "fault": reason}
 
     def render(self):
@@ -247,6 +259,9 @@ class MujocoTaskEnv(gym.Env):
                 obs[f"{name}_image"] = frame
         proprio = np.asarray(self._proprio(), dtype=np.float32)
         obs["proprio"] = np.clip(proprio, -self._proprio_bound, self._proprio_bound)
+        if self.STATE_DIM:
+            state = np.asarray(self._state(), dtype=np.float32)
+            obs["state"] = np.clip(state, -self.STATE_BOUND, self.STATE_BOUND)
         return obs
 
     def _get_renderer(self) -> mujoco.Renderer:

@@ -12,7 +12,10 @@ so demonstrations have four modes.
 - reset: block positions and yaws, pusher position and the two zones' positions (±3 cm) are drawn
   from the reset seed.
 - cameras: `overview` (tilted top view) and `side` (oblique, from the front right).
-- state: MuJoCo integration state + the expert's plan (first block, block 1's target; -1 = none).
+- `state` observation (privileged, for the state-ceiling policy): per block x, y, sin 4θ, cos 4θ (a
+  cube looks the same after a quarter turn), then both targets' x, y. Not the expert's plan.
+- saved state: MuJoCo integration state + the expert's plan (first block, block 1's target; -1 =
+  none) + the block that reached a zone first (-1 = none yet).
 """
 from __future__ import annotations
 
@@ -34,6 +37,8 @@ MIN_BLOCK_GAP = 0.1  # centre distance between the two blocks at reset
 MAX_SPEED = 0.2  # m/s at action 1; must match the actuators' ctrlrange in blockpush.xml
 
 DEFAULT_CAMERAS = ["overview", "side"]
+MODE_INFO_KEY = "first_block"
+"""The step-info key reports count per episode as the mode a policy executed (which block first)."""
 FEATURE_NAMES = [
     "block1_x", "block1_y", "block1_yaw",
     "block2_x", "block2_y", "block2_yaw",
@@ -59,7 +64,8 @@ class BlockPushEnv(MujocoTaskEnv):
     ACTION_DIM = 2
     PROPRIO_DIM = 4
     PROPRIO_BOUND = (0.35, 0.35, 5.0, 5.0)  # x, y (m), vx, vy (m/s)
-    TASK_STATE_SIZE = 2  # the plan: first block, block 1's target
+    TASK_STATE_SIZE = 3  # the plan (first block, block 1's target), then the observed first block
+    STATE_DIM = 12
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -76,6 +82,7 @@ class BlockPushEnv(MujocoTaskEnv):
         self._ee_qvel = [int(m.jnt_dofadr[joint(n)]) for n in ("ee_x", "ee_y")]
         self._target_mocap = [int(m.body_mocapid[body(n)]) for n in ("target1", "target2")]
         self.plan = np.array([-1, -1], dtype=np.int64)
+        self.first_block = -1
 
     # ------------------------------------------------------------------ privileged state
     def block_pos(self, i: int) -> np.ndarray:
@@ -142,11 +149,21 @@ class BlockPushEnv(MujocoTaskEnv):
                     break
         return {"first_block": self.first_block}
 
+    def _state(self) -> np.ndarray:
+        out = []
+        for i in range(2):
+            a = self._block_qpos[i] + 3
+            w, x, y, z = self.data.qpos[a: a + 4]
+            yaw4 = 4 * np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
+            out += [*self.block_pos(i), np.sin(yaw4), np.cos(yaw4)]
+        return np.array(out + [*self.target_pos(0), *self.target_pos(1)])
+
     def _task_state(self) -> np.ndarray:
-        return self.plan.astype(np.float64)
+        return np.array([*self.plan, self.first_block], dtype=np.float64)
 
     def _set_task_state(self, state: np.ndarray) -> None:
-        self.plan = np.round(state).astype(np.int64)
+        self.plan = np.round(state[:2]).astype(np.int64)
+        self.first_block = int(round(state[2]))
 
 
 # ---------------------------------------------------------------------- expert

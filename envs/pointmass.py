@@ -9,7 +9,8 @@ position and velocity, never the goal, so a policy must read the goal from pixel
 - success: 1 when the ball's centre is within 5 cm of the goal's centre, else 0; solving ends the
   episode. Reward is sparse and equals success.
 - cameras: `top` (straight down on the whole arena).
-- state: MuJoCo integration state + the goal index.
+- `state` observation (privileged, for the state-ceiling policy): the active goal's x, y.
+- saved state: MuJoCo integration state + the goal index.
 """
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ class PointMassEnv(MujocoTaskEnv):
     PROPRIO_DIM = 4
     PROPRIO_BOUND = (0.6, 0.6, 5.0, 5.0)  # x, y (m), vx, vy (m/s)
     TASK_STATE_SIZE = 1  # goal index
+    STATE_DIM = 2
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -75,6 +77,9 @@ class PointMassEnv(MujocoTaskEnv):
 
     def _success(self) -> float:
         return float(np.linalg.norm(self.agent_pos - self.goal) <= SUCCESS_RADIUS)
+
+    def _state(self) -> np.ndarray:
+        return self.goal
 
     def _task_state(self) -> np.ndarray:
         return np.array([self.goal_index], dtype=np.float64)

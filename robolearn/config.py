@@ -199,6 +199,8 @@ class PretrainConfig:
     project: str = "robolearn"
     overwrite: bool = False
     """Start over in an existing run folder (default: resume it)."""
+    threads: Optional[int] = None
+    """CPU threads for torch (default: half the cores, at least 1; one is fastest on a busy 2-core machine)."""
 
 
 # ----------------------------------------------------------------------------- heads
@@ -258,12 +260,25 @@ class DiffusionConfig:
 
 @dataclass
 class TrainConfig:
-    """Train a policy head on embeddings of a frozen encoder."""
+    """Train a policy head: on a frozen encoder's embeddings, on the privileged state, or end to end."""
 
     data: Path = Path("demos.hdf5")
     """Demonstration file (HDF5, robomimic layout)."""
-    encoder: Path = Path("runs/enc")
-    """Encoder run folder written by `robolearn pretrain`."""
+    encoder: str = "runs/enc"
+    """Encoder run folder written by `robolearn pretrain` (frozen; its embedding is standardized with
+    training-split statistics); `state` for the privileged-state ceiling (no images: the task's
+    `state` observation); `scratch` to train a fresh encoder end to end with the head."""
+    finetune: bool = False
+    """Train the given pretrained encoder end to end with the head instead of freezing it."""
+    scratch_encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    """Architecture of the `scratch` encoder."""
+    cameras: Optional[list[str]] = None
+    """Cameras of a `scratch` encoder (default: all in the file; a pretrained encoder brings its own)."""
+    shift_pad: int = 4
+    """Random-shift augmentation (px) of end-to-end training; 0 turns it off."""
+    standardize: bool = True
+    """Standardize a frozen embedding per dimension (training-split mean and std) before the head.
+    Off reproduces the raw embedding, whose ~1e-3 spread the head barely sees."""
     out: Path = Path("runs/pol")
     """Policy run folder."""
     head: Literal["mlp", "knn", "vqbet", "diffusion"] = "mlp"
@@ -288,6 +303,8 @@ class TrainConfig:
     """wandb mode: offline without an API key (sync later with `wandb sync`), disabled to turn it off."""
     project: str = "robolearn"
     overwrite: bool = False
+    threads: Optional[int] = None
+    """CPU threads for torch (default: half the cores, at least 1; one is fastest on a busy 2-core machine)."""
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -313,6 +330,8 @@ class EvalConfig:
     """wandb mode: offline without an API key (sync later with `wandb sync`), disabled to turn it off."""
     project: str = "robolearn"
     overwrite: bool = False
+    threads: Optional[int] = None
+    """CPU threads for torch (default: half the cores, at least 1; one is fastest on a busy 2-core machine)."""
 
 
 @dataclass
@@ -325,27 +344,37 @@ class ExportConfig:
     """Validation frames checked for torch/ONNX parity before the bundle is written."""
     tolerance: float = 1e-4
     overwrite: bool = False
+    threads: Optional[int] = None
+    """CPU threads for torch (default: half the cores, at least 1; one is fastest on a busy 2-core machine)."""
 
 
 @dataclass
 class RunConfig:
-    """collect -> pretrain -> train -> eval -> report, with one config."""
+    """collect -> pretrain -> train -> eval -> report on one task, with one config."""
 
     name: str = "demo"
     root: Path = Path("runs")
-    env: str = "robolearn/BlockPush-v0"
-    episodes: int = 60
+    env: str = "robolearn/PointMass-v0"
+    episodes: int = 100
     """Demonstrations to collect."""
-    objectives: list[str] = field(default_factory=lambda: ["idm", "none"])
-    heads: list[str] = field(default_factory=lambda: ["mlp", "knn"])
+    objectives: list[str] = field(default_factory=lambda: ["state", "none", "idm"])
+    """Rows: `state` (privileged-state ceiling), `scratch` (end to end), `none` (frozen random init),
+    a pretraining objective (idm, dynamo, sirl, ccl), or `ft-<objective>` (that encoder fine-tuned)."""
+    heads: list[str] = field(default_factory=lambda: ["mlp"])
     seeds: list[int] = field(default_factory=lambda: [0])
-    eval_episodes: int = 20
-    image_size: int = 64
+    eval_episodes: int = 30
+    image_size: int = 32
+    use_proprio: bool = True
+    """Image rows see proprio too."""
     workers: int = 2
-    pretrain_steps: int = 200
-    """Encoder training steps (the default keeps `make demo` under 10 minutes on 2 CPU cores)."""
+    """Collection and evaluation worker processes."""
+    jobs: int = 1
+    """Stages run at once (training and evaluation jobs in separate processes)."""
+    pretrain_steps: int = 500
     pretrain_batch: int = 32
-    train_steps: int = 1500
+    train_steps: int = 1000
+    e2e_steps: int = 1000
+    """Steps of end-to-end rows (scratch, ft-*)."""
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     dynamo_ablations: list[str] = field(default_factory=list)
     """DynaMo ablation flags to sweep, e.g. no_forward no_covariance."""
@@ -355,6 +384,48 @@ class RunConfig:
     """wandb mode: offline without an API key (sync later with `wandb sync`), disabled to turn it off."""
     project: str = "robolearn"
     overwrite: bool = False
+    threads: Optional[int] = None
+    """CPU threads for torch (default: half the cores, at least 1; one is fastest on a busy 2-core machine)."""
+
+
+@dataclass
+class BenchConfig:
+    """Suites of tasks x encoders x heads x seeds: results.json and report.md with intervals."""
+
+    suite: Literal["smoke", "cpu", "gpu", "paper"] = "cpu"
+    """smoke: seconds-scale check; cpu: the task ladder at CPU scale (<= 60 min on 2 cores); gpu: what one
+    GPU session measures in minutes; paper: the papers' scale (1,000 BlockPush demonstrations, 20k steps;
+    a GPU, or a long CPU run)."""
+    out: Optional[Path] = None
+    """Results folder (default: runs/bench/<suite>); an interrupted bench resumes there."""
+    tasks: Optional[list[str]] = None
+    """Run only these tasks of the suite."""
+    encoders: Optional[list[str]] = None
+    """Run only these rows (encoders) of each task."""
+    heads: Optional[list[str]] = None
+    seeds: Optional[list[int]] = None
+    """Override the suite's seeds."""
+    eval_episodes: Optional[int] = None
+    """Override the suite's evaluation episodes per seed."""
+    scale: float = 1.0
+    """Multiply every demonstration count, step count and evaluation episode count (at least 1 each):
+    0.05 runs a suite end to end in minutes, to check a machine before the real run."""
+    jobs: int = 2
+    """Stages run at once, each in its own process with `threads` torch threads."""
+    eval_workers: int = 2
+    """Env processes of an evaluation when jobs is 1."""
+    videos: int = 1
+    """Episodes recorded to MP4 per evaluation (0: none)."""
+    dry_run: bool = False
+    """Print the suite's tasks and rows and exit."""
+    report_only: bool = False
+    """Write results.json and report.md from the stages finished so far; run nothing (a bench still
+    running, or one stopped early)."""
+    wandb: WandbMode = "disabled"
+    project: str = "robolearn"
+    overwrite: bool = False
+    threads: Optional[int] = None
+    """CPU threads for torch per job (default 1)."""
 
 
 OPTIM_DEFAULTS = dict(lr=1e-3, weight_decay=1e-4, betas=(0.9, 0.999), grad_clip=1.0)

@@ -110,8 +110,11 @@ class EvalEnvWrapper(gym.Wrapper):
                 from robolearn.envs import get_task
 
                 self._task = get_task(self.env_id)
-            # The expert's own randomness (mode choice, noise) follows the episode seed too.
-            self._expert = self._task.expert(self.env, np.random.default_rng(seed))
+            from robolearn.envs import expert_rng
+
+            # The expert's own randomness (mode choice, noise) follows the episode seed too, from a
+            # stream independent of the reset's.
+            self._expert = self._task.expert(self.env, expert_rng(seed))
             self._expert_info(obs, info)
         self._last_obs = obs
         return obs, info

@@ -37,7 +37,9 @@ def pick_place():
 
 
 def expert_rng(seed: int) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence([seed, 1]))
+    from robolearn.envs import expert_rng
+
+    return expert_rng(seed)
 
 
 def run_expert(env, env_id: str, seed: int, max_steps: int | None = None):
