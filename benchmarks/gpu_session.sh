@@ -8,13 +8,13 @@
 # Prints a short table last; results come back in $OUT (bench.tgz, throughput.txt).
 set -u
 OUT=${OUT:-/tmp/gpu_out}; mkdir -p "$OUT"
-BENCH_S=${BENCH_S:-390}
+BENCH_S=${BENCH_S:-420}
 T0=$(date +%s)
 for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-export PYTHONPATH=/tmp/site MUJOCO_GL=egl PYOPENGL_PLATFORM=egl WANDB_MODE=disabled TQDM_DISABLE=1 PYTHONUNBUFFERED=1
-# Editable install of robolearn itself (its dependencies are there or carried).
-python3 -m pip install -q --no-index --no-deps --no-build-isolation -e . >/dev/null 2>&1 || { echo "install failed"; exit 1; }
+# robolearn itself, laid out as installed (envs/, policies/, data/ under the robolearn package).
+rm -rf /tmp/pkg && mkdir -p /tmp/pkg && cp -r robolearn /tmp/pkg/ && for d in envs policies data; do ln -s "$PWD/$d" "/tmp/pkg/robolearn/$d"; done
+export PYTHONPATH=/tmp/pkg:/tmp/site MUJOCO_GL=egl PYOPENGL_PLATFORM=egl WANDB_MODE=disabled TQDM_DISABLE=1 PYTHONUNBUFFERED=1
 python3 - <<'PY' || { export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json __EGL_VENDOR_LIBRARY_FILENAMES=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json; echo "retrying EGL with the NVIDIA vendor file"; }
 from robolearn.envs import make_env
 env = make_env("robolearn/BlockPush-v0", image_size=64)
@@ -26,11 +26,11 @@ nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 echo "setup $(( $(date +%s) - T0 )) s"
 # The DynaMo step (issue 12): ResNet-18, 224 px, window 5, batch 64; compiled, then eager.
 timeout 150 python3 benchmarks/pretrain_throughput.py --encoder resnet18 --image-size 224 --steps 20 --warmup 5 2>&1 | tail -8 | tee "$OUT/throughput.txt"
-timeout 60 python3 benchmarks/pretrain_throughput.py --encoder resnet18 --image-size 224 --steps 20 --warmup 3 --no-compile 2>&1 | tail -4 | tee -a "$OUT/throughput.txt"
+[ -n "${EAGER:-}" ] && timeout 60 python3 benchmarks/pretrain_throughput.py --encoder resnet18 --image-size 224 --steps 20 --warmup 3 --no-compile 2>&1 | tail -4 | tee -a "$OUT/throughput.txt"
 echo "throughput done $(( $(date +%s) - T0 )) s"
-timeout "$BENCH_S" robolearn bench --suite gpu --out /tmp/bench --jobs 12 --threads 1 --videos 0 > "$OUT/bench.log" 2>&1
+timeout "$BENCH_S" python3 -m robolearn.cli bench --suite gpu --out /tmp/bench --jobs 12 --threads 1 --videos 0 > "$OUT/bench.log" 2>&1
 echo "bench exit $? after $(( $(date +%s) - T0 )) s"
-robolearn bench --suite gpu --out /tmp/bench --report-only --videos 0 >/dev/null 2>&1
+python3 -m robolearn.cli bench --suite gpu --out /tmp/bench --report-only --videos 0 >/dev/null 2>&1
 tar czf "$OUT/bench.tgz" -C /tmp/bench --exclude='*.hdf5' --exclude='*.safetensors' --exclude='embeddings' --exclude='checkpoint' . 2>/dev/null
 tail -5 "$OUT/bench.log"
 python3 - <<'PY'

@@ -1,7 +1,8 @@
 """`robolearn collect`: run a task's scripted expert and write successful episodes to a store.
 
 Determinism: attempt i uses seed cfg.seed + i for the env reset and, through `expert_rng`, for an
-expert stream independent of the reset's, so an attempt's outcome depends on its seed only. The kept episodes are the first `episodes` successful
+expert stream independent of the reset's (DART noise, `expert_noise`, has a third stream), so an
+attempt's outcome depends on its seed only. The kept episodes are the first `episodes` successful
 attempts in seed order, so the file is the same for any number of workers: workers finish attempts
 in any order, `Pool.imap` hands results back in seed order, and attempts past the last needed one
 are discarded.
@@ -11,6 +12,7 @@ env once and reuses it across attempts.
 """
 from __future__ import annotations
 
+import inspect
 import math
 import sys
 from pathlib import Path
@@ -31,6 +33,11 @@ MAX_EPISODE_STEPS = 100_000
 _WORKER: dict = {}
 
 
+def _noise_rng(seed: int) -> np.random.Generator:
+    """DART noise stream: apart from the reset's and the expert's, so noise never changes the mode."""
+    return np.random.default_rng(np.random.SeedSequence([int(seed), 0xDA27]))
+
+
 def _make(spec: dict):
     from robolearn.envs import get_task, make_env
 
@@ -40,14 +47,20 @@ def _make(spec: dict):
     return task, env
 
 
-def run_episode(env, task, seed: int) -> dict:
+def run_episode(env, task, seed: int, expert_mode: int | None = None, expert_noise: float = 0.0) -> dict:
     """One expert attempt. Each stored obs_t is the observation a_t was chosen from; the final
-    post-episode observation is dropped."""
+    post-episode observation is dropped.
+
+    With `expert_noise` > 0 (DART, Laskey et al. 2017) the env executes the expert's action plus
+    Gaussian noise while the stored action is the clean one: the demos visit the perturbed states a
+    cloned policy drifts into, labelled with the expert's correction."""
     from robolearn.envs import expert_rng
 
     rng = expert_rng(seed)
     obs, info = env.reset(seed=seed)
-    expert = task.expert(env, rng)
+    expert = task.expert(env, rng) if expert_mode is None else task.expert(env, rng, mode=expert_mode)
+    noise_rng = _noise_rng(seed) if expert_noise > 0 else None
+    low, high = env.action_space.low, env.action_space.high
     obs_lists: dict[str, list] = {k: [] for k in obs}
     actions, rewards, dones, states, feats = [], [], [], [], []
     info = {}
@@ -58,6 +71,8 @@ def run_episode(env, task, seed: int) -> dict:
         feats.append(np.asarray(task.task_features(env), np.float32).copy())
         action = np.asarray(expert.act(obs), np.float32).reshape(-1)
         actions.append(action)
+        if noise_rng is not None:
+            action = np.clip(action + noise_rng.normal(0.0, expert_noise, action.shape), low, high).astype(np.float32)
         obs, reward, terminated, truncated, info = env.step(action)
         rewards.append(float(reward))
         dones.append(bool(terminated or truncated))
@@ -87,7 +102,7 @@ def _worker_attempt(args: tuple) -> dict:
             _WORKER["env"].close()
         _WORKER["task"], _WORKER["env"] = _make(spec)
         _WORKER["spec"] = spec
-    ep = run_episode(_WORKER["env"], _WORKER["task"], seed)
+    ep = run_episode(_WORKER["env"], _WORKER["task"], seed, spec["expert_mode"], spec["expert_noise"])
     if not ep["is_success"]:
         return {"seed": seed, "is_success": False}  # no need to ship the frames back
     return ep
@@ -99,7 +114,7 @@ def _attempts(spec: dict, seeds: range, workers: int) -> Iterator[dict]:
         task, env = _make(spec)
         try:
             for s in seeds:
-                yield run_episode(env, task, s)
+                yield run_episode(env, task, s, spec["expert_mode"], spec["expert_noise"])
         finally:
             env.close()
         return
@@ -131,9 +146,14 @@ def collect(cfg: CollectConfig) -> Path:
     from robolearn.envs import get_task
 
     task = get_task(cfg.env)  # unknown env id -> RobolearnError
+    if not (math.isfinite(cfg.expert_noise) and cfg.expert_noise >= 0):
+        raise RobolearnError(f"expert_noise must be a finite number >= 0, got {cfg.expert_noise}")
+    if cfg.expert_mode is not None and "mode" not in inspect.signature(task.expert).parameters:
+        raise RobolearnError(f"{cfg.env}: its expert has no mode to fix; drop --expert-mode")
     cameras = list(cfg.cameras) if cfg.cameras else list(task.DEFAULT_CAMERAS)
     out.parent.mkdir(parents=True, exist_ok=True)
-    spec = {"env": cfg.env, "image_size": int(cfg.image_size), "cameras": cameras, "horizon": cfg.horizon}
+    spec = {"env": cfg.env, "image_size": int(cfg.image_size), "cameras": cameras, "horizon": cfg.horizon,
+            "expert_mode": cfg.expert_mode, "expert_noise": float(cfg.expert_noise)}
     max_attempts = max(cfg.episodes, math.ceil(cfg.episodes * cfg.max_attempts_factor))
     env_kwargs = {"image_size": int(cfg.image_size), "cameras": cameras}
     if cfg.horizon is not None:
@@ -166,7 +186,9 @@ def collect(cfg: CollectConfig) -> Path:
             raise RobolearnError(
                 f"{cfg.env}: the expert succeeded in only {kept} of {attempts} attempts (seeds {cfg.seed}.."
                 f"{cfg.seed + attempts - 1}), {cfg.episodes} needed; raise --max-attempts-factor or check the task")
-        writer.extra_attrs.update(collect_attempts=attempts, collect_failed=failed, collect_seed=cfg.seed)
+        writer.extra_attrs.update(collect_attempts=attempts, collect_failed=failed, collect_seed=cfg.seed,
+                                  collect_expert_noise=float(cfg.expert_noise),
+                                  collect_expert_mode=-1 if cfg.expert_mode is None else int(cfg.expert_mode))
         writer.finish()
     except BaseException:
         writer.abort()

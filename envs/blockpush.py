@@ -19,12 +19,15 @@ so demonstrations have four modes.
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import robolearn.rendering  # noqa: F401  (MUJOCO_GL before mujoco)
 
 import mujoco
 import numpy as np
 
 from robolearn.envs.base import MujocoTaskEnv
+from robolearn.errors import RobolearnError
 
 BLOCK_HALF = 0.025  # cube half-size (m)
 EE_RADIUS = 0.02
@@ -182,48 +185,66 @@ def _closest_on_segment(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarr
     return a + t * ab
 
 
+def _ramp(x: float, zero: float, one: float) -> float:
+    """0 at `zero`, 1 at `one`, linear in between (either order), clipped."""
+    return float(np.clip((x - zero) / (one - zero), 0.0, 1.0))
+
+
 class BlockPushExpert:
     """Pushes each block from behind along the line to its target, in the order of its mode.
 
     mode = 2 * first_block + swap: block `first_block` (0 = red block1, 1 = yellow block2) is pushed
-    first; block1 goes to target 1 + swap (green = 1, blue = 2), block2 to the other. Per step it
-    re-plans from privileged state, so a block that rotates or drifts sideways is re-approached:
+    first; block1 goes to target 1 + swap (green = 1, blue = 2), block2 to the other.
+
+    Memoryless: an action is a function of the current privileged state and the episode's mode only
+    (no hysteresis, counters or noise), so a policy that sees the state can clone it exactly. Per step:
+    - the block to push: the first in the mode's order whose centre is not yet DONE inside its zone;
     - push goal: the block's target, or a via point beside the other block when that one is in the way;
     - push direction: toward the goal, turned in 15° steps when the point behind the block is out
       of reach (a wall) or blocked (the other block);
-    - if the pusher is behind the block on the block→goal line, push along the line (speed falls
-      near the goal) while steering back onto the line;
-    - otherwise go to a point behind the block, detouring around both blocks.
+    - the command blends pushing along the line (steering back onto it) with going to a point behind
+      the block (detouring around both blocks), weighted by how well the pusher is aligned behind the
+      block: a smooth boundary instead of a switch with hysteresis.
     """
 
     APPROACH = 0.085  # pre-push point: this far behind the block centre
     OBSTACLE = BLOCK_HALF * np.sqrt(2) + EE_RADIUS + 0.015  # pusher keeps out of this circle
     BLOCK_CLEARANCE = 0.08  # a pushed block passes the other block's centre at least this far
-    # A block whose centre is this far inside its zone (per axis) is finished, with margin to spare;
-    # it is reopened only if knocked almost out. Aiming for the exact centre would waste steps.
-    DONE = ZONE_HALF - 0.02
-    UNDONE = ZONE_HALF - 0.005
-    NOISE_STD = 0.05
-    STUCK_STEPS = 8
+    # A block whose centre is this far inside its zone (per axis) is finished; pushing on toward the
+    # centre would waste steps, and a block that overshot toward a wall may be unreachable from beyond.
+    DONE = ZONE_HALF - 0.01
     REACH = 0.28  # waypoints stay this far from the centre (pusher joint range is ±0.3)
+    # Alignment weights (m): full push within LAT_IN of the line, none beyond LAT_OUT; and only from
+    # behind the block (along the push direction, the pusher centre at most ALONG_IN before the block's).
+    LAT_IN, LAT_OUT = 0.005, 0.04
+    STEER = 0.02  # lateral offset (m) at which pushing steers back onto the line at half speed
+    SLOW = 0.06  # distance (m) to a waypoint below which the approach slows down
+    ALONG_IN, ALONG_OUT = -0.04, -0.03
+    BACK_IN, BACK_OUT = -0.11, -0.13
 
-    def __init__(self, env, rng: np.random.Generator):
+    def __init__(self, env, rng: np.random.Generator, mode: Optional[int] = None):
         self.env: BlockPushEnv = env.unwrapped
-        self.rng = rng
-        self.first_block = int(rng.integers(2))
-        self.swap = int(rng.integers(2))
+        if mode is None:
+            self.first_block = int(rng.integers(2))
+            self.swap = int(rng.integers(2))
+        else:
+            if int(mode) not in range(4):
+                raise RobolearnError(f"BlockPush expert mode must be 0..3 (2 * first_block + swap), got {mode}")
+            self.first_block, self.swap = divmod(int(mode), 2)
         self.mode = 2 * self.first_block + self.swap
         self.order = [self.first_block, 1 - self.first_block]
         self.assigned = [self.swap, 1 - self.swap]  # target index of block 0 and block 1
         self.env.set_plan(self.first_block, self.swap)
-        self.done = [False, False]
-        self.pushing = False
-        # Stuck detection: squeezed between two blocks, detours can cancel out; then the pusher goes
-        # straight for a few steps and accepts nudging a block.
-        self.recent: list[np.ndarray] = []
-        self.straight_steps = 0
 
     # -------------------------------------------------------------- planning helpers
+    def current_block(self) -> int:
+        """The first block in the mode's order not yet finished, or -1 when both are."""
+        e = self.env
+        for b in self.order:
+            if np.abs(e.block_pos(b) - e.target_pos(self.assigned[b])).max() >= self.DONE:
+                return b
+        return -1
+
     def _block_goal(self, b: int) -> np.ndarray:
         """The target, or a via point when the other block sits near the straight path."""
         e = self.env
@@ -258,8 +279,6 @@ class BlockPushExpert:
 
         Outside a block's circle, a path through it bends to a point beside it; inside (just after a
         push), the pusher slides along the circle instead of cutting through the block."""
-        if self.straight_steps > 0:
-            return goal
         e = self.env
         blocks = sorted((e.block_pos(i) for i in range(2)), key=lambda c: np.linalg.norm(c - ee))
         for c in blocks:
@@ -281,26 +300,10 @@ class BlockPushExpert:
     # -------------------------------------------------------------- control
     def act(self, obs=None) -> np.ndarray:
         e = self.env
-        for i in range(2):  # bookkeeping: finished blocks, and finished blocks knocked out again
-            b = self.order[i]
-            d = np.abs(e.block_pos(b) - e.target_pos(self.assigned[b])).max()
-            if self.done[b] and d > self.UNDONE:
-                self.done[b] = False
-            elif not self.done[b] and d < self.DONE:
-                self.done[b] = True
-        todo = [b for b in self.order if not self.done[b]]
-        if not todo:
+        b = self.current_block()
+        if b < 0:
             return np.zeros(2, np.float32)
-        b = todo[0]
-
         ee, p = e.ee_pos, e.block_pos(b)
-        self.recent = (self.recent + [ee])[-self.STUCK_STEPS:]
-        if self.straight_steps > 0:
-            self.straight_steps -= 1
-        elif (not self.pushing and len(self.recent) == self.STUCK_STEPS
-              and np.linalg.norm(self.recent[-1] - self.recent[0]) < 0.01):
-            self.straight_steps = self.STUCK_STEPS
-            self.recent = []
         goal = self._block_goal(b)
         dist = np.linalg.norm(goal - p)
         u = self._push_direction(b, goal)
@@ -308,28 +311,23 @@ class BlockPushExpert:
         rel = ee - p
         along, lat = float(rel @ u), float(rel @ n)
 
-        # Hysteresis: start pushing only when well aligned, stop only when clearly off the line.
-        if self.pushing:
-            self.pushing = abs(lat) < 0.03 and -0.12 < along < -0.025
-        else:
-            self.pushing = abs(lat) < 0.012 and -0.1 < along < -0.035
-
-        if self.pushing:
-            speed = np.clip(dist / 0.05, 0.25, 1.0)
-            cmd = speed * u - np.clip(lat / 0.02, -1.0, 1.0) * 0.5 * n
-        else:
-            pre = p - u * self.APPROACH
-            way = self._route(ee, pre)
-            cmd = (way - ee) / 0.03
+        speed = np.clip(dist / 0.05, 0.25, 1.0)
+        push = speed * u - np.clip(lat / self.STEER, -1.0, 1.0) * 0.5 * n
+        pre = p - u * self.APPROACH
+        approach = (self._route(ee, pre) - ee) / self.SLOW
+        approach /= max(1.0, np.linalg.norm(approach))
+        w = (_ramp(abs(lat), self.LAT_OUT, self.LAT_IN) * _ramp(along, self.ALONG_OUT, self.ALONG_IN)
+             * _ramp(along, self.BACK_OUT, self.BACK_IN))
+        cmd = w * push + (1.0 - w) * approach
         norm = np.linalg.norm(cmd)
         if norm > 1.0:
             cmd = cmd / norm
-        cmd = cmd + self.rng.normal(0.0, self.NOISE_STD, 2)
         return np.clip(cmd, -1.0, 1.0).astype(np.float32)
 
 
-def expert(env, rng: np.random.Generator) -> BlockPushExpert:
-    return BlockPushExpert(env, rng)
+def expert(env, rng: np.random.Generator, mode: Optional[int] = None) -> BlockPushExpert:
+    """The scripted expert; `mode` (0..3) fixes the plan, else it is drawn from `rng`."""
+    return BlockPushExpert(env, rng, mode)
 
 
 def task_features(env) -> np.ndarray:

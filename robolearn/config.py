@@ -43,6 +43,12 @@ class CollectConfig:
     """Replace an existing output file."""
     max_attempts_factor: float = 2.0
     """Stop after episodes × this many attempts if the expert keeps failing."""
+    expert_mode: Optional[int] = None
+    """Fix the expert's mode (BlockPush: 0..3 = 2 * first_block + swap) for a unimodal dataset;
+    default: drawn per episode."""
+    expert_noise: float = 0.0
+    """DART: std of Gaussian noise added to the executed action (action units, range [-1, 1]); the
+    recorded action stays the clean expert action, so demos show recoveries from perturbed states."""
 
 
 @dataclass

@@ -66,14 +66,12 @@ def test_layout(collected):
 
 def test_obs_action_pairs(collected):
     """obs_t is what a_t was chosen from: replaying the expert on the stored obs gives the stored action."""
-    from robolearn.envs import get_task, make_env
+    from robolearn.envs import expert_rng, get_task, make_env
 
     task = get_task(ENV)
     env = make_env(ENV, image_size=32)
     try:
         obs, _ = env.reset(seed=0)
-        from robolearn.envs import expert_rng
-
         expert = task.expert(env, expert_rng(0))
         with h5py.File(collected, "r") as f:
             g = f["data/demo_0"]
@@ -111,3 +109,39 @@ def test_gives_up_when_the_expert_keeps_failing(collected, tmp_path):
     with pytest.raises(RobolearnError, match="only 0 of 3 attempts"):
         collect(cfg(out, episodes=2, horizon=5, max_attempts_factor=1.5))
     assert list(tmp_path.iterdir()) == []  # no final file, no temp file
+
+
+def test_dart_noise_is_executed_but_the_clean_action_is_recorded(tmp_path):
+    """expert_noise perturbs what the env executes; the file holds the expert's clean action for
+    each stored state, and expert_mode fixes every episode's mode."""
+    from robolearn.envs import get_task, make_env
+
+    out = collect(cfg(tmp_path / "dart.hdf5", episodes=2, expert_noise=0.3, expert_mode=2))
+    task = get_task(ENV)
+    env = make_env(ENV, render=False)
+    try:
+        env.reset(seed=0)
+        with h5py.File(out, "r") as f:
+            assert f["data"].attrs["collect_expert_noise"] == 0.3 and f["data"].attrs["collect_expert_mode"] == 2
+            for name in f["data"]:
+                g = f["data"][name]
+                assert g.attrs["mode"] == 2
+                states, actions = g["states"][()], g["actions"][()]
+                perturbed = 0
+                for t in range(len(actions) - 1):
+                    env.unwrapped.set_state(states[t])
+                    clean = task.expert(env, np.random.default_rng(0), mode=2).act(None)
+                    np.testing.assert_array_equal(clean, actions[t])
+                    env.step(actions[t])
+                    perturbed += not np.allclose(env.unwrapped.get_state(), states[t + 1])
+                assert perturbed >= 0.9 * (len(actions) - 1)
+    finally:
+        env.close()
+
+
+def test_expert_option_refusals(tmp_path):
+    with pytest.raises(RobolearnError, match="no mode"):
+        collect(cfg(tmp_path / "pm.hdf5", env="robolearn/PointMass-v0", expert_mode=1))
+    with pytest.raises(RobolearnError, match="expert_noise"):
+        collect(cfg(tmp_path / "neg.hdf5", expert_noise=-0.1))
+    assert list(tmp_path.iterdir()) == []

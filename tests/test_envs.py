@@ -103,6 +103,42 @@ def test_blockpush_expert_is_multimodal(env_factory):
     assert (feats[-2], feats[-1]) == (expert.mode // 2, expert.mode % 2)
 
 
+def test_blockpush_expert_mode_can_be_fixed(env_factory):
+    env = env_factory(BP, render=False)
+    env.reset(seed=0)
+    task = get_task(BP)
+    for mode in range(4):
+        expert = task.expert(env, np.random.default_rng(0), mode=mode)
+        assert expert.mode == mode and tuple(env.unwrapped.plan) == (mode // 2, mode % 2)
+    with pytest.raises(RobolearnError, match="mode"):
+        task.expert(env, np.random.default_rng(0), mode=4)
+
+
+def test_blockpush_expert_is_memoryless(env_factory):
+    """An action depends on the current state and the mode only (what a cloned policy can see):
+    an expert made mid-episode, or made in another env restored to the same state, acts exactly
+    like the one that has run since the reset, at every step of a whole episode."""
+    task = get_task(BP)
+    env, other = env_factory(BP, render=False), env_factory(BP, render=False)
+    other.reset(seed=1)
+    for seed in (5, 6):
+        obs, _ = env.reset(seed=seed)
+        expert = task.expert(env, np.random.default_rng(seed))
+        first_blocks = set()
+        for step in range(env.unwrapped.horizon):
+            action = expert.act(obs)
+            fresh = task.expert(env, np.random.default_rng(1000 + step), mode=expert.mode)
+            np.testing.assert_array_equal(fresh.act(obs), action, err_msg=f"seed {seed} step {step}")
+            other.unwrapped.set_state(env.unwrapped.get_state())
+            elsewhere = task.expert(other, np.random.default_rng(2000 + step), mode=expert.mode)
+            np.testing.assert_array_equal(elsewhere.act(None), action, err_msg=f"seed {seed} step {step}")
+            first_blocks.add(expert.current_block())
+            obs, _, terminated, truncated, info = env.step(action)
+            if terminated or truncated:
+                break
+        assert info["is_success"] and first_blocks == {0, 1}  # both blocks pushed, the switch included
+
+
 def test_blockpush_partial_success_counts_half(env_factory):
     env = env_factory(BP, render=False)
     env.reset(seed=0)
