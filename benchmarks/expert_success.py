@@ -45,7 +45,8 @@ def run(env_id: str, args: Args) -> dict:
     solved, fractions, lengths, faults = [], [], [], 0
     modes, failed_modes = Counter(), Counter()
     t0 = time.perf_counter()
-    for i in tqdm(range(args.episodes), desc=env_id.split("/")[-1], unit="ep", leave=False):
+    bar = tqdm(range(args.episodes), desc=env_id.split("/")[-1], unit="ep", leave=False)
+    for i in bar:
         seed = args.seed + i
         obs, info = env.reset(seed=seed)
         # The expert's stream is independent of the reset's, as in collection and evaluation.
@@ -58,6 +59,7 @@ def run(env_id: str, args: Args) -> dict:
                 break
         ok = bool(info["is_success"])
         solved.append(ok)
+        bar.set_postfix(solved=f"{sum(solved)}/{len(solved)}")  # a long run's tally so far
         fractions.append(info["success"])
         lengths.append(steps)
         faults += bool(info.get("sim_fault", False))
