@@ -15,6 +15,12 @@ Batches: `--optim.batch-size` is the per-rank batch; the global batch is batch_s
 contiguous slice of each global batch. That is what makes a 2-process run reproduce a 1-process run
 with twice the batch, and a checkpoint resume exactly where it stopped at another world size.
 
+What is averaged: DDP averages the ranks' gradients, which is the gradient of the global batch for a
+loss that is a plain mean over samples. Terms computed over a batch are computed over each rank's
+batch instead: masked means normalized by the rank's count of valid steps (action chunks padded past
+an episode's end), DynaMo's covariance regularizer, CCL's within-batch Gram matrices, and BatchNorm
+statistics on CPU (on GPUs BatchNorm becomes SyncBatchNorm: global statistics).
+
 Learning rate: `--optim.lr` is used as given, whatever the world size. Changing the world size at a
 fixed per-rank batch changes the global batch; scale the learning rate with it yourself (linear rule,
 lr x N, with warmup, Goyal et al. 2017; for AdamW sqrt(N) is the gentler choice), or divide the
@@ -250,8 +256,13 @@ def split_items(items: Sequence, part: Optional[int] = None, parts: Optional[int
 # ----------------------------------------------------------------------------- models
 def wrap_model(model: torch.nn.Module, device: torch.device):
     """The model's `loss(batch)` as a DistributedDataParallel module (gradients all-reduced)."""
+    import warnings
+
     from torch.nn.parallel import DistributedDataParallel as DDP
 
+    # The gradient of a 1x1 convolution may carry other strides on its size-1 dimensions than its
+    # bucket view (the same memory order); DDP then copies those few small tensors, and warns.
+    warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
     return DDP(LossModule(model), device_ids=[device.index] if device.type == "cuda" else None,
                # Constant set of used parameters each step: DDP finds the unused ones (frozen
                # tokenizers, EMA copies) once, and overlaps the all-reduce with backward.

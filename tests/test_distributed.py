@@ -295,7 +295,10 @@ def test_killed_rank_restarts_from_the_last_checkpoint(dots, tmp_path):
 def test_heads_train_under_torchrun_with_a_sharded_embedding_cache(dots, tmp_path):
     enc = tmp_path / "enc"
     run(ROBOLEARN + pretrain_args(dots, enc, steps=4, checkpoint_every=4))
+    # One-step chunks: no padded steps, so the loss is a plain per-sample mean (a masked mean is
+    # normalized per rank, which DDP's gradient average matches only when the ranks' masks do).
     common = ["train", "--data", str(dots), "--encoder", str(enc), "--head", "mlp", "--mlp.dropout", "0",
+              "--pred-horizon", "1", "--action-horizon", "1",
               "--optim.steps", "12", "--optim.warmup-steps", "2", "--optim.log-every", "1",
               "--optim.checkpoint-every", "12", "--optim.eval-every", "12", "--wandb", "disabled"]
     run(TORCHRUN + ["-m", "robolearn.cli"] + common + ["--out", str(tmp_path / "pol2"), "--optim.batch-size", "8"])
@@ -352,3 +355,30 @@ def test_bad_shard_specs_are_refused(tmp_path, spec):
 
     with pytest.raises(RobolearnError, match="--shard"):
         evaluate(_eval_cfg(tmp_path, "bad", shard=spec))
+
+
+# ----------------------------------------------------------------------------- the GPU benchmark script
+BLOCKER = '''
+import sys
+class _Missing:  # the GPU machine has torch, numpy, einops, h5py, pyyaml, ... but not these
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {"mujoco", "gymnasium", "tyro", "wandb", "diffusers"}:
+            raise ImportError("not installed on the GPU machine: " + name)
+sys.meta_path.insert(0, _Missing())
+'''
+
+
+@pytest.mark.slow
+def test_gpu_benchmark_runs_without_the_packages_the_gpu_machine_lacks(tmp_path):
+    (tmp_path / "sitecustomize.py").write_text(BLOCKER)
+    env = dict(ENV, PYTHONPATH=str(tmp_path))
+    blocked = subprocess.run([sys.executable, "-c", "import wandb"], env=env, capture_output=True, text=True)
+    assert blocked.returncode != 0 and "not installed on the GPU machine" in blocked.stderr
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_dynamo_throughput.py"
+    done = subprocess.run([sys.executable, str(script), "--device", "cpu", "--encoder", "conv", "--image-size", "32",
+                           "--batch", "2", "--steps", "2", "--warmup", "1", "--layers", "1", "--heads", "2",
+                           "--embed", "16", "--amp", "off", "--no-compile", "--ddp-cpu", "2"],
+                          env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    table = done.stdout[done.stdout.index("\nrow "):]
+    assert "\neager " in table and "DDP eager, 2 x gloo" in table
