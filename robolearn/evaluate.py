@@ -120,7 +120,9 @@ class EvalEnvWrapper(gym.Wrapper):
 
             # The expert's own randomness (mode choice, noise) follows the episode seed too, from a
             # stream independent of the reset's.
-            self._expert = self._task.expert(self.env, expert_rng(seed))
+            # An idle env (past the episode count) resets without a seed; its rollout is ignored.
+            rng = expert_rng(seed) if seed is not None else np.random.default_rng()
+            self._expert = self._task.expert(self.env, rng)
             self._expert_info(obs, info)
         self._last_obs = obs
         return obs, info
