@@ -14,7 +14,8 @@ import robolearn.rendering  # noqa: F401  (MUJOCO_GL before anything imports muj
 from typing import Annotated, Literal, Union
 
 from robolearn.config import (BenchConfig, CollectConfig, EvalConfig, ExportConfig, ExportLerobotConfig,
-                              ImportLerobotConfig, ImportRobomimicConfig, PretrainConfig, RunConfig, TrainConfig)
+                              ImportLerobotConfig, ImportRobomimicConfig, PretrainConfig, RunConfig, TrainConfig,
+                              WandbMode)
 from robolearn.errors import RobolearnError
 
 
@@ -61,6 +62,20 @@ def _export_data(cmd: ExportDataCommand):
     print(f"LeRobot v3.0 dataset written to {export_lerobot(cmd.target)}")
 
 
+@dataclass
+class EvalMergeConfig:
+    """Join `robolearn eval --shard K/N` results (K = 0 .. N-1) into the unsharded evaluation's result."""
+
+    shards: tyro.conf.Positional[list[Path]]
+    """The shards' --out folders (or their results.json files)."""
+    out: Path = Path("runs/eval")
+    """Folder for the merged results.json."""
+    wandb: WandbMode = "offline"
+    """wandb mode for the merged metrics (as for `eval`)."""
+    project: str = "robolearn"
+    overwrite: bool = False
+
+
 def _collect(cfg: CollectConfig):
     from robolearn.data.collect import collect
     from robolearn.data.store import summary
@@ -75,24 +90,39 @@ def _info(cfg: InfoConfig):
     print(summary(cfg.path))
 
 
+def _main_rank() -> bool:
+    """False on the ranks other than 0 of a torchrun job (they write and print nothing)."""
+    from robolearn.distributed import is_main
+
+    return is_main()
+
+
 def _pretrain(cfg: PretrainConfig):
     from robolearn.pretrain import pretrain
 
     out = pretrain(cfg)
-    print(f"encoder written to {out}")
+    if _main_rank():
+        print(f"encoder written to {out}")
 
 
 def _train(cfg: TrainConfig):
     from robolearn.train import train
 
     out = train(cfg)
-    print(f"policy written to {out}")
+    if _main_rank():
+        print(f"policy written to {out}")
 
 
 def _eval(cfg: EvalConfig):
     from robolearn.evaluate import evaluate, format_results
 
     print(format_results(evaluate(cfg)))
+
+
+def _eval_merge(cfg: EvalMergeConfig):
+    from robolearn.evaluate import format_results, merge_results
+
+    print(format_results(merge_results(cfg.shards, cfg.out, cfg.overwrite, cfg.wandb, cfg.project)))
 
 
 def _export(cfg: ExportConfig):
@@ -121,8 +151,9 @@ COMMANDS = {
     "collect": (_collect, CollectConfig, "Run a scripted expert and write demonstrations (HDF5, robomimic layout)."),
     "info": (_info, InfoConfig, "Summarize a demonstration file."),
     "pretrain": (_pretrain, PretrainConfig, "Pretrain a visual encoder (none | idm | dynamo | sirl | ccl)."),
-    "train": (_train, TrainConfig, "Train a policy head (mlp | knn | vqbet | diffusion) on a frozen encoder."),
+    "train": (_train, TrainConfig, "Train a policy head (mlp | knn | vqbet | diffusion): frozen encoder, `state` ceiling, or end to end."),
     "eval": (_eval, EvalConfig, "Roll a policy out in MuJoCo; success with a Wilson 95% interval, videos."),
+    "eval-merge": (_eval_merge, EvalMergeConfig, "Join the results of `eval --shard K/N` runs into one."),
     "export": (_export, ExportConfig, "Export a policy as a self-contained ONNX bundle for a robot."),
     "run": (_run, RunConfig, "collect -> pretrain -> train -> eval -> report on one task, with one config."),
     "bench": (_bench, BenchConfig, "Suites of tasks x encoders x heads x seeds, beside the state ceiling and baselines."),
@@ -165,6 +196,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        if "torch.distributed" in sys.modules:  # leave a torchrun process group cleanly
+            from robolearn.distributed import shutdown
+
+            shutdown()
     return 0
 
 

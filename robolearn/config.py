@@ -416,6 +416,9 @@ class EvalConfig:
     overwrite: bool = False
     threads: Optional[int] = None
     """CPU threads for torch (default: half the cores, at least 1; one is fastest on a busy 2-core machine)."""
+    shard: Optional[str] = None
+    """K/N: run only the K-th (from 0) of N contiguous shares of the episodes, seeds unchanged;
+    join the shards with `robolearn eval-merge`."""
 
 
 @dataclass

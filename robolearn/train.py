@@ -10,7 +10,8 @@
 
 Writes a policy run folder: `model.safetensors` (features.* and head.*), `policy.json` (what the
 policy consumes and produces, the head's own config), `normalizer.json`, `config.yaml`,
-`metrics.jsonl`, `results.json`.
+`metrics.jsonl`, `results.json`. Under torchrun every rank trains on its shard of each global batch
+(robolearn.distributed); rank 0 alone writes.
 """
 from __future__ import annotations
 
@@ -20,9 +21,10 @@ from typing import Optional
 import numpy as np
 import torch
 import torch.nn as nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import TensorDataset
 
 from robolearn import __version__
+from robolearn import distributed as dist
 from robolearn.checkpoint import file_sha256, save_json, save_weights
 from robolearn.config import TrainConfig, resolve_optim, save_config, to_dict
 from robolearn.data.normalize import Normalizer
@@ -211,9 +213,10 @@ def _train(cfg: TrainConfig, out: Path, store) -> Path:
     prepare_run_dir(out, cfg.overwrite, "policy.json")
     seed_everything(cfg.optim.seed)
     cfg.optim = resolve_optim(cfg.optim, head_cls.optim_defaults)
-    save_config(cfg, out / "config.yaml")
     normalizer = Normalizer.from_store(store, split="train")
-    normalizer.save(out / "normalizer.json")
+    if dist.is_main():
+        save_config(cfg, out / "config.yaml")
+        normalizer.save(out / "normalizer.json")
     features.set_lowdim_stats(normalizer)
     features.to(device)
     cameras = list(enc_meta["cameras"])
@@ -267,15 +270,15 @@ def _train(cfg: TrainConfig, out: Path, store) -> Path:
                 dataset = TensorDataset(x, y, pad)
                 model = HeadObjective(head)
                 desc = f"train {cfg.head}"
-            loader = DataLoader(dataset, batch_size=cfg.optim.batch_size, shuffle=True,
-                                drop_last=len(dataset) > cfg.optim.batch_size,
-                                num_workers=cfg.loader.workers if e2e else 0,
-                                persistent_workers=e2e and cfg.loader.workers > 0,
-                                generator=torch.Generator().manual_seed(cfg.optim.seed))
+            # This rank's share of each global batch (batch_size x world size), reshuffled per epoch.
+            loader = dist.sharded_loader(dataset, cfg.optim.batch_size, cfg.optim.seed,
+                                         workers=cfg.loader.workers if e2e else 0)
             # fit validates (and logs) at its last step, so the final metrics come from there.
             final = fit(model, loader, cfg.optim, out, tracker, validate=validate, desc=desc, device=device)
         head.eval()
         features.eval()
+        if not dist.is_main():
+            return out  # rank 0 validates and writes the policy
         if "val/action_mse" not in final:  # kNN, or a resumed run with no step left to train
             final.update(validate(cfg.optim.steps))
             tracker.log({k: v for k, v in final.items() if k.startswith("val/")})
