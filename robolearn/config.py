@@ -429,7 +429,9 @@ class ExportConfig:
     out: Path = Path("bundle")
     parity_frames: int = 64
     """Validation frames checked for torch/ONNX parity before the bundle is written."""
-    tolerance: float = 1e-4
+    tolerance: Optional[float] = None
+    """Largest action difference (action units) allowed between the bundle and the torch policy;
+    default: the head's `export_tolerance` (1e-4; diffusion 1e-3)."""
     overwrite: bool = False
     threads: Optional[int] = None
     """CPU threads for torch (default: half the cores, at least 1; one is fastest on a busy 2-core machine)."""

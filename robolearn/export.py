@@ -495,12 +495,13 @@ def _export(cfg: ExportConfig) -> Path:
         result = check_parity(policy, bundle, steps)
         if result["frames"] == 0:
             raise RobolearnError(f"{data}: no frames to check parity on; no bundle written")
-        if not result["max_abs_error"] <= cfg.tolerance:
+        tol = cfg.tolerance if cfg.tolerance is not None else float(getattr(policy.head, "export_tolerance", 1e-4))
+        if not result["max_abs_error"] <= tol:
             ep, t = result["worst_at"]
             raise RobolearnError(
                 f"parity check failed: bundle actions differ from the torch policy's by up to "
-                f"{result['max_abs_error']:.3g} (tolerance {cfg.tolerance:g}; {ep} step {t}); no bundle written")
-        spec["parity"] = {**result, "tolerance": cfg.tolerance, "split": split}
+                f"{result['max_abs_error']:.3g} (tolerance {tol:g}; {ep} step {t}); no bundle written")
+        spec["parity"] = {**result, "tolerance": tol, "split": split}
         save_json(tmp / SPEC_FILE, spec)
 
         if out.exists():

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -378,7 +379,7 @@ def run(cfg) -> Path:
     if root.exists() and cfg.overwrite:
         shutil.rmtree(root)
     task = TaskSpec(
-        name=cfg.env.split("/")[-1].lower(), env=cfg.env, demos=cfg.episodes, encoders=list(cfg.objectives),
+        name=re.sub(r"-v\d+$", "", cfg.env.split("/")[-1]).lower(), env=cfg.env, demos=cfg.episodes, encoders=list(cfg.objectives),
         heads=list(cfg.heads), seeds=list(cfg.seeds), image_size=cfg.image_size, use_proprio=cfg.use_proprio,
         pretrain_steps=cfg.pretrain_steps, pretrain_batch=cfg.pretrain_batch, train_steps=cfg.train_steps,
         e2e_steps=cfg.e2e_steps, eval_episodes=cfg.eval_episodes, encoder=cfg.encoder,

@@ -108,7 +108,9 @@ def test_parity_over_whole_episodes(head, policies, bundles):
 
     bundle_dir = bundles(head)
     spec = json.loads((bundle_dir / "policy.json").read_text())
-    assert spec["parity"]["max_abs_error"] <= 1e-4 and spec["parity"]["frames"] > 0
+    tol = 1e-3 if head == "diffusion" else 1e-4  # the head's export_tolerance (see DiffusionHead)
+    assert spec["parity"]["tolerance"] == tol
+    assert spec["parity"]["max_abs_error"] <= tol and spec["parity"]["frames"] > 0
 
     policy, store, steps = valid_episodes(policies(head))
     try:
@@ -117,7 +119,7 @@ def test_parity_over_whole_episodes(head, policies, bundles):
     finally:
         store.close()
     assert result["frames"] == len(steps) > policy.action_horizon
-    assert result["max_abs_error"] <= 1e-4, result
+    assert result["max_abs_error"] <= tol, result
 
     # The spec says what the robot must feed and how often.
     assert spec["spec_version"] == 1 and spec["head"] == head
@@ -168,7 +170,7 @@ def test_plan_switch_skips_the_head(bundles):
     actions, feats3 = sess.run(["actions", "features"], feeds)
     assert actions.shape == (3, b.pred_horizon, b.action_dim) and feats3.shape == (3, b.feature_dim)
     np.testing.assert_allclose(actions[1], b.run(images, proprio, feats[:, None])[0][0], atol=1e-5)
-    np.testing.assert_allclose(actions[1], b.run(feeds, history=feats[:, None])[0][0], atol=1e-5)
+    np.testing.assert_allclose(actions[1], b.run(b.check_obs(obs), history=feats[:, None])[0][0], atol=1e-5)
 
 
 def test_temporal_ensemble_averages_overlapping_chunks(bundles):
