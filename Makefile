@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml | gl
 	@test -x $(VPY) || $(PY) -m venv $(VENV)
 	$(VPY) -m pip install -q --upgrade pip
 	$(VPY) -m pip install -q torch==2.13.0
-	$(VPY) -m pip install -q -e '.[dev]' 'numpy<2' 'mujoco==3.3.0' 'ml_dtypes<0.6'
+	$(VPY) -m pip install -q -e '.[dev,sim]' 'numpy<2' 'mujoco==3.3.0' 'ml_dtypes<0.6'
 	@touch $(STAMP)
 
 demo: venv
@@ -44,7 +44,8 @@ bench: venv
 	$(VPY) benchmarks/head_latency.py
 	$(VPY) benchmarks/export_latency.py
 	$(VPY) benchmarks/ccl_digits.py
-	$(VPY) benchmarks/pipeline_success.py
+	$(VPY) benchmarks/dataset_io.py
+	$(VENV)/bin/robolearn bench --suite cpu
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -4,11 +4,18 @@ The experts act on privileged simulator state, so images are off by default (phy
 `--render` renders every step as collection does, which must not change the outcome.
 
     .venv/bin/python benchmarks/expert_success.py --episodes 200
+    .venv/bin/python benchmarks/expert_success.py --envs 'robosuite/*' --episodes 200 --out rs.json
+    .venv/bin/python benchmarks/expert_success.py --envs 'metaworld/*' --episodes 50 --out mw.json
+
+`--envs` takes env ids or shell-style patterns over the registered ids. Each task's row is printed
+(and, with --out, the JSON file rewritten) as soon as it finishes, so a long run keeps its results.
 """
 from __future__ import annotations
 
 import robolearn.rendering  # noqa: F401  (MUJOCO_GL before mujoco)
 
+import fnmatch
+import json
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -26,20 +33,24 @@ class Args:
     render: bool = False
     """Render the default cameras every step."""
     image_size: int = 64
+    out: str = ""
+    """Optional JSON file for the rows."""
 
 
 def run(env_id: str, args: Args) -> dict:
-    from robolearn.envs import get_task, make_env
+    from robolearn.envs import expert_rng, get_task, make_env
 
     task = get_task(env_id)
     env = make_env(env_id, render=args.render, image_size=args.image_size)
     solved, fractions, lengths, faults = [], [], [], 0
     modes, failed_modes = Counter(), Counter()
     t0 = time.perf_counter()
-    for i in tqdm(range(args.episodes), desc=env_id.split("/")[-1], unit="ep"):
+    bar = tqdm(range(args.episodes), desc=env_id.split("/")[-1], unit="ep", leave=False)
+    for i in bar:
         seed = args.seed + i
         obs, info = env.reset(seed=seed)
-        expert = task.expert(env, np.random.default_rng(seed))
+        # The expert's stream is independent of the reset's, as in collection and evaluation.
+        expert = task.expert(env, expert_rng(seed))
         steps = 0
         while True:
             obs, _, terminated, truncated, info = env.step(expert.act(obs))
@@ -48,6 +59,7 @@ def run(env_id: str, args: Args) -> dict:
                 break
         ok = bool(info["is_success"])
         solved.append(ok)
+        bar.set_postfix(solved=f"{sum(solved)}/{len(solved)}")  # a long run's tally so far
         fractions.append(info["success"])
         lengths.append(steps)
         faults += bool(info.get("sim_fault", False))
@@ -61,18 +73,39 @@ def run(env_id: str, args: Args) -> dict:
             "seconds": time.perf_counter() - t0}
 
 
+def resolve_envs(patterns: list[str]) -> list[str]:
+    from robolearn.envs import TASKS
+
+    ids = []
+    for p in patterns:
+        hits = [i for i in TASKS if fnmatch.fnmatchcase(i, p)] if any(c in p for c in "*?[") else [p]
+        if not hits:
+            raise SystemExit(f"no registered env id matches '{p}'")
+        ids += [i for i in hits if i not in ids]
+    return ids
+
+
+def _print_row(r: dict) -> None:
+    modes = ", ".join(f"{m}:{n}" + (f"({r['failed_modes'][m]})" if m in r["failed_modes"] else "")
+                      for m, n in r["modes"].items())
+    print(f"{r['env'].split('/')[-1]:28} {r['success']:>7.3f} {r['fraction']:>9.3f} "
+          f"{r['len_mean']:>8.1f}/{r['len_max']:<5} {r['faults']:>6} {r['seconds']:>6.1f}s  {modes}", flush=True)
+
+
 def main(args: Args) -> None:
-    rows = [run(env_id, args) for env_id in args.envs]
-    print(f"\n{args.episodes} episodes per task, seeds {args.seed}..{args.seed + args.episodes - 1}, "
+    envs = resolve_envs(args.envs)
+    print(f"{args.episodes} episodes per task, seeds {args.seed}..{args.seed + args.episodes - 1}, "
           f"rendering {'on' if args.render else 'off'}")
-    head = f"{'env':24} {'success':>7} {'mean frac':>9} {'steps mean/max':>14} {'faults':>6} {'time':>7}  modes (failures)"
+    head = f"{'env':28} {'success':>7} {'mean frac':>9} {'steps mean/max':>14} {'faults':>6} {'time':>7}  modes (failures)"
     print(head)
-    print("-" * len(head))
-    for r in rows:
-        modes = ", ".join(f"{m}:{n}" + (f"({r['failed_modes'][m]})" if m in r["failed_modes"] else "")
-                          for m, n in r["modes"].items())
-        print(f"{r['env'].split('/')[-1]:24} {r['success']:>7.3f} {r['fraction']:>9.3f} "
-              f"{r['len_mean']:>8.1f}/{r['len_max']:<5} {r['faults']:>6} {r['seconds']:>6.1f}s  {modes}")
+    print("-" * len(head), flush=True)
+    rows = []
+    for env_id in envs:
+        rows.append(run(env_id, args))
+        _print_row(rows[-1])
+        if args.out:
+            with open(args.out, "w") as f:
+                json.dump({"episodes": args.episodes, "seed": args.seed, "rows": rows}, f, indent=1)
 
 
 if __name__ == "__main__":

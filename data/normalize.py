@@ -77,6 +77,10 @@ class Normalizer:
             arrays[key] = [store.obs(demo, key) for demo in demos]
         return cls.from_arrays(arrays)
 
+    def subset(self, keys: list[str]) -> "Normalizer":
+        """A normalizer for these keys only (the rest pass through consumers that check `in`)."""
+        return Normalizer({k: self.stats(k) for k in keys})
+
     # ------------------------------------------------------------------ access
     @property
     def keys(self) -> list[str]:

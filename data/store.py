@@ -92,7 +92,12 @@ class StoreWriter:
         # file complete at `path` here; on an exception, no temp file is left and `path` is untouched
 
     A demo is a dict: actions (T, A); obs {key: (T, ...)} with `<cam>_image` uint8 (T, H, W, 3);
-    optional rewards (T,), dones (T,), states (T, S), task_features (T, F), mode (int), success (float).
+    optional rewards (T,), dones (T,), states (T, S), task_features (T, F), mode (int), success (float),
+    attrs (extra demo attributes, e.g. an imported dataset's task string).
+
+    Set `masks` ({filter key: [demo names]}) before finishing to write those filter keys (an imported
+    file's) instead of a fresh seeded train/valid split; the split is still added when they have
+    neither train nor valid.
     """
 
     def __init__(self, path, env_args: dict, *, valid_fraction: float = 0.1, seed: int = 0,
@@ -107,6 +112,7 @@ class StoreWriter:
         self.compression = compression
         self.extra_attrs = dict(extra_attrs or {})
         self.names: list[str] = []
+        self.masks: Optional[dict[str, list[str]]] = None
         self._total = 0
         self._file: Optional[h5py.File] = None
         self._tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
@@ -159,10 +165,15 @@ class StoreWriter:
                 data.attrs["feature_names"] = json.dumps(self.feature_names)
             for k, v in self.extra_attrs.items():
                 data.attrs[k] = v
-            train, valid = split_demos(self.names, self.valid_fraction, self.seed)
+            masks = dict(self.masks or {})
+            unknown = sorted({n for v in masks.values() for n in v} - set(self.names))
+            if unknown:
+                raise DataError(f"{self.path}: masks name demos not written: {', '.join(unknown[:3])}")
+            if "train" not in masks and "valid" not in masks:
+                masks["train"], masks["valid"] = split_demos(self.names, self.valid_fraction, self.seed)
             mask = f.create_group("mask")
-            mask.create_dataset("train", data=_names_array(train))
-            mask.create_dataset("valid", data=_names_array(valid))
+            for key in sorted(masks):
+                mask.create_dataset(key, data=_names_array(demo_sort(masks[key])))
             f.close()
             self._file = None
             self._publish()
@@ -238,6 +249,8 @@ class StoreWriter:
         g.attrs["num_samples"] = n
         g.attrs["mode"] = int(demo.get("mode", -1))
         g.attrs["success"] = float(demo.get("success", float("nan")))
+        for k, v in (demo.get("attrs") or {}).items():
+            g.attrs[k] = v
         self.names.append(name)
         self._total += n
         return name

@@ -2,7 +2,8 @@
 
 One item (see `robolearn.pretraining` for the collated batch):
   images          uint8   (T_o, V, H, W, 3)   frames t-T_o+1 .. t, views in `cameras` order
-  proprio         float32 (T_o, P)            normalized when a normalizer is given
+  proprio         float32 (T_o, P)            normalized when the normalizer has the key
+  state           float32 (T_o, S)            the privileged state, likewise (when the file has it)
   actions         float32 (T_a, A)            a_t .. a_{t+T_a-1}, normalized when a normalizer is given
   future_images   uint8   (K, V, H, W, 3)     frames t+1 .. t+K          (only when K = spec.future > 0)
   obs_pad (T_o,), action_pad (T_a,), future_pad (K,)   bool, True where the window left the episode
@@ -93,7 +94,7 @@ class WindowDataset(Dataset):
             self.cameras = resolve_cameras(store, cameras)
             self.demos = store.demo_names(split)
             self.lengths = np.array([store.length(d) for d in self.demos], dtype=np.int64)
-            self.has_proprio = "proprio" in store.lowdim_keys
+            self.lowdim = [k for k in ("proprio", "state") if k in store.lowdim_keys]
             self.with_features = bool(with_features) and store.feature_dim > 0
             self.episode_ids = np.array([demo_index(d) for d in self.demos], dtype=np.int64)
             if in_ram:
@@ -133,15 +134,15 @@ class WindowDataset(Dataset):
         for d in self.demos:
             item = {"images": store.images(d, self.cameras) if self.cameras else None,
                     "actions": store.actions(d)}
-            if self.has_proprio:
-                item["proprio"] = store.obs(d, "proprio").astype(np.float32, copy=False)
+            for key in self.lowdim:
+                item[key] = store.obs(d, key).astype(np.float32, copy=False)
             if self.with_features:
                 item["task_features"] = store.task_features(d)
             ram[d] = item
         return ram
 
     def _keys_to_read(self) -> list[str]:
-        return [f"{c}{IMAGE_SUFFIX}" for c in self.cameras] + (["proprio"] if self.has_proprio else [])
+        return [f"{c}{IMAGE_SUFFIX}" for c in self.cameras] + self.lowdim
 
     # ------------------------------------------------------------------ h5py handle
     def __getstate__(self):
@@ -164,8 +165,8 @@ class WindowDataset(Dataset):
             obs = base["obs"]
             for k in self._image_keys:
                 g[k] = obs[k]
-            if self.has_proprio:
-                g["proprio"] = obs["proprio"]
+            for key in self.lowdim:
+                g[key] = obs[key]
             if self.with_features:
                 g["task_features"] = base["task_features"]
             self._groups[demo] = g
@@ -214,14 +215,14 @@ class WindowDataset(Dataset):
             r = self._ram[demo]
             frames = r["images"][f_lo:f_hi] if self.cameras else None
             actions = r["actions"][a_lo:a_hi]
-            proprio = r["proprio"][f_lo:f_hi] if self.has_proprio else None
+            lowdim = {key: r[key][f_lo:f_hi] for key in self.lowdim}
             feats = r["task_features"][f_lo:f_hi] if self.with_features else None
         else:
             g = self._group(demo)
             frames = np.stack([g[key][f_lo:f_hi] for key in self._image_keys], axis=1) if self.cameras else None
             actions = g["actions"][a_lo:a_hi]
-            # proprio and features are small: read only the context frames' slice plus the future's.
-            proprio = g["proprio"][f_lo:f_hi] if self.has_proprio else None
+            # low-dim keys and features are small: read only the context frames' slice plus the future's.
+            lowdim = {key: g[key][f_lo:f_hi] for key in self.lowdim}
             feats = g["task_features"][f_lo:f_hi] if self.with_features else None
 
         actions = np.asarray(actions, np.float32)[act_rel]
@@ -236,11 +237,11 @@ class WindowDataset(Dataset):
         }
         if frames is not None:
             out["images"] = torch.from_numpy(np.ascontiguousarray(frames[ctx_rel]))
-        if proprio is not None:
-            p = np.asarray(proprio, np.float32)[ctx_rel]
-            if self.normalizer is not None:
-                p = self.normalizer.normalize("proprio", p)
-            out["proprio"] = torch.from_numpy(np.ascontiguousarray(p, np.float32))
+        for key, x in lowdim.items():
+            p = np.asarray(x, np.float32)[ctx_rel]
+            if self.normalizer is not None and key in self.normalizer:
+                p = self.normalizer.normalize(key, p)
+            out[key] = torch.from_numpy(np.ascontiguousarray(p, np.float32))
         if feats is not None:
             out["task_features"] = torch.from_numpy(np.ascontiguousarray(feats[ctx_rel], np.float32))
         if k > 0:

@@ -21,17 +21,21 @@ from types import ModuleType
 import gymnasium
 import numpy as np
 
-from robolearn.envs import blockpush, pointmass
+from robolearn.envs import blockpush, metaworld_tasks, pointmass, reach, robosuite_tasks
 from robolearn.errors import RobolearnError
 
 TASKS: dict[str, ModuleType] = {
     "robolearn/PointMass-v0": pointmass,
     "robolearn/BlockPush-v0": blockpush,
+    "robolearn/Reach-v0": reach,
+    "robolearn/ReachTarget-v0": reach,
 }
 
 _ENTRY_POINTS = {
     "robolearn/PointMass-v0": "robolearn.envs.pointmass:PointMassEnv",
     "robolearn/BlockPush-v0": "robolearn.envs.blockpush:BlockPushEnv",
+    "robolearn/Reach-v0": "robolearn.envs.reach:ReachEnv",
+    "robolearn/ReachTarget-v0": "robolearn.envs.reach:ReachTargetEnv",
 }
 
 for _id, _entry in _ENTRY_POINTS.items():
@@ -40,9 +44,21 @@ for _id, _entry in _ENTRY_POINTS.items():
     if _id not in gymnasium.registry:
         gymnasium.register(id=_id, entry_point=_entry)
 
+# Simulator adapters (optional extra `sim`): registering imports neither robosuite nor metaworld;
+# making one of these envs does, and names the extra when it is missing.
+for _adapter in (robosuite_tasks, metaworld_tasks):
+    TASKS.update(_adapter.TASKS)
+    for _id, _task in _adapter.TASKS.items():
+        if _id not in gymnasium.registry:
+            gymnasium.register(id=_id, entry_point=_adapter.ENTRY_POINT, kwargs={"task": _task.name})
+
 
 def _unknown(env_id: str) -> RobolearnError:
-    return RobolearnError(f"unknown env id '{env_id}'; known: {', '.join(TASKS)}")
+    import difflib
+
+    close = difflib.get_close_matches(env_id, list(TASKS), n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    return RobolearnError(f"unknown env id '{env_id}'{hint}; known: {', '.join(TASKS)}")
 
 
 def get_task(env_id: str) -> ModuleType:

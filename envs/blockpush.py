@@ -40,6 +40,8 @@ MIN_BLOCK_GAP = 0.1  # centre distance between the two blocks at reset
 MAX_SPEED = 0.2  # m/s at action 1; must match the actuators' ctrlrange in blockpush.xml
 
 DEFAULT_CAMERAS = ["overview", "side"]
+MODE_INFO_KEY = "first_block"
+"""The step-info key reports count per episode as the mode a policy executed (which block first)."""
 # DART noise (std, action units) `robolearn collect` adds to the executed action by default. The
 # expert itself is noise-free; without it the demos cover too few states for cloning (state-ceiling
 # MLP, 300 fixed-mode demos: 26/50 solved without noise, 43/50 with 0.2; benchmarks/blockpush_ceiling.py).

@@ -25,6 +25,8 @@ class Head(nn.Module):
     default_action_horizon: int = 1
     optim_defaults: dict = {}
     """Optimizer settings from the head's paper, used where the user sets none."""
+    export_tolerance: float = 1e-4
+    """Largest action difference `robolearn export` accepts between the bundle and torch."""
 
     def __init__(self, emb_dim: int, action_dim: int, obs_horizon: int, pred_horizon: int, cfg):
         super().__init__()

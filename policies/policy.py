@@ -1,4 +1,4 @@
-"""`Policy`: encoder + head + normalizer + observation history + action-chunk queue.
+"""`Policy`: step features (encoder + statistics) + head + normalizer + history + action-chunk queue.
 
 The one object that evaluation, the report and export use. It is batched over environments
 (leading dimension B of every observation array), keeping each environment's history and queue,
@@ -18,17 +18,18 @@ from robolearn.errors import RobolearnError
 
 
 class Policy:
-    def __init__(self, encoder, head, normalizer, meta: dict, device="cpu"):
-        self.encoder = encoder.to(device).eval()
+    def __init__(self, features, head, normalizer, meta: dict, device="cpu"):
+        self.features = features.to(device).eval()
         self.head = head.to(device).eval()
         self.normalizer = normalizer
         self.meta = meta
         self.device = torch.device(device)
         self.cameras: list[str] = list(meta["cameras"])
+        self.lowdim_keys: list[str] = list(features.lowdim_keys)
         self.obs_horizon: int = int(meta["obs_horizon"])
         self.pred_horizon: int = int(meta["pred_horizon"])
         self.action_horizon: int = int(meta["action_horizon"])
-        self.use_proprio: bool = bool(meta["use_proprio"])
+        self.use_proprio: bool = "proprio" in self.lowdim_keys
         self.action_dim: int = int(meta["action_dim"])
         self.env_id: str = meta["env_id"]
         self.env_kwargs: dict = dict(meta.get("env_kwargs") or {})
@@ -37,28 +38,39 @@ class Policy:
         self._qpos: Optional[np.ndarray] = None
         self._fresh: Optional[np.ndarray] = None
 
+    @property
+    def encoder(self):
+        """The visual encoder (None for a privileged-state policy)."""
+        return self.features.encoder
+
     # ------------------------------------------------------------------ loading
     @classmethod
     def load(cls, run_dir, device: str = "cpu") -> "Policy":
-        from robolearn.config import TrainConfig, load_config
+        from robolearn.config import EncoderConfig, TrainConfig
         from robolearn.data.normalize import Normalizer
         from robolearn.encoders import make_encoder
-        from robolearn.config import EncoderConfig
         from robolearn.policies import get_head
+        from robolearn.policies.features import StepFeatures
 
         run_dir = Path(run_dir)
         if not (run_dir / "policy.json").exists():
             raise RobolearnError(f"{run_dir}: not a policy run folder (no policy.json; train one with `robolearn train`)")
         meta = load_json(run_dir / "policy.json")
-        cfg = load_config(TrainConfig, run_dir / "config.yaml")
-        encoder = make_encoder(from_dict(EncoderConfig, meta["encoder"]), len(meta["cameras"]), meta["image_size"])
-        load_module(encoder, run_dir / "model.safetensors", "encoder")
+        if int(meta.get("format", 1)) != 2:
+            raise RobolearnError(f"{run_dir}: written by an older robolearn (policy format {meta.get('format', 1)}); "
+                                 f"train it again with `robolearn train`")
+        encoder = None
+        if meta["encoder"] is not None:
+            encoder = make_encoder(from_dict(EncoderConfig, meta["encoder"]), len(meta["cameras"]), meta["image_size"])
+        features = StepFeatures(encoder, {k: int(v) for k, v in meta["lowdim"].items()})
+        load_module(features, run_dir / "model.safetensors", "features")
         head_cls = get_head(meta["head"])
-        head = head_cls(meta["emb_dim"], meta["action_dim"], meta["obs_horizon"], meta["pred_horizon"],
-                        getattr(cfg, meta["head"]))
+        # The head's own config travels in policy.json (no need for the whole training config).
+        head_cfg = from_dict(type(getattr(TrainConfig(), meta["head"])), meta["head_config"])
+        head = head_cls(meta["emb_dim"], meta["action_dim"], meta["obs_horizon"], meta["pred_horizon"], head_cfg)
         load_module(head, run_dir / "model.safetensors", "head")
         normalizer = Normalizer.load(run_dir / "normalizer.json")
-        return cls(encoder, head, normalizer, meta, device)
+        return cls(features, head, normalizer, meta, device)
 
     # ------------------------------------------------------------------ features
     def check_obs(self, obs: dict) -> None:
@@ -70,18 +82,23 @@ class Policy:
             x = np.asarray(obs[key])
             if x.dtype != np.uint8 or x.shape[-3:] != (size, size, 3):
                 raise RobolearnError(f"'{key}' must be uint8 (..., {size}, {size}, 3), got {x.dtype} {x.shape}")
-        if self.use_proprio and "proprio" not in obs:
-            raise RobolearnError("observation has no 'proprio'")
+        for key in self.lowdim_keys:
+            if key not in obs:
+                raise RobolearnError(f"observation has no '{key}' (keys: {', '.join(sorted(obs))})")
+
+    def _is_single(self, obs: dict) -> bool:
+        if self.cameras:
+            return np.asarray(obs[f"{self.cameras[0]}_image"]).ndim == 3
+        return np.asarray(obs[self.lowdim_keys[0]]).ndim == 1
 
     @torch.no_grad()
     def step_features(self, obs: dict) -> torch.Tensor:
-        """(B, D) per-step features: image embedding, plus normalized proprio when used."""
-        images = np.stack([np.asarray(obs[f"{c}_image"]) for c in self.cameras], axis=1)  # (B, V, H, W, 3)
-        emb = self.encoder(torch.from_numpy(images).to(self.device)).float()
-        if self.use_proprio:
-            p = self.normalizer.normalize("proprio", np.asarray(obs["proprio"], dtype=np.float32))
-            emb = torch.cat([emb, torch.as_tensor(p, dtype=torch.float32, device=self.device)], -1)
-        return emb
+        """(B, D) per-step features: standardized image embedding, then normalized low-dim keys."""
+        images = None
+        if self.cameras:
+            images = torch.from_numpy(np.stack([np.asarray(obs[f"{c}_image"]) for c in self.cameras], axis=1)).to(self.device)
+        lowdim = {k: torch.as_tensor(np.asarray(obs[k], dtype=np.float32), device=self.device) for k in self.lowdim_keys}
+        return self.features(images, lowdim)
 
     # ------------------------------------------------------------------ control
     def reset(self, mask=None) -> None:
@@ -106,7 +123,7 @@ class Policy:
         of the environments that plan a new chunk this step are used instead of sampling with `generator`
         (the export's parity check feeds the same noise to the ONNX bundle)."""
         self.check_obs(obs)
-        single = np.asarray(obs[f"{self.cameras[0]}_image"]).ndim == 3
+        single = self._is_single(obs)
         if single:
             obs = {k: np.asarray(v)[None] for k, v in obs.items()}
             if noise is not None:

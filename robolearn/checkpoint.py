@@ -1,6 +1,8 @@
 """Checkpoints: weights in safetensors, everything else in JSON/YAML. No pickles are ever loaded.
 
 Writes are atomic (temporary file, then rename), so an interrupted run never leaves a torn file.
+Training checkpoints also carry each file's size and sha256, checked before a resume: a truncated or
+corrupt one is refused, with the reason, and the one before it is used.
 """
 from __future__ import annotations
 
@@ -92,9 +94,179 @@ def load_module(module: torch.nn.Module, path: Path, prefix: str) -> None:
         )
 
 
-def file_sha256(path: Path, limit: int | None = None) -> str:
+def file_sha256(path: Path, limit: int | None = None, full: bool = False) -> str:
+    """sha256 of a file: its first 16 hex digits (an id), or all 64 with `full` (an integrity check)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
-    return h.hexdigest()[:16]
+    return h.hexdigest() if full else h.hexdigest()[:16]
+
+
+# ----------------------------------------------------------------------------- training checkpoints
+# run_dir/checkpoint/step-00000500/{model,optim}.safetensors + manifest.json (step, optimizer
+# settings, each file's size and sha256). A new one is written into a temporary folder and renamed
+# into place complete; the newest KEEP are kept. run_dir/checkpoint/trainer.json repeats the newest
+# manifest (its step, for people and scripts); loading never trusts it, only the step folders.
+CHECKPOINT_DIR = "checkpoint"
+KEEP = 2
+_MODEL, _OPTIM, _MANIFEST = "model.safetensors", "optim.safetensors", "manifest.json"
+
+
+class CheckpointError(RobolearnError):
+    """A checkpoint that is incomplete, truncated or corrupt."""
+
+
+def _fsync_write(path: Path, write) -> None:
+    write(path)
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
+def _optim_to_flat(opts) -> tuple[dict[str, torch.Tensor], list]:
+    tensors, meta = {}, []
+    for i, opt in enumerate(opts):
+        sd = opt.state_dict()
+        for pid, st in sd["state"].items():
+            for name, v in st.items():
+                t = v if isinstance(v, torch.Tensor) else torch.tensor(v)
+                tensors[f"opt{i}.{pid}.{name}"] = t.detach().cpu().contiguous().clone()
+        meta.append(sd["param_groups"])
+    return tensors, meta
+
+
+def _optim_from_flat(opts, tensors: dict, meta: list) -> None:
+    if len(meta) != len(opts):
+        raise CheckpointError(f"holds {len(meta)} optimizer(s), the model has {len(opts)}")
+    for i, opt in enumerate(opts):
+        state: dict = {}
+        prefix = f"opt{i}."
+        for k, v in tensors.items():
+            if k.startswith(prefix):
+                pid, name = k[len(prefix):].split(".", 1)
+                state.setdefault(int(pid), {})[name] = v
+        opt.load_state_dict({"state": state, "param_groups": meta[i]})
+
+
+def save_checkpoint(run_dir: Path, model, opts, step: int, info: dict | None = None, keep: int = KEEP) -> Path:
+    """Write the step's checkpoint atomically (temporary folder, then rename); keep the newest `keep`."""
+    import shutil
+
+    root = Path(run_dir) / CHECKPOINT_DIR
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / f"step-{step:08d}"
+    tmp = root / f".tmp-{final.name}-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    weights = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
+    opt_t, opt_meta = _optim_to_flat(opts)
+    files = {}
+    for name, payload in ((_MODEL, weights), (_OPTIM, opt_t)):
+        _fsync_write(tmp / name, lambda p, t=payload: save_file(t, str(p)))
+        files[name] = {"bytes": (tmp / name).stat().st_size, "sha256": file_sha256(tmp / name, full=True)}
+    manifest = {"step": int(step), "optim": opt_meta, "files": files, **(info or {})}
+    _fsync_write(tmp / _MANIFEST, lambda p: p.write_text(json.dumps(manifest)))
+    if final.exists():  # the same step again (a resumed run that saved before dying): replace it
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    atomic_write_text(root / "trainer.json", json.dumps({**manifest, "dir": final.name}))
+    for old in _step_dirs(root)[keep:]:
+        shutil.rmtree(old, ignore_errors=True)
+    for stale in root.glob(".tmp-step-*"):  # left by a process killed mid-write
+        if not stale.name.endswith(f"-{os.getpid()}"):
+            shutil.rmtree(stale, ignore_errors=True)
+    return final
+
+
+def _step_dirs(root: Path) -> list[Path]:
+    """Step folders, newest first."""
+    dirs = [p for p in root.glob("step-*") if p.is_dir() and p.name[5:].isdigit()]
+    return sorted(dirs, key=lambda p: int(p.name[5:]), reverse=True)
+
+
+def checkpoint_candidates(run_dir: Path) -> list[Path]:
+    root = Path(run_dir) / CHECKPOINT_DIR
+    if not root.is_dir():
+        return []
+    found = _step_dirs(root)
+    if (root / _MODEL).exists():  # the single-folder layout of earlier versions
+        found.append(root)
+    return found
+
+
+def has_checkpoint(run_dir: Path) -> bool:
+    return bool(checkpoint_candidates(run_dir))
+
+
+def verify_checkpoint(ckpt: Path) -> dict:
+    """The manifest of a complete, intact checkpoint folder; CheckpointError saying what is wrong."""
+    ckpt = Path(ckpt)
+    legacy = not (ckpt / _MANIFEST).exists() and (ckpt / "trainer.json").exists()
+    mpath = ckpt / ("trainer.json" if legacy else _MANIFEST)
+    if not mpath.exists():
+        raise CheckpointError("no manifest (an interrupted write)")
+    try:
+        manifest = json.loads(mpath.read_text())
+        step = int(manifest["step"])
+        manifest["optim"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise CheckpointError(f"unreadable {mpath.name} ({type(e).__name__})")
+    if step < 0:
+        raise CheckpointError(f"{mpath.name} gives step {step}")
+    for name in (_MODEL, _OPTIM):
+        path = ckpt / name
+        if not path.exists():
+            raise CheckpointError(f"{name} is missing")
+        want = manifest.get("files", {}).get(name)
+        if want is not None:
+            size = path.stat().st_size
+            if size != want["bytes"]:
+                raise CheckpointError(f"{name} is truncated or altered ({size} bytes, written with {want['bytes']})")
+            if file_sha256(path, full=True) != want["sha256"]:
+                raise CheckpointError(f"{name} is corrupt (its sha256 differs from the one written)")
+        else:  # legacy: no hashes; at least the safetensors header and sizes must parse
+            try:
+                from safetensors import safe_open
+
+                with safe_open(str(path), "pt") as f:
+                    list(f.keys())
+            except Exception as e:
+                raise CheckpointError(f"{name} is not a readable safetensors file ({type(e).__name__})")
+    return manifest
+
+
+def find_checkpoint(run_dir: Path, log=print) -> tuple[Path, dict] | None:
+    """The newest intact checkpoint of a run, or None when there is none. A damaged one is refused
+    with its reason (through `log`) and the one before it is used; if every one is damaged, that is
+    a RobolearnError (the run cannot resume, and starting over silently would discard it)."""
+    reasons = []
+    for c in checkpoint_candidates(run_dir):
+        try:
+            manifest = verify_checkpoint(c)
+        except CheckpointError as e:
+            reasons.append(f"{c.name}: {e}")
+            log(f"checkpoint {c} refused: {e}; trying the previous one")
+            continue
+        return c, manifest
+    if reasons:
+        raise RobolearnError(f"{Path(run_dir) / CHECKPOINT_DIR}: no usable checkpoint ({'; '.join(reasons)}); "
+                             f"pass --overwrite to start over")
+    return None
+
+
+def load_checkpoint(ckpt: Path, model, opts, manifest: dict | None = None) -> int:
+    """Load weights and optimizer state from a verified checkpoint folder; returns its step."""
+    ckpt = Path(ckpt)
+    manifest = manifest if manifest is not None else verify_checkpoint(ckpt)
+    try:
+        missing, unexpected = model.load_state_dict(load_file(str(ckpt / _MODEL)), strict=False)
+        if missing or unexpected:
+            raise CheckpointError(f"weights do not fit the model (missing {missing[:2]}, unexpected {unexpected[:2]})")
+        _optim_from_flat(opts, load_file(str(ckpt / _OPTIM)), manifest["optim"])
+    except CheckpointError as e:
+        raise CheckpointError(f"{ckpt}: {e}") from None
+    except (ValueError, RuntimeError, KeyError) as e:  # shapes or optimizer groups of another model
+        raise CheckpointError(f"{ckpt}: does not fit this model and optimizer ({type(e).__name__}: "
+                              f"{str(e).splitlines()[0][:200]}); pass --overwrite to start over") from None
+    return int(manifest["step"])

@@ -11,8 +11,11 @@ from pathlib import Path
 import tyro
 
 import robolearn.rendering  # noqa: F401  (MUJOCO_GL before anything imports mujoco)
-from robolearn.config import (CollectConfig, EvalConfig, ExportConfig, PretrainConfig, RunConfig,
-                              TrainConfig)
+from typing import Annotated, Literal, Union
+
+from robolearn.config import (BenchConfig, CollectConfig, EvalConfig, ExportConfig, ExportLerobotConfig,
+                              ImportLerobotConfig, ImportRobomimicConfig, PretrainConfig, RunConfig, TrainConfig,
+                              WandbMode)
 from robolearn.errors import RobolearnError
 
 
@@ -22,6 +25,55 @@ class InfoConfig:
 
     path: tyro.conf.Positional[Path]
     """The HDF5 demonstration file."""
+
+
+@dataclass
+class ImportCommand:
+    """Import demonstrations from another format into a robolearn store."""
+
+    source: Annotated[Union[
+        Annotated[ImportRobomimicConfig, tyro.conf.subcommand("robomimic", description=ImportRobomimicConfig.__doc__)],
+        Annotated[ImportLerobotConfig, tyro.conf.subcommand("lerobot", description=ImportLerobotConfig.__doc__)],
+    ], tyro.conf.arg(name="")]
+
+
+@dataclass
+class ExportDataCommand:
+    """Export a robolearn store to another format."""
+
+    format: tyro.conf.Positional[Literal["lerobot"]]
+    """Target format (a positional word, as in `export-data lerobot`; one format so far)."""
+    target: Annotated[ExportLerobotConfig, tyro.conf.arg(name="")]
+
+
+def _import(cmd: ImportCommand):
+    from robolearn.data.store import summary
+
+    if isinstance(cmd.source, ImportRobomimicConfig):
+        from robolearn.data.robomimic_io import import_robomimic as run
+    else:
+        from robolearn.data.lerobot_io import import_lerobot as run
+    print(summary(run(cmd.source)))
+
+
+def _export_data(cmd: ExportDataCommand):
+    from robolearn.data.lerobot_io import export_lerobot
+
+    print(f"LeRobot v3.0 dataset written to {export_lerobot(cmd.target)}")
+
+
+@dataclass
+class EvalMergeConfig:
+    """Join `robolearn eval --shard K/N` results (K = 0 .. N-1) into the unsharded evaluation's result."""
+
+    shards: tyro.conf.Positional[list[Path]]
+    """The shards' --out folders (or their results.json files)."""
+    out: Path = Path("runs/eval")
+    """Folder for the merged results.json."""
+    wandb: WandbMode = "offline"
+    """wandb mode for the merged metrics (as for `eval`)."""
+    project: str = "robolearn"
+    overwrite: bool = False
 
 
 def _collect(cfg: CollectConfig):
@@ -38,24 +90,39 @@ def _info(cfg: InfoConfig):
     print(summary(cfg.path))
 
 
+def _main_rank() -> bool:
+    """False on the ranks other than 0 of a torchrun job (they write and print nothing)."""
+    from robolearn.distributed import is_main
+
+    return is_main()
+
+
 def _pretrain(cfg: PretrainConfig):
     from robolearn.pretrain import pretrain
 
     out = pretrain(cfg)
-    print(f"encoder written to {out}")
+    if _main_rank():
+        print(f"encoder written to {out}")
 
 
 def _train(cfg: TrainConfig):
     from robolearn.train import train
 
     out = train(cfg)
-    print(f"policy written to {out}")
+    if _main_rank():
+        print(f"policy written to {out}")
 
 
 def _eval(cfg: EvalConfig):
     from robolearn.evaluate import evaluate, format_results
 
     print(format_results(evaluate(cfg)))
+
+
+def _eval_merge(cfg: EvalMergeConfig):
+    from robolearn.evaluate import format_results, merge_results
+
+    print(format_results(merge_results(cfg.shards, cfg.out, cfg.overwrite, cfg.wandb, cfg.project)))
 
 
 def _export(cfg: ExportConfig):
@@ -72,21 +139,44 @@ def _run(cfg: RunConfig):
     print(f"report written to {report}")
 
 
+def _bench(cfg: BenchConfig):
+    from robolearn.bench import bench
+
+    report = bench(cfg)
+    if not cfg.dry_run:
+        print(f"report written to {report} (results: {report.parent / 'results.json'})")
+
+
 COMMANDS = {
     "collect": (_collect, CollectConfig, "Run a scripted expert and write demonstrations (HDF5, robomimic layout)."),
     "info": (_info, InfoConfig, "Summarize a demonstration file."),
     "pretrain": (_pretrain, PretrainConfig, "Pretrain a visual encoder (none | idm | dynamo | sirl | ccl)."),
-    "train": (_train, TrainConfig, "Train a policy head (mlp | knn | vqbet | diffusion) on a frozen encoder."),
+    "train": (_train, TrainConfig, "Train a policy head (mlp | knn | vqbet | diffusion): frozen encoder, `state` ceiling, or end to end."),
     "eval": (_eval, EvalConfig, "Roll a policy out in MuJoCo; success with a Wilson 95% interval, videos."),
+    "eval-merge": (_eval_merge, EvalMergeConfig, "Join the results of `eval --shard K/N` runs into one."),
     "export": (_export, ExportConfig, "Export a policy as a self-contained ONNX bundle for a robot."),
-    "run": (_run, RunConfig, "collect -> pretrain -> train -> eval -> report, with one config."),
+    "run": (_run, RunConfig, "collect -> pretrain -> train -> eval -> report on one task, with one config."),
+    "bench": (_bench, BenchConfig, "Suites of tasks x encoders x heads x seeds, beside the state ceiling and baselines."),
+    "import": (_import, ImportCommand, "Import demonstrations: robomimic HDF5 or LeRobot v3.0 (parquet + mp4)."),
+    "export-data": (_export_data, ExportDataCommand, "Export demonstrations as a LeRobot v3.0 dataset."),
 }
+
+
+def set_threads(threads: int | None) -> None:
+    """torch's CPU threads: the flag, else half the cores. torch's default (all cores) made a
+    3,000-step head fit take over 10 minutes on a busy 2-core machine, against 20 s with one."""
+    import os
+
+    n = threads if threads is not None else max(1, (os.cpu_count() or 2) // 2)
+    if n < 1:
+        raise SystemExit("error: --threads must be >= 1")
+    import torch
+
+    torch.set_num_threads(int(n))
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    from typing import Annotated, Union
-
     union = Union[tuple(
         Annotated[cls, tyro.conf.subcommand(name, description=desc)] for name, (_, cls, desc) in COMMANDS.items()
     )]
@@ -94,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
                    description="robolearn: demonstrations in, robot policies out.",
                    config=(tyro.conf.OmitSubcommandPrefixes,))
     fn = next(f for f, cls, _ in COMMANDS.values() if type(cfg) is cls)
+    set_threads(getattr(cfg, "threads", None))
     try:
         fn(cfg)
     except RobolearnError as e:
@@ -105,6 +196,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        if "torch.distributed" in sys.modules:  # leave a torchrun process group cleanly
+            from robolearn.distributed import shutdown
+
+            shutdown()
     return 0
 
 

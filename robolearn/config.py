@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Optional
 
+import tyro
 import yaml
 
 WandbMode = Literal["online", "offline", "disabled"]
@@ -50,6 +51,83 @@ class CollectConfig:
     """DART: std of Gaussian noise added to the executed action (action units, range [-1, 1]); the
     recorded action stays the clean expert action, so demos show recoveries from perturbed states.
     Default: the task's EXPERT_NOISE (BlockPush 0.2), else 0."""
+
+
+@dataclass
+class ImportRobomimicConfig:
+    """Import a robomimic HDF5 dataset (robosuite tasks) into a robolearn store."""
+
+    path: tyro.conf.Positional[Path]
+    """robomimic HDF5 file (image.hdf5 or low_dim.hdf5 style; `next_obs` is tolerated and dropped)."""
+    out: Path = Path("demos.hdf5")
+    """Output store (written atomically)."""
+    cameras: Optional[list[str]] = None
+    """Cameras to keep, by obs key without `_image` (default: all, e.g. agentview robot0_eye_in_hand)."""
+    proprio_keys: Optional[list[str]] = None
+    """Low-dimensional obs keys concatenated into `proprio` (default: robot0_eef_pos robot0_eef_quat
+    robot0_gripper_qpos, robomimic's standard set, those present)."""
+    state_keys: Optional[list[str]] = None
+    """Low-dimensional obs keys concatenated into the privileged `state` (default: object, if present)."""
+    image_size: Optional[int] = None
+    """Resize images to this square side in pixels (default: keep their size)."""
+    valid_fraction: float = 0.1
+    """Held-out fraction, used only when the file has no train/valid filter keys."""
+    seed: int = 0
+    """Seed of that split."""
+    overwrite: bool = False
+    """Replace an existing output file."""
+
+
+@dataclass
+class ImportLerobotConfig:
+    """Import a LeRobot v3.0 dataset folder (parquet + mp4) into a robolearn store."""
+
+    path: tyro.conf.Positional[Path]
+    """LeRobot v3.0 dataset folder (meta/info.json, meta/episodes/, data/, videos/)."""
+    out: Path = Path("demos.hdf5")
+    """Output store (written atomically)."""
+    cameras: Optional[list[str]] = None
+    """Cameras to keep, by name after `observation.images.` (default: all)."""
+    image_size: Optional[int] = None
+    """Resize frames to this square side in pixels (default: keep their size)."""
+    episodes: Optional[list[int]] = None
+    """Episode indices to import (default: all)."""
+    env: Optional[str] = None
+    """Env id `robolearn eval` should build (default: the one recorded by `export-data`, if any)."""
+    valid_fraction: float = 0.1
+    """Held-out fraction (a dataset exported by robolearn keeps its own train/valid masks)."""
+    seed: int = 0
+    """Seed of that split."""
+    overwrite: bool = False
+    """Replace an existing output file."""
+
+
+@dataclass
+class ExportLerobotConfig:
+    """Export a robolearn store as a LeRobot v3.0 dataset folder (parquet + mp4 + meta)."""
+
+    path: tyro.conf.Positional[Path]
+    """robolearn demonstration store (HDF5)."""
+    out: Path = Path("lerobot_dataset")
+    """Output folder (built beside it, then renamed into place)."""
+    fps: Optional[float] = None
+    """Frames per second (default: the store's, else the env's control rate, else 10)."""
+    task: Optional[str] = None
+    """Task string of every episode (default: the store's per-episode task, else the env id)."""
+    codec: Literal["libx264", "libsvtav1"] = "libx264"
+    """Video encoder: libx264 (h264) plays everywhere; libsvtav1 (AV1) is LeRobot's own default."""
+    pix_fmt: Literal["yuv420p", "yuv444p"] = "yuv420p"
+    """Pixel format: yuv420p is what players expect (even sides only); yuv444p keeps full colour."""
+    crf: int = 18
+    """Constant rate factor: lower is closer to the source and larger."""
+    gop: int = 2
+    """Keyframe interval in frames (LeRobot's default 2 keeps random frame access cheap)."""
+    data_file_mb: float = 100
+    """Start a new data parquet file past this size."""
+    video_file_mb: float = 500
+    """Start a new mp4 file (per camera) past this size."""
+    overwrite: bool = False
+    """Replace an existing output folder."""
 
 
 @dataclass
@@ -206,6 +284,8 @@ class PretrainConfig:
     project: str = "robolearn"
     overwrite: bool = False
     """Start over in an existing run folder (default: resume it)."""
+    threads: Optional[int] = None
+    """CPU threads for torch (default: half the cores, at least 1; one is fastest on a busy 2-core machine)."""
 
 
 # ----------------------------------------------------------------------------- heads
@@ -265,12 +345,25 @@ class DiffusionConfig:
 
 @dataclass
 class TrainConfig:
-    """Train a policy head on embeddings of a frozen encoder."""
+    """Train a policy head: on a frozen encoder's embeddings, on the privileged state, or end to end."""
 
     data: Path = Path("demos.hdf5")
     """Demonstration file (HDF5, robomimic layout)."""
-    encoder: Path = Path("runs/enc")
-    """Encoder run folder written by `robolearn pretrain`."""
+    encoder: str = "runs/enc"
+    """Encoder run folder written by `robolearn pretrain` (frozen; its embedding is standardized with
+    training-split statistics); `state` for the privileged-state ceiling (no images: the task's
+    `state` observation); `scratch` to train a fresh encoder end to end with the head."""
+    finetune: bool = False
+    """Train the given pretrained encoder end to end with the head instead of freezing it."""
+    scratch_encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    """Architecture of the `scratch` encoder."""
+    cameras: Optional[list[str]] = None
+    """Cameras of a `scratch` encoder (default: all in the file; a pretrained encoder brings its own)."""
+    shift_pad: int = 4
+    """Random-shift augmentation (px) of end-to-end training; 0 turns it off."""
+    standardize: bool = True
+    """Standardize a frozen embedding per dimension (training-split mean and std) before the head.
+    Off reproduces the raw embedding, whose ~1e-3 spread the head barely sees."""
     out: Path = Path("runs/pol")
     """Policy run folder."""
     head: Literal["mlp", "knn", "vqbet", "diffusion"] = "mlp"
@@ -295,6 +388,8 @@ class TrainConfig:
     """wandb mode: offline without an API key (sync later with `wandb sync`), disabled to turn it off."""
     project: str = "robolearn"
     overwrite: bool = False
+    threads: Optional[int] = None
+    """CPU threads for torch (default: half the cores, at least 1; one is fastest on a busy 2-core machine)."""
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -320,6 +415,11 @@ class EvalConfig:
     """wandb mode: offline without an API key (sync later with `wandb sync`), disabled to turn it off."""
     project: str = "robolearn"
     overwrite: bool = False
+    threads: Optional[int] = None
+    """CPU threads for torch (default: half the cores, at least 1; one is fastest on a busy 2-core machine)."""
+    shard: Optional[str] = None
+    """K/N: run only the K-th (from 0) of N contiguous shares of the episodes, seeds unchanged;
+    join the shards with `robolearn eval-merge`."""
 
 
 @dataclass
@@ -330,29 +430,41 @@ class ExportConfig:
     out: Path = Path("bundle")
     parity_frames: int = 64
     """Validation frames checked for torch/ONNX parity before the bundle is written."""
-    tolerance: float = 1e-4
+    tolerance: Optional[float] = None
+    """Largest action difference (action units) allowed between the bundle and the torch policy;
+    default: the head's `export_tolerance` (1e-4; diffusion 1e-3)."""
     overwrite: bool = False
+    threads: Optional[int] = None
+    """CPU threads for torch (default: half the cores, at least 1; one is fastest on a busy 2-core machine)."""
 
 
 @dataclass
 class RunConfig:
-    """collect -> pretrain -> train -> eval -> report, with one config."""
+    """collect -> pretrain -> train -> eval -> report on one task, with one config."""
 
     name: str = "demo"
     root: Path = Path("runs")
-    env: str = "robolearn/BlockPush-v0"
-    episodes: int = 60
+    env: str = "robolearn/PointMass-v0"
+    episodes: int = 100
     """Demonstrations to collect."""
-    objectives: list[str] = field(default_factory=lambda: ["idm", "none"])
-    heads: list[str] = field(default_factory=lambda: ["mlp", "knn"])
+    objectives: list[str] = field(default_factory=lambda: ["state", "none", "idm"])
+    """Rows: `state` (privileged-state ceiling), `scratch` (end to end), `none` (frozen random init),
+    a pretraining objective (idm, dynamo, sirl, ccl), or `ft-<objective>` (that encoder fine-tuned)."""
+    heads: list[str] = field(default_factory=lambda: ["mlp"])
     seeds: list[int] = field(default_factory=lambda: [0])
-    eval_episodes: int = 20
-    image_size: int = 64
+    eval_episodes: int = 30
+    image_size: int = 32
+    use_proprio: bool = True
+    """Image rows see proprio too."""
     workers: int = 2
-    pretrain_steps: int = 200
-    """Encoder training steps (the default keeps `make demo` under 10 minutes on 2 CPU cores)."""
+    """Collection and evaluation worker processes."""
+    jobs: int = 1
+    """Stages run at once (training and evaluation jobs in separate processes)."""
+    pretrain_steps: int = 500
     pretrain_batch: int = 32
-    train_steps: int = 1500
+    train_steps: int = 1000
+    e2e_steps: int = 1000
+    """Steps of end-to-end rows (scratch, ft-*)."""
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     dynamo_ablations: list[str] = field(default_factory=list)
     """DynaMo ablation flags to sweep, e.g. no_forward no_covariance."""
@@ -362,6 +474,48 @@ class RunConfig:
     """wandb mode: offline without an API key (sync later with `wandb sync`), disabled to turn it off."""
     project: str = "robolearn"
     overwrite: bool = False
+    threads: Optional[int] = None
+    """CPU threads for torch (default: half the cores, at least 1; one is fastest on a busy 2-core machine)."""
+
+
+@dataclass
+class BenchConfig:
+    """Suites of tasks x encoders x heads x seeds: results.json and report.md with intervals."""
+
+    suite: Literal["smoke", "cpu", "gpu", "paper"] = "cpu"
+    """smoke: seconds-scale check; cpu: the task ladder at CPU scale (<= 60 min on 2 cores); gpu: what one
+    GPU session measures in minutes; paper: the papers' scale (1,000 BlockPush demonstrations, 20k steps;
+    a GPU, or a long CPU run)."""
+    out: Optional[Path] = None
+    """Results folder (default: runs/bench/<suite>); an interrupted bench resumes there."""
+    tasks: Optional[list[str]] = None
+    """Run only these tasks of the suite."""
+    encoders: Optional[list[str]] = None
+    """Run only these rows (encoders) of each task."""
+    heads: Optional[list[str]] = None
+    seeds: Optional[list[int]] = None
+    """Override the suite's seeds."""
+    eval_episodes: Optional[int] = None
+    """Override the suite's evaluation episodes per seed."""
+    scale: float = 1.0
+    """Multiply every demonstration count, step count and evaluation episode count (at least 1 each):
+    0.05 runs a suite end to end in minutes, to check a machine before the real run."""
+    jobs: int = 2
+    """Stages run at once, each in its own process with `threads` torch threads."""
+    eval_workers: int = 2
+    """Env processes of an evaluation when jobs is 1."""
+    videos: int = 1
+    """Episodes recorded to MP4 per evaluation (0: none)."""
+    dry_run: bool = False
+    """Print the suite's tasks and rows and exit."""
+    report_only: bool = False
+    """Write results.json and report.md from the stages finished so far; run nothing (a bench still
+    running, or one stopped early)."""
+    wandb: WandbMode = "disabled"
+    project: str = "robolearn"
+    overwrite: bool = False
+    threads: Optional[int] = None
+    """CPU threads for torch per job (default 1)."""
 
 
 OPTIM_DEFAULTS = dict(lr=1e-3, weight_decay=1e-4, betas=(0.9, 0.999), grad_clip=1.0)

@@ -15,6 +15,12 @@ the next episode seed through `set_attr("next_seed", ...)`, which `EvalEnvWrappe
 for `--policy expert`, builds the scripted expert at each reset and puts its next action in
 `info["expert_action"]`, so the expert is evaluated through exactly the path a policy uses.
 
+Shards: `--shard K/N` runs the K-th of N contiguous shares of the episodes (episode i keeps seed
+`cfg.seed + i`), so machines or array jobs can split one evaluation; `merge_results` (`robolearn
+eval-merge`) joins the shards' results.json into exactly the unsharded result (timings aside). For
+that, a sampling policy's noise comes from one generator per episode, seeded with the episode's seed:
+an episode's rollout never depends on which episodes ran beside it.
+
 This module is imported by every worker (the env factory lives here): keep torch, tqdm, imageio
 and wandb imports inside the functions of the main process.
 """
@@ -114,7 +120,9 @@ class EvalEnvWrapper(gym.Wrapper):
 
             # The expert's own randomness (mode choice, noise) follows the episode seed too, from a
             # stream independent of the reset's.
-            self._expert = self._task.expert(self.env, expert_rng(seed))
+            # An idle env (past the episode count) resets without a seed; its rollout is ignored.
+            rng = expert_rng(seed) if seed is not None else np.random.default_rng()
+            self._expert = self._task.expert(self.env, rng)
             self._expert_info(obs, info)
         self._last_obs = obs
         return obs, info
@@ -256,13 +264,34 @@ def _make_vector_env(env_fn, n: int):
 
 
 class _Episode:
-    __slots__ = ("index", "seed", "length", "reached", "frames")
+    __slots__ = ("index", "seed", "length", "reached", "frames", "generator")
 
-    def __init__(self, index: int, seed: int, record: bool):
+    def __init__(self, index: int, seed: int, record: bool, generator=None):
         self.index, self.seed = index, seed
         self.length = 0
         self.reached = False
         self.frames: Optional[list] = [] if record else None
+        self.generator = generator
+
+
+def parse_shard(spec: Optional[str], episodes: int) -> tuple[int, int]:
+    """'K/N' -> (K, N), 0 <= K < N <= episodes; None -> (0, 1)."""
+    if spec is None:
+        return 0, 1
+    try:
+        k, n = (int(x) for x in str(spec).split("/"))
+    except ValueError:
+        raise RobolearnError(f"--shard must look like K/N (e.g. 0/4, shards numbered from 0), got {spec!r}") from None
+    if not 0 <= k < n:
+        raise RobolearnError(f"--shard {spec}: need 0 <= K < N (shards are numbered 0 .. N-1)")
+    if n > episodes:
+        raise RobolearnError(f"--shard {spec}: {n} shards of {episodes} episodes would leave some empty")
+    return k, n
+
+
+def shard_episodes(episodes: int, k: int, n: int) -> range:
+    """Episode indices of shard k of n: contiguous, sizes differing by at most one."""
+    return range(k * episodes // n, (k + 1) * episodes // n)
 
 
 def evaluate(cfg: EvalConfig) -> dict:
@@ -295,19 +324,30 @@ def evaluate(cfg: EvalConfig) -> dict:
     if cfg.horizon is not None:
         env_kwargs["horizon"] = cfg.horizon
 
-    n_envs = max(1, min(cfg.workers, cfg.episodes))
-    seeds = [cfg.seed + i for i in range(cfg.episodes)]
+    shard_k, shard_n = parse_shard(getattr(cfg, "shard", None), cfg.episodes)
+    todo = list(shard_episodes(cfg.episodes, shard_k, shard_n))  # global episode indices of this run
+    n_envs = max(1, min(cfg.workers, len(todo)))
+    seeds = [cfg.seed + i for i in todo]
     env_fn = functools.partial(make_eval_env, env_id, env_kwargs, expert)
-    # Sampling policies (diffusion, VQ-BeT) draw from this generator only: same seed, same rollouts.
-    generator = None
+    # Sampling policies (diffusion, VQ-BeT) draw their noise from one generator per episode, seeded
+    # with the episode's seed: same seed, same rollout, whichever episodes run beside it (shards).
+    generator = head_noise = None
+    gen_device = getattr(policy, "device", device)
     if policy is not None:
-        generator = torch.Generator(device=getattr(policy, "device", device)).manual_seed(cfg.seed)
+        generator = torch.Generator(device=gen_device).manual_seed(cfg.seed)
+        head = getattr(policy, "head", None)
+        if head is not None and hasattr(head, "noise_shape") and head.noise_shape(1) is not None:
+            head_noise = head
+
+    def new_episode(p: int) -> _Episode:
+        g = torch.Generator(device=gen_device).manual_seed(seeds[p]) if head_noise is not None else None
+        return _Episode(todo[p], seeds[p], todo[p] < cfg.videos, g)
 
     if cfg.overwrite:
         for stale in (out / "videos").glob("episode_*.mp4"):
             stale.unlink()
 
-    records: list[Optional[dict]] = [None] * cfg.episodes
+    records: dict[int, dict] = {}
     videos: list[str] = []
     clips: list[tuple[int, int, list]] = []  # (episode, seed, frames) of the recorded episodes
     faults = 0
@@ -315,7 +355,8 @@ def evaluate(cfg: EvalConfig) -> dict:
     t_start = time.perf_counter()
     envs = _make_vector_env(env_fn, n_envs)
     closed_cleanly = False
-    bar = tqdm(total=cfg.episodes, desc=f"eval {env_id}", unit="ep", dynamic_ncols=True)
+    shard_note = f" shard {shard_k}/{shard_n}" if shard_n > 1 else ""
+    bar = tqdm(total=len(todo), desc=f"eval {env_id}{shard_note}", unit="ep", dynamic_ncols=True)
     try:
         fps = float(envs.get_attr("control_hz")[0])
         t_rollout = time.perf_counter()
@@ -324,15 +365,13 @@ def evaluate(cfg: EvalConfig) -> dict:
         if policy is not None:
             cams = [f"{c}_image" for c in getattr(policy, "cameras", [])]
             image_keys = [k for k in cams if k in obs] or image_keys
-        episodes: list[Optional[_Episode]] = [
-            _Episode(j, seeds[j], j < cfg.videos) for j in range(n_envs)
-        ]
+        episodes: list[Optional[_Episode]] = [new_episode(j) for j in range(n_envs)]
         fresh = np.ones(n_envs, dtype=bool)  # env j's obs is the first of an episode
         ended = np.zeros(n_envs, dtype=bool)  # env j's episode ended: the next step() resets it
         next_index = n_envs
         done = 0
 
-        while done < cfg.episodes:
+        while done < len(todo):
             for j in np.flatnonzero(fresh):
                 ep = episodes[j]
                 if ep is None:
@@ -353,7 +392,16 @@ def evaluate(cfg: EvalConfig) -> dict:
                     policy.reset()
                 elif fresh.any():
                     policy.reset(fresh.copy())
-                actions = np.asarray(policy.select_action(obs, generator=generator), np.float32)
+                if head_noise is not None:
+                    # Every live episode draws one noise sample per step from its own generator (the
+                    # policy uses the rows of the environments that plan a chunk this step).
+                    noise = torch.cat([head_noise.sample_noise(1, ep.generator, gen_device) if ep is not None
+                                       else torch.zeros(head_noise.noise_shape(1), device=gen_device)
+                                       for ep in episodes])
+                    actions = policy.select_action(obs, noise=noise)
+                else:
+                    actions = policy.select_action(obs, generator=generator)
+                actions = np.asarray(actions, np.float32)
                 if actions.shape != envs.action_space.shape:
                     raise RobolearnError(
                         f"policy returned actions of shape {actions.shape}; the env expects {envs.action_space.shape}"
@@ -392,15 +440,15 @@ def evaluate(cfg: EvalConfig) -> dict:
                     clips.append((ep.index, ep.seed, ep.frames))
                 done += 1
                 bar.update(1)
-                bar.set_postfix(success=f"{sum(r['success'] for r in records if r) / done:.2f}")
+                bar.set_postfix(success=f"{sum(r['success'] for r in records.values()) / done:.2f}")
                 ended[j] = True
-                if next_index < cfg.episodes:
-                    episodes[j] = _Episode(next_index, seeds[next_index], next_index < cfg.videos)
+                if next_index < len(todo):
+                    episodes[j] = new_episode(next_index)
                     new_seeds[j] = seeds[next_index]
                     next_index += 1
                 else:
                     episodes[j] = None
-            if any(s is not None for s in new_seeds) and done < cfg.episodes:
+            if any(s is not None for s in new_seeds) and done < len(todo):
                 envs.set_attr("next_seed", new_seeds)
         t_end = time.perf_counter()
         closed_cleanly = True
@@ -424,8 +472,12 @@ def evaluate(cfg: EvalConfig) -> dict:
         records[index]["video"] = str(path)
         videos.append(str(path))
 
-    results = _summarize(cfg, env_id, env_kwargs, records, faults, counted_steps, rollout_s,
+    results = _summarize(cfg, env_id, env_kwargs, [records[i] for i in todo], faults, counted_steps, rollout_s,
                          t_end - t_start, n_envs, videos)
+    results["policy_hash"] = EXPERT if expert else (getattr(policy, "meta", None) or {}).get("weights_hash")
+    if shard_n > 1:
+        results["shard"] = {"index": shard_k, "count": shard_n, "first_episode": todo[0],
+                            "stop_episode": todo[-1] + 1}
     out.mkdir(parents=True, exist_ok=True)
     save_json(results_path, results)
     _track(cfg, results)
@@ -456,21 +508,13 @@ def _record(ep: _Episode, info: dict, fault: bool, truncated: bool) -> dict:
 
 
 def _summarize(cfg, env_id, env_kwargs, records, faults, steps, rollout_s, wall_s, n_envs, videos) -> dict:
-    n = len(records)
-    k = sum(r["success"] for r in records)
-    lo, hi = wilson_interval(k, n)
     return {
         "policy": str(cfg.policy),
         "env": env_id,
         "env_kwargs": env_kwargs,
-        "episodes": n,
+        **_aggregate(records),
         "seed": cfg.seed,
         "workers": n_envs,
-        "successes": k,
-        "success_rate": k / n,
-        "success_ci95": [lo, hi],
-        "mean_length": float(np.mean([r["length"] for r in records])),
-        "mean_final_success": float(np.mean([r["final_success"] for r in records])),
         "sim_faults": faults,
         "env_steps": steps,
         "steps_per_second": steps / rollout_s if rollout_s > 0 else None,
@@ -482,12 +526,122 @@ def _summarize(cfg, env_id, env_kwargs, records, faults, steps, rollout_s, wall_
     }
 
 
+def _aggregate(records: list[dict]) -> dict:
+    """The summary statistics of a list of episode records."""
+    n = len(records)
+    k = sum(r["success"] for r in records)
+    lo, hi = wilson_interval(k, n)
+    return {
+        "episodes": n,
+        "successes": k,
+        "success_rate": k / n,
+        "success_ci95": [lo, hi],
+        "mean_length": float(np.mean([r["length"] for r in records])),
+        "mean_final_success": float(np.mean([r["final_success"] for r in records])),
+    }
+
+
+# ----------------------------------------------------------------------------- shards
+MATCHING = ("policy_hash", "env", "env_kwargs", "seed")
+"""Fields every shard of one evaluation must share."""
+
+
+def _load_shard(path: Path) -> tuple[Path, dict]:
+    from robolearn.checkpoint import load_json
+
+    path = Path(path)
+    file = path / "results.json" if path.is_dir() else path
+    if not file.exists():
+        raise RobolearnError(f"{path}: no results.json (run `robolearn eval --shard K/N --out {path}` first)")
+    res = load_json(file)
+    if not isinstance(res, dict) or "per_episode" not in res:
+        raise RobolearnError(f"{file}: not a results.json written by `robolearn eval`")
+    if "shard" not in res:
+        raise RobolearnError(f"{file}: not a shard (written without --shard K/N)")
+    return file, res
+
+
+def merge_results(shards: list[Path], out: Path, overwrite: bool = False, wandb: str = "disabled",
+                  project: str = "robolearn") -> dict:
+    """Join the results of `robolearn eval --shard K/N` runs (K = 0 .. N-1, each once) into the
+    results.json the unsharded evaluation writes: the same episodes, seeds, outcomes and statistics.
+    Timings are sums over the shards (compute spent); videos stay in the shards' folders."""
+    from robolearn.checkpoint import save_json
+
+    out = Path(out)
+    if (out / "results.json").exists() and not overwrite:
+        raise RobolearnError(f"{out / 'results.json'} exists; pass --overwrite to replace it")
+    if not shards:
+        raise RobolearnError("name the shards' result folders to merge")
+    loaded = [_load_shard(p) for p in shards]
+    first_file, first = loaded[0]
+    total = int(first["config"]["episodes"])
+    count = int(first["shard"]["count"])
+    for file, res in loaded[1:]:
+        # Shards on other machines may name the policy folder differently: its weights' hash decides.
+        for key in MATCHING + (("policy",) if first.get("policy_hash") is None else ()):
+            if res.get(key) != first.get(key):
+                raise RobolearnError(f"{file}: {key} {res.get(key)!r} differs from {first_file}'s {first.get(key)!r}; "
+                                     f"these shards are not of one evaluation")
+        if int(res["config"]["episodes"]) != total or int(res["shard"]["count"]) != count:
+            raise RobolearnError(f"{file}: shard of {res['config']['episodes']} episodes in {res['shard']['count']} "
+                                 f"shards; {first_file} is of {total} in {count}")
+    seen: dict[int, Path] = {}
+    for file, res in loaded:
+        k = int(res["shard"]["index"])
+        if k in seen:
+            raise RobolearnError(f"shard {k}/{count} given twice ({seen[k]} and {file})")
+        seen[k] = file
+    missing = sorted(set(range(count)) - set(seen))
+    if missing:
+        raise RobolearnError(f"missing shard(s) {', '.join(f'{k}/{count}' for k in missing)} "
+                             f"(have {', '.join(f'{k}/{count}' for k in sorted(seen))})")
+    records = sorted((r for _, res in loaded for r in res["per_episode"]), key=lambda r: r["episode"])
+    if [r["episode"] for r in records] != list(range(total)):
+        raise RobolearnError(f"the shards' episodes are not exactly 0 .. {total - 1} (an incomplete shard?)")
+
+    by_index = [res for _, res in sorted(loaded, key=lambda x: x[1]["shard"]["index"])]
+    steps = sum(res["env_steps"] for res in by_index)
+    rollout_s = sum(res["rollout_seconds"] for res in by_index)
+    config = dict(first["config"], shard=None, out=str(out))
+    results = {
+        "policy": first["policy"],
+        **({"policy_hash": first["policy_hash"]} if "policy_hash" in first else {}),
+        "env": first["env"],
+        "env_kwargs": first["env_kwargs"],
+        **_aggregate(records),
+        "seed": first["seed"],
+        "workers": max(res["workers"] for res in by_index),
+        "sim_faults": sum(res["sim_faults"] for res in by_index),
+        "env_steps": steps,
+        "steps_per_second": steps / rollout_s if rollout_s > 0 else None,
+        "rollout_seconds": rollout_s,
+        "wall_seconds": sum(res["wall_seconds"] for res in by_index),
+        "videos": [v for res in by_index for v in res["videos"]],
+        "per_episode": records,
+        "config": config,
+        "merged_from": [str(seen[k]) for k in range(count)],
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    save_json(out / "results.json", results)
+    _track(EvalConfig(**{**{k: v for k, v in config.items() if k in EvalConfig.__dataclass_fields__},
+                         "out": out, "wandb": wandb, "project": project}), results)
+    return results
+
+
 def format_results(results: dict) -> str:
     """A few lines for the terminal (`robolearn eval` prints this)."""
     lo, hi = results["success_ci95"]
     sps = results["steps_per_second"]
+    shard = results.get("shard")
+    if shard:
+        first, stop = shard["first_episode"], shard["stop_episode"]
+        which = (f"shard {shard['index']}/{shard['count']}: episodes {first}-{stop - 1} "
+                 f"(seeds {results['seed'] + first}-{results['seed'] + stop - 1})")
+    else:
+        which = f"{results['episodes']} episodes from seed {results['seed']}"
     lines = [
-        f"{results['env']} | policy {results['policy']} | {results['episodes']} episodes from seed {results['seed']}",
+        f"{results['env']} | policy {results['policy']} | {which}",
         f"success {results['successes']}/{results['episodes']} = {100 * results['success_rate']:.1f}% "
         f"(Wilson 95% {100 * lo:.1f}-{100 * hi:.1f}%)",
         f"mean length {results['mean_length']:.1f} steps | mean final success {results['mean_final_success']:.2f} | "

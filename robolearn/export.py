@@ -1,9 +1,10 @@
 """`robolearn export`: a policy run folder -> a self-contained bundle for a robot computer.
 
 The bundle is a folder:
-  policy.onnx  ONE graph, encoder + head: uint8 frames (and raw proprio) in, un-normalized actions
-               out. Image preprocessing, proprio normalization, the head (for diffusion the DDIM
-               loop, unrolled) and action un-normalization are all inside it.
+  policy.onnx  ONE graph, encoder + head: uint8 frames (and raw low-dim observations) in,
+               un-normalized actions out. Image preprocessing, embedding standardization, low-dim
+               normalization, the head (for diffusion the DDIM loop, unrolled) and action
+               un-normalization are all inside it.
   policy.json  the spec `robolearn.runtime` validates: observation and action specs, horizons,
                control rate, noise, hashes, versions, the env it was trained for.
   README.txt   how to call it with numpy + onnxruntime.
@@ -12,8 +13,10 @@ after the parity check passed: the bundle's actions must equal the torch `Policy
 over whole validation episodes (history, action queue and noise included), within the tolerance.
 
 Graph interface (B is dynamic):
-  images   uint8   (B, V, H, W, 3)        this step's camera frames, views in `cameras` order
-  proprio  float32 (B, P)                 raw; only when the policy uses proprio
+  images   uint8   (B, V, H, W, 3)        this step's camera frames, views in `cameras` order (absent
+                                          for a privileged-state policy)
+  <key>    float32 (B, d)                 raw, one input per low-dim key the policy reads
+                                          (`state`, `proprio`; listed in observation.lowdim)
   history  float32 (B, T_o - 1, D)        the previous steps' `features`; only when T_o > 1
   noise    float32 (B, *noise_shape)      only for generative heads (diffusion: normal; VQ-BeT: uniform)
   plan     bool    ()  default True       only when T_o > 1; False skips the head (a step that
@@ -88,31 +91,26 @@ class DdimSampler(nn.Module):
 
 
 class BundleGraph(nn.Module):
-    """encoder + head + normalization, with the bundle's inputs (named in `input_names`, in order)."""
+    """step features + head + action un-normalization, with the bundle's inputs (named in
+    `input_names`, in order): `images` when the policy sees cameras, then each low-dim key."""
 
     def __init__(self, policy):
         super().__init__()
-        self.encoder, self.head = policy.encoder, policy.head
+        self.features_net, self.head = policy.features, policy.head
         self.t_o, self.t, self.a = policy.obs_horizon, policy.pred_horizon, policy.action_dim
-        self.use_proprio = policy.use_proprio
+        self.has_images = bool(policy.cameras)
+        self.lowdim_keys = list(policy.lowdim_keys)
+        self.use_proprio = "proprio" in self.lowdim_keys
         self.generative = policy.head.noise_shape(1) is not None
-        norm = policy.normalizer
-        if policy.use_proprio:
-            scale, offset = norm.params("proprio")
-            self.register_buffer("p_scale", torch.from_numpy(scale))
-            self.register_buffer("p_offset", torch.from_numpy(offset))
-        scale, offset = norm.params("actions")
+        scale, offset = policy.normalizer.params("actions")
         self.register_buffer("a_scale", torch.from_numpy(scale))
         self.register_buffer("a_offset", torch.from_numpy(offset))
         self.sampler = DdimSampler(policy.head) if hasattr(policy.head, "ddim_constants") else None
-        self.input_names = ["images"] + (["proprio"] if self.use_proprio else []) \
+        self.input_names = (["images"] if self.has_images else []) + self.lowdim_keys \
             + (["history"] if self.t_o > 1 else []) + (["noise"] if self.generative else [])
 
-    def features(self, images, proprio):
-        f = self.encoder(images).float()
-        if proprio is not None:
-            f = torch.cat([f, proprio * self.p_scale + self.p_offset], -1)
-        return f
+    def features(self, x: dict):
+        return self.features_net(x.get("images"), {k: x[k] for k in self.lowdim_keys}).float()
 
     def actions(self, feats, history, noise):
         emb = feats[:, None] if history is None else torch.cat([history, feats[:, None]], 1)
@@ -125,16 +123,18 @@ class BundleGraph(nn.Module):
 
     def forward(self, *inputs):
         x = dict(zip(self.input_names, inputs))
-        feats = self.features(x["images"], x.get("proprio"))
+        feats = self.features(x)
         return self.actions(feats, x.get("history"), x.get("noise")), feats
 
 
 def example_inputs(policy, graph: BundleGraph, batch: int = EXAMPLE_BATCH, seed: int = 0) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
-    s = int(policy.meta["image_size"])
-    ex = {"images": torch.randint(0, 256, (batch, len(policy.cameras), s, s, 3), dtype=torch.uint8, generator=g)}
-    if graph.use_proprio:
-        ex["proprio"] = torch.randn(batch, policy.normalizer.dim("proprio"), generator=g)
+    ex = {}
+    if graph.has_images:
+        s = int(policy.meta["image_size"])
+        ex["images"] = torch.randint(0, 256, (batch, len(policy.cameras), s, s, 3), dtype=torch.uint8, generator=g)
+    for k in graph.lowdim_keys:
+        ex[k] = torch.randn(batch, int(policy.meta["lowdim"][k]), generator=g)
     d = int(policy.meta["emb_dim"])
     if graph.t_o > 1:
         ex["history"] = torch.randn(batch, graph.t_o - 1, d, generator=g)
@@ -285,8 +285,8 @@ def build_spec(policy, run_dir: Path, exporter: str, graph_sha: str, hz: float) 
     meta, head = policy.meta, policy.head
     s = int(meta["image_size"])
     keys = {f"{c}_image": {"shape": [s, s, 3], "dtype": "uint8"} for c in policy.cameras}
-    if policy.use_proprio:
-        keys["proprio"] = {"shape": [policy.normalizer.dim("proprio")], "dtype": "float32"}
+    for k in policy.lowdim_keys:
+        keys[k] = {"shape": [int(meta["lowdim"][k])], "dtype": "float32"}
     shape = head.noise_shape(1)
     return {
         "spec_version": SPEC_VERSION,
@@ -296,7 +296,7 @@ def build_spec(policy, run_dir: Path, exporter: str, graph_sha: str, hz: float) 
         "env_id": meta["env_id"],
         "env_kwargs": dict(meta.get("env_kwargs") or {}),
         "control_hz": hz,
-        "observation": {"cameras": list(policy.cameras), "keys": keys},
+        "observation": {"cameras": list(policy.cameras), "lowdim": list(policy.lowdim_keys), "keys": keys},
         "action": {"dim": policy.action_dim, "low": -1.0, "high": 1.0, "dtype": "float32"},
         "obs_horizon": policy.obs_horizon,
         "pred_horizon": policy.pred_horizon,
@@ -304,12 +304,13 @@ def build_spec(policy, run_dir: Path, exporter: str, graph_sha: str, hz: float) 
         "feature_dim": int(meta["emb_dim"]),
         "noise": None if shape is None else {"shape": list(shape[1:]), "distribution": noise_distribution(head)},
         "graph": {"file": GRAPH_FILE, "sha256": graph_sha, "opset": OPSET, "exporter": exporter,
-                  "inputs": ["images"] + (["proprio"] if policy.use_proprio else [])
+                  "inputs": (["images"] if policy.cameras else []) + list(policy.lowdim_keys)
                   + (["history"] if policy.obs_horizon > 1 else []) + (["noise"] if shape is not None else []),
                   "outputs": ["actions", "features"],
                   # bool, default True: False skips the head on steps that only need features.
                   "plan_input": policy.obs_horizon > 1},
         "source": {"policy_run": str(run_dir), "encoder": meta.get("encoder"), "objective": meta.get("objective"),
+                   "features": meta.get("features"), "standardized": meta.get("standardized"),
                    "data_hash": meta.get("data_hash")},
     }
 
@@ -317,7 +318,7 @@ def build_spec(policy, run_dir: Path, exporter: str, graph_sha: str, hz: float) 
 def readme(spec: dict, has_plan: bool) -> str:
     cams = spec["observation"]["cameras"]
     keys = spec["observation"]["keys"]
-    h, w, _ = keys[f"{cams[0]}_image"]["shape"]
+    lowdim = spec["observation"].get("lowdim", ["proprio"] if "proprio" in keys else [])
     t_o, t, t_a = spec["obs_horizon"], spec["pred_horizon"], spec["action_horizon"]
     a, d = spec["action"]["dim"], spec["feature_dim"]
     noise = spec["noise"]
@@ -329,7 +330,7 @@ def readme(spec: dict, has_plan: bool) -> str:
         "",
         "Files",
         "  policy.onnx  one ONNX graph (opset %d): camera frames in, actions out. Image preprocessing," % spec["graph"]["opset"],
-        "               proprio normalization and action un-normalization are inside the graph.",
+        "               low-dim normalization and action un-normalization are inside the graph.",
         "  policy.json  the full spec (observation/action specs, horizons, noise, hashes).",
         "",
         "Easiest: the runtime (needs numpy + onnxruntime only; copy robolearn/runtime.py if robolearn",
@@ -344,7 +345,7 @@ def readme(spec: dict, has_plan: bool) -> str:
         "Observation dict, one step, no batch dimension:",
     ]
     for k, v in keys.items():
-        note = "   raw units, as the robot reports them" if k == "proprio" else ""
+        note = "   raw units, as the robot reports them" if k in lowdim else ""
         lines.append(f"    {k:<16} {v['dtype']:<8} {tuple(v['shape'])}{note}")
     lines += [
         "",
@@ -352,12 +353,15 @@ def readme(spec: dict, has_plan: bool) -> str:
         "",
         "    import numpy as np, onnxruntime as ort",
         "    sess = ort.InferenceSession('policy.onnx', providers=['CPUExecutionProvider'])",
-        f"    images = np.stack([{views}])[None]   # uint8 (1, {len(cams)}, {h}, {w}, 3), views in this order",
     ]
-    feeds = ["'images': images"]
-    if "proprio" in keys:
-        lines.append(f"    proprio = np.asarray(obs['proprio'], np.float32)[None]           # (1, {keys['proprio']['shape'][0]})")
-        feeds.append("'proprio': proprio")
+    feeds = []
+    if cams:
+        h, w, _ = keys[f"{cams[0]}_image"]["shape"]
+        lines.append(f"    images = np.stack([{views}])[None]   # uint8 (1, {len(cams)}, {h}, {w}, 3), views in this order")
+        feeds.append("'images': images")
+    for k in lowdim:
+        lines.append(f"    {k} = np.asarray(obs['{k}'], np.float32)[None]           # (1, {keys[k]['shape'][0]})")
+        feeds.append(f"'{k}': {k}")
     if t_o > 1:
         lines.append(f"    # history: float32 (1, {t_o - 1}, {d}), the `features` outputs of the previous {t_o - 1} step(s),")
         lines.append("    # oldest first; at an episode's first step, this step's own features repeated")
@@ -388,7 +392,7 @@ def readme(spec: dict, has_plan: bool) -> str:
 
 
 # ----------------------------------------------------------------------------- parity
-def parity_frames(store, demos: list[str], cameras: list[str], use_proprio: bool, frames: int):
+def parity_frames(store, demos: list[str], cameras: list[str], lowdim_keys: list[str], frames: int):
     """(demo, step, obs) for whole episodes in order, truncated to `frames` steps in all."""
     left = frames
     for demo in demos:
@@ -397,11 +401,10 @@ def parity_frames(store, demos: list[str], cameras: list[str], use_proprio: bool
         n = min(store.length(demo), left)
         left -= n
         imgs = {c: store.obs(demo, f"{c}_image", slice(0, n)) for c in cameras}
-        prop = store.obs(demo, "proprio", slice(0, n)) if use_proprio else None
+        low = {k: store.obs(demo, k, slice(0, n)) for k in lowdim_keys}
         for t in range(n):
             obs = {f"{c}_image": imgs[c][t] for c in cameras}
-            if prop is not None:
-                obs["proprio"] = np.asarray(prop[t], np.float32)
+            obs.update({k: np.asarray(v[t], np.float32) for k, v in low.items()})
             yield demo, t, obs
 
 
@@ -488,16 +491,17 @@ def _export(cfg: ExportConfig) -> Path:
         split = "valid"
         if not demos:  # a store without a validation split: its training frames still test parity
             demos, split = store.demo_names(None), "all"
-        steps = parity_frames(store, demos, policy.cameras, policy.use_proprio, cfg.parity_frames)
+        steps = parity_frames(store, demos, policy.cameras, policy.lowdim_keys, cfg.parity_frames)
         result = check_parity(policy, bundle, steps)
         if result["frames"] == 0:
             raise RobolearnError(f"{data}: no frames to check parity on; no bundle written")
-        if not result["max_abs_error"] <= cfg.tolerance:
+        tol = cfg.tolerance if cfg.tolerance is not None else float(getattr(policy.head, "export_tolerance", 1e-4))
+        if not result["max_abs_error"] <= tol:
             ep, t = result["worst_at"]
             raise RobolearnError(
                 f"parity check failed: bundle actions differ from the torch policy's by up to "
-                f"{result['max_abs_error']:.3g} (tolerance {cfg.tolerance:g}; {ep} step {t}); no bundle written")
-        spec["parity"] = {**result, "tolerance": cfg.tolerance, "split": split}
+                f"{result['max_abs_error']:.3g} (tolerance {tol:g}; {ep} step {t}); no bundle written")
+        spec["parity"] = {**result, "tolerance": tol, "split": split}
         save_json(tmp / SPEC_FILE, spec)
 
         if out.exists():

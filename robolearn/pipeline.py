@@ -1,22 +1,38 @@
-"""`robolearn run`: collect -> pretrain -> train -> eval -> report, with one config.
+"""The engine behind `robolearn run` and `robolearn bench`: tasks x encoders x heads x seeds.
 
-Every stage writes its own run folder under `runs/<name>/` and is skipped when that folder already
-holds a finished result, so an interrupted `run` picks up where it stopped.
+A task (`TaskSpec`) names the demonstrations the heads learn from, optionally other demonstrations
+to pretrain on (the few-demonstration setting: plentiful data from many contexts, few of the target),
+and the rows to measure. A row's encoder is one of:
+  state      the privileged-state ceiling (no images);
+  scratch    encoder and head trained end to end from a random initialization;
+  none       the frozen random initialization;
+  <objective> a frozen encoder pretrained with idm | dynamo | sirl | ccl (variants such as DynaMo
+             ablations and SIRL budgets get their own label);
+  ft-<objective> that pretrained encoder fine-tuned end to end with the head.
+
+Every stage writes its own folder under `<root>/<task>/` and is skipped when that folder already
+holds a finished result, so an interrupted run picks up where it stopped. Stages run in phases
+(collect, pretrain, train, evaluate); within a phase, independent jobs run in `jobs` processes.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import re
 import shutil
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Optional
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from robolearn.config import (CollectConfig, EvalConfig, OptimConfig, PretrainConfig, RunConfig,
-                              TrainConfig, save_config)
+from robolearn.config import (CollectConfig, DataConfig, EncoderConfig, EvalConfig, OptimConfig, PretrainConfig, TrainConfig,
+                              to_dict)
 from robolearn.errors import RobolearnError
-from robolearn.report import plot_curves, plot_success, write_report
 
 # Where a short CPU run deviates from a method's paper settings (the classes' `optim_defaults`):
 # DynaMo's lr 1e-4 is tuned for 40 epochs; a few hundred steps need a larger one. SIRL's batch
@@ -24,142 +40,358 @@ from robolearn.report import plot_curves, plot_success, write_report
 SHORT_RUN_OPTIM = {"dynamo": dict(lr=3e-4), "sirl": dict(batch_size=8)}
 # VQ-BeT's lr 5.5e-5 and diffusion's 1e-4 are for hundreds of epochs; short runs use 3e-4.
 SHORT_RUN_HEAD_OPTIM = {"vqbet": dict(lr=3e-4), "diffusion": dict(lr=3e-4)}
+EVAL_SEED = 100_000
+"""Evaluation seeds start here (seed s of a row: EVAL_SEED + 1000 s); demonstrations use seeds from 0."""
+PRETRAIN_DATA_SEED = 1_000_000
+"""Seeds of a task's separate pretraining demonstrations: disjoint from the heads' and the evaluation's."""
+BASELINES = ("state", "scratch", "none")
 
 
-def objective_variants(cfg: RunConfig) -> list[tuple[str, str, dict]]:
-    """(label, objective, overrides of its config) for every pretraining variant in the run."""
-    out = [(o, o, {}) for o in cfg.objectives]
-    for flag in cfg.dynamo_ablations:
+@dataclass
+class TaskSpec:
+    """One task of a run or a suite: its demonstrations, its rows and its budgets."""
+
+    name: str
+    env: str
+    demos: int
+    """Demonstrations the heads learn from."""
+    encoders: list[str] = field(default_factory=lambda: ["state", "none", "idm"])
+    heads: list[str] = field(default_factory=lambda: ["mlp"])
+    seeds: list[int] = field(default_factory=lambda: [0])
+    """Seeds of the heads and their evaluations (and of the encoders, unless `pretrain_seeds` says)."""
+    pretrain_seeds: Optional[list[int]] = None
+    """Encoder seeds when fewer than `seeds` (CPU budgets): head seed s uses encoder s if there is
+    one, else the first. None: one encoder per seed."""
+    image_size: int = 64
+    cameras: Optional[list[str]] = None
+    use_proprio: bool = True
+    """Image rows also see proprio (the state row always does)."""
+    pretrain_env: Optional[str] = None
+    """Pretrain on demonstrations of this env instead of the heads' (the few-demonstration setting)."""
+    pretrain_demos: int = 0
+    pretrain_steps: int = 1000
+    pretrain_batch: int = 64
+    train_steps: int = 1500
+    e2e_steps: int = 1500
+    e2e_batch: int = 64
+    eval_episodes: int = 50
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    dynamo_ablations: list[str] = field(default_factory=list)
+    sirl_budgets: list[int] = field(default_factory=list)
+    objective_options: dict = field(default_factory=dict)
+    """Per objective, config overrides, e.g. {"idm": {"shift_pad": 0}}."""
+    horizons: dict = field(default_factory=dict)
+    """Per head, (T_o, T, T_a) overriding the head's defaults, e.g. {"mlp": [2, 8, 4]}."""
+    collect_workers: int = 2
+    in_ram: bool = False
+    """Hold the demonstrations in RAM while pretraining and training end to end (fast GPU steps)."""
+    note: str = ""
+
+
+# ----------------------------------------------------------------------------- rows
+def encoder_variants(task: TaskSpec) -> list[tuple[str, str, dict]]:
+    """(label, objective, overrides of its config) of every encoder to pretrain."""
+    objs = [e[3:] if e.startswith("ft-") else e for e in task.encoders if e not in ("state", "scratch")]
+    out = [(o, o, {}) for o in dict.fromkeys(objs)]
+    for flag in task.dynamo_ablations:
         out.append((f"dynamo-{flag}", "dynamo", {flag: True}))
-    for budget in cfg.sirl_budgets:
+    for budget in task.sirl_budgets:
         out.append((f"sirl-{budget}q", "sirl", {"queries": int(budget)}))
     return out
 
 
-def run(cfg: RunConfig) -> Path:
-    from robolearn.data.collect import collect
-    from robolearn.evaluate import evaluate
-    from robolearn.pretrain import pretrain
+def encoder_seeds(task: TaskSpec) -> list[int]:
+    return list(task.pretrain_seeds) if task.pretrain_seeds else list(task.seeds)
+
+
+def encoder_seed(task: TaskSpec, seed: int) -> int:
+    """The encoder a head of this seed reads."""
+    seeds = encoder_seeds(task)
+    return seed if seed in seeds else seeds[0]
+
+
+def row_encoders(task: TaskSpec) -> list[str]:
+    labels = list(task.encoders) + [v[0] for v in encoder_variants(task) if v[0] not in task.encoders]
+    order = {b: i for i, b in enumerate(BASELINES)}  # baselines first: they frame every table
+    return sorted(dict.fromkeys(labels), key=lambda e: order.get(e, len(order)))
+
+
+def validate_task(task: TaskSpec) -> None:
+    from robolearn.config import DynamoConfig
+    from robolearn.envs import TASKS
     from robolearn.policies import HEADS
     from robolearn.pretraining import OBJECTIVES
-    from robolearn.train import train
 
-    for o in cfg.objectives:
-        if o not in OBJECTIVES:
-            raise RobolearnError(f"unknown objective '{o}'; known: {', '.join(OBJECTIVES)}")
-    for h in cfg.heads:
+    for env in filter(None, (task.env, task.pretrain_env)):
+        if env not in TASKS:
+            raise RobolearnError(f"task {task.name}: unknown env '{env}'; known: {', '.join(TASKS)}")
+    for e in task.encoders:
+        base = e[3:] if e.startswith("ft-") else e
+        if base not in ("state", "scratch") and base not in OBJECTIVES:
+            raise RobolearnError(f"task {task.name}: unknown encoder '{e}'; known: state, scratch, "
+                                 f"{', '.join(OBJECTIVES)} (and ft-<objective> to fine-tune one)")
+    for h in task.heads:
         if h not in HEADS:
-            raise RobolearnError(f"unknown head '{h}'; known: {', '.join(HEADS)}")
-    from robolearn.config import DynamoConfig
+            raise RobolearnError(f"task {task.name}: unknown head '{h}'; known: {', '.join(HEADS)}")
+    flags = [f.name for f in dataclasses.fields(DynamoConfig) if f.name.startswith("no_")]
+    for flag in task.dynamo_ablations:
+        if flag not in flags:
+            raise RobolearnError(f"unknown DynaMo ablation '{flag}'; known: {', '.join(flags)}")
+    if task.pretrain_env and task.pretrain_demos < 1:
+        raise RobolearnError(f"task {task.name}: pretrain_env needs pretrain_demos >= 1")
 
-    known_flags = [f.name for f in dataclasses.fields(DynamoConfig) if f.name.startswith("no_")]
-    for flag in cfg.dynamo_ablations:
-        if flag not in known_flags:
-            raise RobolearnError(f"unknown DynaMo ablation '{flag}'; known: {', '.join(known_flags)}")
 
-    root = Path(cfg.root) / cfg.name
-    if root.exists() and cfg.overwrite:
-        shutil.rmtree(root)
+# ----------------------------------------------------------------------------- jobs
+def _job(kind: str, cfg, threads: int) -> float:
+    """Run one stage in this process; returns its wall time. Imported lazily: workers are spawned."""
+    import torch
+
+    torch.set_num_threads(threads)
+    t0 = time.perf_counter()
+    if kind == "collect":
+        from robolearn.data.collect import collect
+
+        collect(cfg)
+    elif kind == "pretrain":
+        from robolearn.pretrain import pretrain
+
+        pretrain(cfg)
+    elif kind == "train":
+        from robolearn.train import train
+
+        train(cfg)
+    elif kind == "eval":
+        from robolearn.evaluate import evaluate
+
+        evaluate(cfg)
+    else:  # pragma: no cover - internal
+        raise ValueError(kind)
+    return time.perf_counter() - t0
+
+
+def _run_phase(name: str, jobs: list[tuple[str, str, object]], n_procs: int, threads: int,
+               timings: dict, save_timings: Callable[[], None]) -> None:
+    """jobs: (key, kind, config). Runs them inline (n_procs 1) or in spawned processes."""
+    if not jobs:
+        return
+    bar = tqdm(total=len(jobs), desc=name, unit="job", dynamic_ncols=True, position=0)
+    try:
+        if n_procs <= 1 or len(jobs) == 1:
+            for key, kind, cfg in jobs:
+                timings[key] = _job(kind, cfg, threads)
+                save_timings()
+                bar.update(1)
+            return
+        import multiprocessing as mp
+
+        with ProcessPoolExecutor(max_workers=min(n_procs, len(jobs)), mp_context=mp.get_context("spawn")) as pool:
+            futs = {pool.submit(_job, kind, cfg, threads): key for key, kind, cfg in jobs}
+            for fut in as_completed(futs):
+                timings[futs[fut]] = fut.result()  # a failed job raises here, with its own message
+                save_timings()
+                bar.update(1)
+    finally:
+        bar.close()
+
+
+@dataclass
+class RunOptions:
+    """What a run or a suite shares across its tasks."""
+
+    root: Path
+    jobs: int = 1
+    threads: int = 1
+    eval_workers: int = 2
+    wandb: str = "offline"
+    project: str = "robolearn"
+    videos: int = 1
+    report_only: bool = False
+
+
+def run_tasks(tasks: list[TaskSpec], opts: RunOptions, title: str) -> Path:
+    """Run every stage of every task that is not finished yet, then write results.json and report.md."""
+    for t in tasks:
+        validate_task(t)
+    root = Path(opts.root)
     root.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, root / "run.yaml")
-    wb = dict(wandb=cfg.wandb, project=cfg.project)
+    timings_path = root / "timings.json"
+    timings: dict = json.loads(timings_path.read_text()) if timings_path.exists() else {}
 
-    demos = root / "demos.hdf5"
-    if not demos.exists():
-        collect(CollectConfig(env=cfg.env, episodes=cfg.episodes, out=demos, seed=0,
-                              image_size=cfg.image_size, workers=cfg.workers))
+    def save_timings():
+        from robolearn.checkpoint import save_json
 
-    variants = objective_variants(cfg)
-    jobs = [(v, h, s) for v in variants for h in cfg.heads for s in cfg.seeds]
-    outer = tqdm(total=len(variants) * len(cfg.seeds) + 2 * len(jobs), desc=f"run {cfg.name}", position=0,
-                 dynamic_ncols=True)
-    enc_dirs, pol_dirs, eval_dirs = {}, {}, {}
-    for label, objective, overrides in variants:
-        for seed in cfg.seeds:
-            enc = root / "enc" / f"{label}-s{seed}"
-            if not (enc / "encoder.json").exists():
-                pc = PretrainConfig(data=demos, out=enc, objective=objective, encoder=cfg.encoder,
-                                    optim=OptimConfig(**{**dict(steps=cfg.pretrain_steps, batch_size=cfg.pretrain_batch, warmup_steps=20,
-                                                                checkpoint_every=max(cfg.pretrain_steps // 2, 1),
-                                                                eval_every=cfg.pretrain_steps, seed=seed),
-                                                         **SHORT_RUN_OPTIM.get(objective, {})}),
-                                    **wb)
+        save_json(timings_path, timings)
+
+    wb = dict(wandb=opts.wandb, project=opts.project)
+    # Evaluation runs its envs in subprocesses; with several jobs at once, one env each.
+    eval_workers = opts.eval_workers if opts.jobs <= 1 else 1
+
+    collect_jobs, pretrain_jobs, train_jobs, eval_jobs = [], [], [], []
+    for t in tasks:
+        tdir = root / t.name
+        tdir.mkdir(parents=True, exist_ok=True)
+        demos = tdir / "demos.hdf5"
+        if not demos.exists():
+            collect_jobs.append((f"{t.name}/collect", "collect", CollectConfig(
+                env=t.env, episodes=t.demos, out=demos, seed=0, image_size=t.image_size, cameras=t.cameras,
+                workers=t.collect_workers)))
+        pre_data = demos
+        if t.pretrain_env:
+            pre_data = tdir / "pretrain_demos.hdf5"
+            if not pre_data.exists():
+                collect_jobs.append((f"{t.name}/collect_pretrain", "collect", CollectConfig(
+                    env=t.pretrain_env, episodes=t.pretrain_demos, out=pre_data, seed=PRETRAIN_DATA_SEED,
+                    image_size=t.image_size, cameras=t.cameras, workers=t.collect_workers)))
+        for label, objective, overrides in encoder_variants(t):
+            overrides = {**t.objective_options.get(objective, {}), **overrides}
+            for seed in encoder_seeds(t):
+                enc = tdir / "enc" / f"{label}-s{seed}"
+                if (enc / "encoder.json").exists():
+                    continue
+                steps = t.pretrain_steps if objective != "none" else 0
+                pc = PretrainConfig(
+                    data=pre_data, out=enc, objective=objective, encoder=t.encoder,
+                    optim=OptimConfig(**{**dict(steps=steps, batch_size=t.pretrain_batch, warmup_steps=min(50, steps),
+                                                checkpoint_every=max(steps // 2, 1), eval_every=max(steps, 1), seed=seed),
+                                         **SHORT_RUN_OPTIM.get(objective, {})}),
+                    loader=DataConfig(cameras=t.cameras, in_ram=t.in_ram), **wb)
                 sub = getattr(pc, objective, None)
                 if sub is not None and overrides:
                     setattr(pc, objective, dataclasses.replace(sub, **overrides))
-                pretrain(pc)
-            enc_dirs[(label, seed)] = enc
-            outer.update(1)
+                pretrain_jobs.append((f"{t.name}/pretrain/{label}-s{seed}", "pretrain", pc))
+        for enc_label in row_encoders(t):
+            for head in t.heads:
+                for seed in t.seeds:
+                    if not _trainable_row(enc_label, head):
+                        continue  # kNN end to end: no such row
+                    key = f"{enc_label}-{head}-s{seed}"
+                    pol, ev = tdir / "pol" / key, tdir / "eval" / key
+                    if not (pol / "policy.json").exists():
+                        train_jobs.append((f"{t.name}/train/{key}", "train",
+                                           _train_config(t, enc_label, head, seed, demos, tdir, pol, wb)))
+                    if not (ev / "results.json").exists():
+                        eval_jobs.append((f"{t.name}/eval/{key}", "eval", EvalConfig(
+                            policy=str(pol), episodes=t.eval_episodes, seed=EVAL_SEED + 1000 * seed,
+                            workers=eval_workers, videos=opts.videos, out=ev, **wb)))
 
-    for (label, _, _), head, seed in jobs:
-        pol = root / "pol" / f"{label}-{head}-s{seed}"
-        if not (pol / "policy.json").exists():
-            train(TrainConfig(data=demos, encoder=enc_dirs[(label, seed)], out=pol, head=head,
-                              optim=OptimConfig(steps=cfg.train_steps, batch_size=256,
-                                                warmup_steps=50, checkpoint_every=cfg.train_steps,
-                                                eval_every=cfg.train_steps, seed=seed,
-                                                **SHORT_RUN_HEAD_OPTIM.get(head, {})),
-                              **wb))
-        pol_dirs[(label, head, seed)] = pol
-        outer.update(1)
-        ev = root / "eval" / f"{label}-{head}-s{seed}"
-        if not (ev / "results.json").exists():
-            evaluate(EvalConfig(policy=str(pol), episodes=cfg.eval_episodes, seed=100_000 + 1000 * seed,
-                                workers=cfg.workers, videos=1, out=ev, **wb))
-        eval_dirs[(label, head, seed)] = ev
-        outer.update(1)
-    outer.close()
-    return make_report(cfg, root, variants, enc_dirs, pol_dirs, eval_dirs)
+    if opts.report_only:
+        collect_jobs = pretrain_jobs = train_jobs = eval_jobs = []
+    # Collection runs its own worker processes: one collection at a time.
+    _run_phase("collect", collect_jobs, 1, opts.threads, timings, save_timings)
+    _run_phase("pretrain", pretrain_jobs, opts.jobs, opts.threads, timings, save_timings)
+    _run_phase("train", train_jobs, opts.jobs, opts.threads, timings, save_timings)
+    _run_phase("evaluate", eval_jobs, opts.jobs, opts.threads, timings, save_timings)
+    from robolearn.report import write_suite_report
+
+    rows = collect_rows(tasks, root, timings)
+    from robolearn.checkpoint import save_json
+
+    save_json(root / "results.json", {"title": title, "tasks": [to_dict(t) for t in tasks], "rows": rows})
+    return write_suite_report(root, title, tasks, rows)
 
 
-def make_report(cfg, root, variants, enc_dirs, pol_dirs, eval_dirs) -> Path:
+def _trainable_row(enc_label: str, head: str) -> bool:
+    from robolearn.policies import get_head
+
+    e2e = enc_label == "scratch" or enc_label.startswith("ft-")
+    return get_head(head).trainable or not e2e
+
+
+def _train_config(t: TaskSpec, enc_label: str, head: str, seed: int, demos: Path, tdir: Path, pol: Path,
+                  wb: dict) -> TrainConfig:
+    e2e = enc_label == "scratch" or enc_label.startswith("ft-")
+    steps = t.e2e_steps if e2e else t.train_steps
+    optim = OptimConfig(steps=steps, batch_size=t.e2e_batch if e2e else 256, warmup_steps=min(50, steps),
+                        checkpoint_every=max(steps // 2, 1), eval_every=steps, seed=seed,
+                        **SHORT_RUN_HEAD_OPTIM.get(head, {}))
+    if enc_label == "state":
+        encoder, finetune = "state", False
+    elif enc_label == "scratch":
+        encoder, finetune = "scratch", False
+    else:
+        base = enc_label[3:] if enc_label.startswith("ft-") else enc_label
+        encoder, finetune = str(tdir / "enc" / f"{base}-s{encoder_seed(t, seed)}"), enc_label.startswith("ft-")
+    t_o, t_pred, t_a = (list(t.horizons.get(head, [])) + [None, None, None])[:3]
+    return TrainConfig(data=demos, encoder=encoder, finetune=finetune, scratch_encoder=t.encoder,
+                       cameras=t.cameras, out=pol, head=head, use_proprio=True if enc_label == "state" else t.use_proprio,
+                       obs_horizon=t_o, pred_horizon=t_pred, action_horizon=t_a, optim=optim,
+                       loader=DataConfig(in_ram=t.in_ram), **wb)
+
+
+# ----------------------------------------------------------------------------- results
+def _read(path: Path) -> dict:
+    return json.loads(Path(path).read_text()) if Path(path).exists() else {}
+
+
+def collect_rows(tasks: list[TaskSpec], root: Path, timings: dict) -> list[dict]:
+    """One row per task x encoder x head: success pooled over seeds with a Wilson interval."""
+    from robolearn.envs import get_task
     from robolearn.evaluate import wilson_interval
 
-    rows, videos = [], []
-    for label, objective, _ in variants:
-        r2s = []
-        for seed in cfg.seeds:
-            res = json.loads((enc_dirs[(label, seed)] / "results.json").read_text())
-            if "val/probe_r2/mean" in res:
-                r2s.append(res["val/probe_r2/mean"])
-        for head in cfg.heads:
-            succ = n = 0
-            per_seed, lengths, first, finals = [], [], {}, []
-            for seed in cfg.seeds:
-                res = json.loads((eval_dirs[(label, head, seed)] / "results.json").read_text())
-                k = int(round(res["success_rate"] * res["episodes"]))
-                succ, n = succ + k, n + res["episodes"]
-                per_seed.append(res["success_rate"])
-                lengths.append(res["mean_length"])
-                finals.append(res.get("mean_final_success", 0.0))
-                for ep in res.get("per_episode", []):
-                    # Which block reached a target zone first, in every episode where one did
-                    # (solved or not): the mode the policy chose.
-                    fb = ep.get("final_info", {}).get("first_block")
-                    if fb is not None and int(fb) >= 0:
-                        first[int(fb)] = first.get(int(fb), 0) + 1
-                videos += [str(Path(v).relative_to(root)) if Path(v).is_relative_to(root) else v
-                           for v in res.get("videos", [])]
-            lo, hi = wilson_interval(succ, n)
-            rows.append(dict(objective=label, head=head, success=succ / max(n, 1), ci_low=lo, ci_high=hi,
-                             episodes=n, per_seed=per_seed, mean_length=float(np.mean(lengths)),
-                             final_success=float(np.mean(finals)),
-                             probe_r2=float(np.mean(r2s)) if r2s else None,
-                             first_block=" / ".join(f"{first.get(i, 0)}" for i in (0, 1)) if first else None))
-    plot_success(rows, root / "success.png")
-    figures = {"Success rates": "success.png"}
-    if plot_curves({f"{lbl}-s{s}": d for (lbl, s), d in enc_dirs.items()}, root / "pretrain_curves.png",
-                   title="pretraining loss"):
-        figures["Pretraining curves"] = "pretrain_curves.png"
-    if plot_curves({f"{lbl}-{h}-s{s}": d for (lbl, h, s), d in pol_dirs.items()}, root / "train_curves.png",
-                   title="policy head loss"):
-        figures["Head training curves"] = "train_curves.png"
-    setup = [f"env: `{cfg.env}`, {cfg.episodes} demonstrations at {cfg.image_size} px",
-             f"encoder: `{cfg.encoder.name}`; pretraining {cfg.pretrain_steps} steps; head training {cfg.train_steps} steps",
-             f"evaluation: {cfg.eval_episodes} episodes per seed, seeds {cfg.seeds}; final checkpoints, no best-of selection",
-             "probe R²: ridge regression from the frozen embedding to the task features, validation demos"]
-    notes = []
-    if any(o == "sirl" for _, o, _ in variants):
-        notes.append("SIRL uses privileged labels: a simulated user's answers to similarity queries "
-                     "(budget in the row label or the sirl config).")
-    return write_report(root / "report.md", f"robolearn run `{cfg.name}`", setup, rows, figures, videos, notes)
+    rows = []
+    for t in tasks:
+        tdir = root / t.name
+        mode_key = getattr(get_task(t.env), "MODE_INFO_KEY", None)
+        for enc_label in row_encoders(t):
+            base = enc_label[3:] if enc_label.startswith("ft-") else enc_label
+            r2 = [_read(tdir / "enc" / f"{base}-s{s}" / "results.json").get("val/probe_r2/mean") for s in encoder_seeds(t)]
+            r2 = [x for x in r2 if x is not None]
+            for head in t.heads:
+                if not _trainable_row(enc_label, head):
+                    continue
+                succ = n = 0
+                per_seed, lengths, finals, modes, walls = [], [], [], {}, {}
+                for s in t.seeds:
+                    key = f"{enc_label}-{head}-s{s}"
+                    res = _read(tdir / "eval" / key / "results.json")
+                    if not res:
+                        continue
+                    succ, n = succ + int(res["successes"]), n + int(res["episodes"])
+                    per_seed.append(res["success_rate"])
+                    lengths.append(res["mean_length"])
+                    finals.append(res.get("mean_final_success", 0.0))
+                    if mode_key:
+                        for ep in res.get("per_episode", []):
+                            m = ep.get("final_info", {}).get(mode_key)
+                            if m is not None and int(m) >= 0:
+                                modes[int(m)] = modes.get(int(m), 0) + 1
+                    for stage, k in (("pretrain", f"{t.name}/pretrain/{base}-s{s}" if s in encoder_seeds(t) else ""),
+                                     ("train", f"{t.name}/train/{key}"), ("eval", f"{t.name}/eval/{key}")):
+                        if k in timings:
+                            walls[stage] = walls.get(stage, 0.0) + float(timings[k])
+                if n == 0:
+                    continue
+                lo, hi = wilson_interval(succ, n)
+                videos = sorted(str(p.relative_to(root)) for p in (tdir / "eval").glob(f"{enc_label}-{head}-s*/videos/*.mp4"))
+                rows.append(dict(
+                    task=t.name, encoder=enc_label, head=head, success=succ / n, ci_low=lo, ci_high=hi,
+                    successes=succ, episodes=n, per_seed=per_seed, mean_length=float(np.mean(lengths)),
+                    final_success=float(np.mean(finals)), probe_r2=float(np.mean(r2)) if r2 else None,
+                    modes={str(k): v for k, v in sorted(modes.items())} if mode_key else None,
+                    wall_s=walls, videos=videos[:2]))
+    return rows
+
+
+# ----------------------------------------------------------------------------- robolearn run
+def run(cfg) -> Path:
+    """`robolearn run`: one task through every stage, with a report."""
+    root = Path(cfg.root) / cfg.name
+    if root.exists() and cfg.overwrite:
+        shutil.rmtree(root)
+    task = TaskSpec(
+        name=re.sub(r"-v\d+$", "", cfg.env.split("/")[-1]).lower(), env=cfg.env, demos=cfg.episodes, encoders=list(cfg.objectives),
+        heads=list(cfg.heads), seeds=list(cfg.seeds), image_size=cfg.image_size, use_proprio=cfg.use_proprio,
+        pretrain_steps=cfg.pretrain_steps, pretrain_batch=cfg.pretrain_batch, train_steps=cfg.train_steps,
+        e2e_steps=cfg.e2e_steps, eval_episodes=cfg.eval_episodes, encoder=cfg.encoder,
+        dynamo_ablations=list(cfg.dynamo_ablations), sirl_budgets=list(cfg.sirl_budgets),
+        collect_workers=cfg.workers)
+    root.mkdir(parents=True, exist_ok=True)
+    from robolearn.config import save_config
+
+    save_config(cfg, root / "run.yaml")
+    opts = RunOptions(root=root, jobs=cfg.jobs, threads=cfg.threads or 1, eval_workers=cfg.workers,
+                      wandb=cfg.wandb, project=cfg.project)
+    return run_tasks([task], opts, f"robolearn run `{cfg.name}`")
+
+
+__all__ = ["RunOptions", "TaskSpec", "collect_rows", "encoder_variants", "row_encoders", "run", "run_tasks"]

@@ -3,6 +3,9 @@
 Writes an encoder run folder: `encoder.safetensors` (the encoder), `objective.safetensors` (its
 auxiliary networks, for analysis), `encoder.json` (what the encoder was built for), `config.yaml`,
 `normalizer.json`, `metrics.jsonl`, `results.json` (final probe R² and collapse indicators).
+
+Under torchrun every rank trains on its shard of each global batch (robolearn.distributed); rank 0
+alone writes the run folder.
 """
 from __future__ import annotations
 
@@ -11,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
 
 from robolearn import __version__
-from robolearn.checkpoint import file_sha256, load_json, load_module, save_json, save_weights
+from robolearn import distributed as dist
+from robolearn.checkpoint import file_sha256, has_checkpoint, load_json, load_module, save_json, save_weights
 from robolearn.config import EncoderConfig, PretrainConfig, from_dict, resolve_optim, save_config, to_dict
 from robolearn.embeddings import embed_demos
 from robolearn.encoders import make_encoder
@@ -41,14 +44,20 @@ def data_info(store, cameras: list[str]) -> DataInfo:
 
 
 def prepare_run_dir(out: Path, overwrite: bool, done_file: str) -> bool:
-    """Create the run folder. Returns True when an interrupted run is there to resume."""
+    """Create the run folder (rank 0; the other ranks wait). Returns True when an interrupted run is
+    there to resume. After an elastic restart (torchrun --max-restarts) --overwrite no longer
+    applies: the restarted job resumes the checkpoints its first attempt wrote."""
     out = Path(out)
-    if out.exists() and overwrite:
-        shutil.rmtree(out)
+    if dist.is_main():
+        if out.exists() and overwrite and dist.restart_count() == 0:
+            shutil.rmtree(out)
+    dist.barrier()
     if (out / done_file).exists():
         raise RobolearnError(f"{out} already holds a finished run; pass --overwrite to replace it")
-    resume = (out / "checkpoint" / "trainer.json").exists()
-    out.mkdir(parents=True, exist_ok=True)
+    resume = has_checkpoint(out)
+    if dist.is_main():
+        out.mkdir(parents=True, exist_ok=True)
+    dist.barrier()
     return resume
 
 
@@ -89,20 +98,26 @@ def pretrain(cfg: PretrainConfig) -> Path:
     out = Path(cfg.out)
     store = open_store(cfg.data)  # validates before any folder is touched
     cameras = resolve_cameras(store, cfg.loader.cameras)
+    if not cameras:  # e.g. an imported state-only dataset: nothing for an image encoder to see
+        raise RobolearnError(f"{cfg.data}: no camera images (a low-dimensional dataset); an encoder needs images")
     objective_cls = get_objective(cfg.objective)
+    device = pick_device(cfg.optim.device)  # under torchrun: joins the process group
+    main = dist.is_main()
     resume = prepare_run_dir(out, cfg.overwrite, "encoder.json")
     seed_everything(cfg.optim.seed)
-    device = pick_device(cfg.optim.device)
     cfg.optim = resolve_optim(cfg.optim, objective_cls.optim_defaults)
-    save_config(cfg, out / "config.yaml")  # with the optimizer settings actually used
+    if main:
+        save_config(cfg, out / "config.yaml")  # with the optimizer settings actually used
 
     normalizer = Normalizer.from_store(store, split="train")
-    normalizer.save(out / "normalizer.json")
+    if main:
+        normalizer.save(out / "normalizer.json")
     info = data_info(store, cameras)
     encoder = make_encoder(cfg.encoder, info.num_views, info.image_size)
     obj_cfg = getattr(cfg, cfg.objective, None)
     objective = objective_cls(encoder, obj_cfg, info).to(device)
-    objective.prepare(out, cfg.data, normalizer)
+    with dist.main_first():  # SIRL draws its queries once (rank 0) and the other ranks read them
+        objective.prepare(out, cfg.data, normalizer)
 
     tracker = Tracker(out, cfg, job="pretrain", mode=cfg.wandb, project=cfg.project)
     try:
@@ -123,6 +138,7 @@ def pretrain(cfg: PretrainConfig) -> Path:
                 from robolearn.pretraining.sampler import GpuWindowSampler
 
                 # Batches of uint8 image windows gathered on the GPU: no DataLoader, no host copies.
+                # Under torchrun each rank holds every frame and takes its share of each global batch.
                 loader = dataset = GpuWindowSampler.from_store(store, cameras, spec.obs_horizon, "train", device,
                                                                seed=cfg.optim.seed, batch_size=cfg.optim.batch_size)
             if dataset is None:
@@ -131,23 +147,21 @@ def pretrain(cfg: PretrainConfig) -> Path:
             if hasattr(dataset, "__len__") and len(dataset) == 0:
                 raise RobolearnError(f"{cfg.data}: no training windows for objective '{cfg.objective}'")
             if not cfg.optim.gpu_sampler:
-                loader = DataLoader(
-                    dataset, batch_size=cfg.optim.batch_size, shuffle=True,
-                    drop_last=len(dataset) > cfg.optim.batch_size,
-                    num_workers=cfg.loader.workers, persistent_workers=cfg.loader.workers > 0,
-                    generator=torch.Generator().manual_seed(cfg.optim.seed),
-                    pin_memory=device.type == "cuda",
-                )
-            if resume:
+                # This rank's share of each global batch (batch_size x world size), reshuffled per epoch.
+                loader = dist.sharded_loader(dataset, cfg.optim.batch_size, cfg.optim.seed,
+                                             workers=cfg.loader.workers, pin_memory=device.type == "cuda")
+            if resume and main:
                 print(f"resuming the interrupted run in {out}")
             final = fit(objective, loader, cfg.optim, out, tracker, validate=validate,
                         desc=f"pretrain {cfg.objective}", device=device)
         else:
             objective.to(device).eval()
             with torch.no_grad():
-                final = validate(0)
+                final = validate(0) if main else {}
             tracker.log(final, step=0)
         objective.eval()
+        if not main:
+            return out  # rank 0 writes the encoder
 
         save_weights(out / "encoder.safetensors", {"encoder": objective.encoder})
         aux = {n: m for n, m in objective.named_children() if n != "encoder"}

@@ -33,47 +33,81 @@ def plot_curves(runs: dict[str, Path], path: Path, key: str = "train/loss", titl
     return drawn
 
 
-def plot_success(rows: list[dict], path: Path) -> None:
+def plot_success(rows: list[dict], path: Path, title: str = "") -> None:
+    """Success per row with its Wilson 95% interval; baselines grey, the state ceiling dark."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = [f"{r['objective']}\n{r['head']}" for r in rows]
+    labels = [f"{r['encoder']}\n{r['head']}" for r in rows]
     rate = np.array([r["success"] for r in rows])
     lo = np.array([r["ci_low"] for r in rows])
     hi = np.array([r["ci_high"] for r in rows])
+    colours = ["#333333" if r["encoder"] == "state" else "#999999" if r["encoder"] in ("none", "scratch")
+               else "#4C72B0" for r in rows]
     fig, ax = plt.subplots(figsize=(max(5, 0.9 * len(rows) + 2), 4))
-    ax.bar(range(len(rows)), rate, yerr=[rate - lo, hi - rate], capsize=4, color="#4C72B0")
+    ax.bar(range(len(rows)), rate, yerr=[rate - lo, hi - rate], capsize=4, color=colours)
     ax.set_xticks(range(len(rows)))
     ax.set_xticklabels(labels, fontsize=7)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("success rate (Wilson 95% CI)")
+    if title:
+        ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
-def write_report(path: Path, title: str, setup: list[str], rows: list[dict], figures: dict[str, str],
-                 videos: list[str], notes: list[str]) -> Path:
-    lines = [f"# {title}", "", *[f"- {s}" for s in setup], "", "## Results", "",
-             "| encoder (objective) | head | success | 95% CI | episodes | per-seed | final success | mean length | probe R² | first block in a zone (0 / 1) |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for r in rows:
-        per_seed = ", ".join(f"{s:.2f}" for s in r["per_seed"])
-        r2 = "—" if r.get("probe_r2") is None else f"{r['probe_r2']:.3f}"
-        modes = r.get("first_block") or "—"
-        lines.append(
-            f"| {r['objective']} | {r['head']} | {r['success']:.2f} | [{r['ci_low']:.2f}, {r['ci_high']:.2f}] | "
-            f"{r['episodes']} | {per_seed} | {r.get('final_success', 0.0):.2f} | {r['mean_length']:.1f} | {r2} | {modes} |"
-        )
-    lines += ["", "success: episodes solved (Wilson 95% interval over all seeds' episodes); final success: mean "
-              "task progress at the episode's end (BlockPush: fraction of zones holding a block); first block: "
-              "how many episodes had block 0 or block 1 reach a zone first (the mode the policy chose).",
-              "", *notes, ""]
-    for caption, fig in figures.items():
-        lines += [f"## {caption}", "", f"![{caption}]({fig})", ""]
-    if videos:
-        lines += ["## Videos", "", *[f"- {v}" for v in videos], ""]
-    Path(path).write_text("\n".join(lines))
-    return Path(path)
+def _fmt_wall(w: dict) -> str:
+    return " / ".join(f"{w[k]:.0f}" if k in w else "—" for k in ("pretrain", "train", "eval"))
+
+
+def write_suite_report(root: Path, title: str, tasks, rows: list[dict]) -> Path:
+    """report.md: per task its setup, the table (state ceiling and baselines first), a success plot,
+    training curves and videos."""
+    root = Path(root)
+    lines = [f"# {title}", "",
+             "Success: episodes solved at the final checkpoint, pooled over seeds, with the Wilson 95% interval; "
+             "evaluation seeds are disjoint from the demonstrations'. `state` is the privileged-state ceiling, "
+             "`scratch` end-to-end training from a random encoder, `none` the frozen random encoder; "
+             "`ft-<objective>` fine-tunes that encoder end to end. Frozen embeddings are standardized with "
+             "training-split statistics. Wall time: seconds summed over seeds (pretrain / train / eval).", ""]
+    for t in tasks:
+        trows = [r for r in rows if r["task"] == t.name]
+        pre = (f"pretraining on {t.pretrain_demos} demos of `{t.pretrain_env}` ({t.pretrain_steps} steps)"
+               if t.pretrain_env else f"pretraining on the same demos ({t.pretrain_steps} steps)")
+        lines += [f"## {t.name}", "",
+                  f"- `{t.env}`: {t.demos} demonstrations, {t.image_size} px, cameras "
+                  f"{', '.join(t.cameras) if t.cameras else 'the task default'}; image rows "
+                  f"{'with' if t.use_proprio else 'without'} proprio",
+                  f"- {pre}; heads {t.train_steps} steps, end to end {t.e2e_steps} steps (batch {t.e2e_batch}); "
+                  f"{t.eval_episodes} evaluation episodes per seed, seeds {t.seeds}"
+                  + (f" (encoders pretrained with seeds {t.pretrain_seeds})" if t.pretrain_seeds else "")]
+        if t.note:
+            lines.append(f"- {t.note}")
+        if any(r["encoder"].startswith("sirl") for r in trows):
+            lines.append("- SIRL uses privileged labels: a simulated user's answers to similarity queries.")
+        modes = any(r.get("modes") is not None for r in trows)
+        lines += ["", "| encoder | head | success | 95% CI | solved / episodes | per seed | final success | "
+                  "mean length | probe R² |" + (" modes executed |" if modes else "") + " wall s |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- |" + (" --- |" if modes else "") + " --- |"]
+        for r in trows:
+            per_seed = ", ".join(f"{x:.2f}" for x in r["per_seed"])
+            r2 = "—" if r.get("probe_r2") is None else f"{r['probe_r2']:.2f}"
+            mode_cell = (" " + (" / ".join(f"{k}: {v}" for k, v in r["modes"].items()) or "—") + " |") if modes else ""
+            lines.append(f"| {r['encoder']} | {r['head']} | {r['success']:.2f} | [{r['ci_low']:.2f}, {r['ci_high']:.2f}] | "
+                         f"{r['successes']} / {r['episodes']} | {per_seed} | {r['final_success']:.2f} | "
+                         f"{r['mean_length']:.1f} | {r2} |{mode_cell} {_fmt_wall(r.get('wall_s', {}))} |")
+        if trows:
+            plot_success(trows, root / f"{t.name}_success.png", title=t.name)
+            lines += ["", f"![{t.name} success]({t.name}_success.png)", ""]
+        runs = {p.name: p for p in sorted((root / t.name / "pol").glob("*")) if p.is_dir()}
+        if runs and plot_curves(runs, root / f"{t.name}_train_curves.png", title=f"{t.name}: head / end-to-end loss"):
+            lines += [f"![{t.name} training curves]({t.name}_train_curves.png)", ""]
+        vids = [v for r in trows for v in r.get("videos", [])[:1]]
+        if vids:
+            lines += ["Videos (first evaluation episode of seed 0): " + ", ".join(f"[{Path(v).parts[-3]}]({v})" for v in vids), ""]
+    path = root / "report.md"
+    path.write_text("\n".join(lines))
+    return path

@@ -3,7 +3,7 @@
     from robolearn.runtime import BundlePolicy
     policy = BundlePolicy("bundle/", seed=0)
     policy.reset()                        # at the start of every episode
-    action = policy.act(obs)              # obs: {"<camera>_image": uint8 (H, W, 3), "proprio": float (P,)}
+    action = policy.act(obs)              # obs: {"<camera>_image": uint8 (H, W, 3), "proprio": float (P,), ...}
 
 A bundle (written by `robolearn export`) is a folder with `policy.onnx` (encoder + head in one
 graph), `policy.json` (the spec this module validates) and `README.txt`. This module keeps what the
@@ -71,6 +71,17 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def lowdim_keys(spec: Mapping) -> list[str]:
+    """The low-dim observation keys the graph takes, in input order. Bundles written before
+    `observation.lowdim` existed took `proprio` alone, when their keys listed it."""
+    obs = spec.get("observation") or {}
+    if "lowdim" in obs:
+        if not isinstance(obs["lowdim"], list) or not all(isinstance(k, str) for k in obs["lowdim"]):
+            raise BundleError("observation.lowdim must be a list of key names")
+        return list(obs["lowdim"])
+    return ["proprio"] if "proprio" in (obs.get("keys") or {}) else []
+
+
 def load_spec(bundle) -> dict:
     """Read and validate a bundle's policy.json; every problem is a one-line BundleError."""
     bundle = Path(bundle)
@@ -103,19 +114,23 @@ def load_spec(bundle) -> dict:
 
     obs = _field(spec, "observation", dict, where)
     cams = _field(obs, "cameras", list, where + " observation")
-    if not cams or not all(isinstance(c, str) for c in cams):
-        raise BundleError(f"{where}: observation.cameras must be a non-empty list of names")
+    if not all(isinstance(c, str) for c in cams):
+        raise BundleError(f"{where}: observation.cameras must be a list of names")
     keys = _field(obs, "keys", dict, where + " observation")
+    lowdim = lowdim_keys(spec)
+    if not cams and not lowdim:
+        raise BundleError(f"{where}: the policy observes nothing (no cameras, no low-dim keys)")
     for cam in cams:
         k = f"{cam}_image"
         entry = _field(keys, k, dict, where + " observation.keys")
         shp = _shape(entry.get("shape"), f"{where} observation.keys.{k}")
         if len(shp) != 3 or shp[2] != 3 or entry.get("dtype") != "uint8":
             raise BundleError(f"{where}: observation.keys.{k} must be uint8 (H, W, 3), got {entry}")
-    if "proprio" in keys:
-        shp = _shape(keys["proprio"].get("shape"), f"{where} observation.keys.proprio")
-        if len(shp) != 1 or keys["proprio"].get("dtype") != "float32":
-            raise BundleError(f"{where}: observation.keys.proprio must be float32 (P,), got {keys['proprio']}")
+    for k in lowdim:
+        entry = _field(keys, k, dict, where + " observation.keys")
+        shp = _shape(entry.get("shape"), f"{where} observation.keys.{k}")
+        if len(shp) != 1 or entry.get("dtype") != "float32":
+            raise BundleError(f"{where}: observation.keys.{k} must be float32 (d,), got {entry}")
 
     act = _field(spec, "action", dict, where)
     _positive_int(act, "dim", where + " action")
@@ -186,9 +201,11 @@ class BundlePolicy:
 
         self.cameras: list[str] = list(spec["observation"]["cameras"])
         self.obs_spec: dict = spec["observation"]["keys"]
-        self.image_shape = tuple(self.obs_spec[f"{self.cameras[0]}_image"]["shape"])
-        self.use_proprio = "proprio" in self.obs_spec
-        self.proprio_dim = int(self.obs_spec["proprio"]["shape"][0]) if self.use_proprio else 0
+        self.image_shape = tuple(self.obs_spec[f"{self.cameras[0]}_image"]["shape"]) if self.cameras else None
+        self.lowdim_keys: list[str] = lowdim_keys(spec)
+        self.lowdim_dims = {k: int(self.obs_spec[k]["shape"][0]) for k in self.lowdim_keys}
+        self.use_proprio = "proprio" in self.lowdim_keys
+        self.proprio_dim = self.lowdim_dims.get("proprio", 0)
         self.action_dim = int(spec["action"]["dim"])
         self.action_low, self.action_high = float(spec["action"]["low"]), float(spec["action"]["high"])
         self.obs_horizon = int(spec["obs_horizon"])
@@ -210,9 +227,9 @@ class BundlePolicy:
     def _check_graph(self) -> None:
         """The graph's inputs and outputs must be the ones the spec describes."""
         v = len(self.cameras)
-        want = {"images": ("tensor(uint8)", [v, *self.image_shape])}
-        if self.use_proprio:
-            want["proprio"] = ("tensor(float)", [self.proprio_dim])
+        want = {"images": ("tensor(uint8)", [v, *self.image_shape])} if self.cameras else {}
+        for k, d in self.lowdim_dims.items():
+            want[k] = ("tensor(float)", [d])
         if self.obs_horizon > 1:
             want["history"] = ("tensor(float)", [self.obs_horizon - 1, self.feature_dim])
         if self.noise_shape is not None:
@@ -232,35 +249,38 @@ class BundlePolicy:
         # `plan` (bool, default True) lets a step that only needs this frame's features skip the head.
         self._has_plan = any(i.name == "plan" for i in self.session.get_overridable_initializers())
 
-    def check_obs(self, obs) -> tuple[np.ndarray, Optional[np.ndarray]]:
-        """Validated (images uint8 (1, V, H, W, 3), proprio float32 (1, P) or None)."""
+    def check_obs(self, obs) -> dict[str, np.ndarray]:
+        """Validated graph feeds of one observation: `images` uint8 (1, V, H, W, 3) when the policy
+        has cameras, and each low-dim key float32 (1, d)."""
         if not isinstance(obs, Mapping):
             raise BundleError(f"observation must be a dict of arrays, got {type(obs).__name__}")
+        have = ", ".join(sorted(map(str, obs))) or "none"
+        feeds = {}
         views = []
         for cam in self.cameras:
             key = f"{cam}_image"
             if key not in obs:
-                raise BundleError(f"observation has no '{key}' (got keys: {', '.join(sorted(map(str, obs))) or 'none'})")
+                raise BundleError(f"observation has no '{key}' (got keys: {have})")
             x = np.asarray(obs[key])
             if x.dtype != np.uint8:
                 raise BundleError(f"observation '{key}' must be uint8, got {x.dtype}")
             if x.shape != self.image_shape:
                 raise BundleError(f"observation '{key}' must have shape {self.image_shape}, got {x.shape}")
             views.append(x)
-        images = np.stack(views)[None]
-        proprio = None
-        if self.use_proprio:
-            if "proprio" not in obs:
-                raise BundleError(f"observation has no 'proprio' (got keys: {', '.join(sorted(map(str, obs)))})")
-            p = np.asarray(obs["proprio"])
+        if views:
+            feeds["images"] = np.stack(views)[None]
+        for key, d in self.lowdim_dims.items():
+            if key not in obs:
+                raise BundleError(f"observation has no '{key}' (got keys: {have})")
+            p = np.asarray(obs[key])
             if p.dtype.kind != "f":
-                raise BundleError(f"observation 'proprio' must be a float array (float32), got {p.dtype}")
-            if p.shape != (self.proprio_dim,):
-                raise BundleError(f"observation 'proprio' must have shape ({self.proprio_dim},), got {p.shape}")
+                raise BundleError(f"observation '{key}' must be a float array (float32), got {p.dtype}")
+            if p.shape != (d,):
+                raise BundleError(f"observation '{key}' must have shape ({d},), got {p.shape}")
             if not np.isfinite(p).all():
-                raise BundleError("observation 'proprio' holds NaN or inf")
-            proprio = p.astype(np.float32)[None]
-        return images, proprio
+                raise BundleError(f"observation '{key}' holds NaN or inf")
+            feeds[key] = p.astype(np.float32)[None]
+        return feeds
 
     def _check_noise(self, noise) -> np.ndarray:
         x = np.asarray(noise, dtype=np.float32)
@@ -280,16 +300,21 @@ class BundlePolicy:
             return self._rng.standard_normal(shape, dtype=np.float32)
         return self._rng.random(shape, dtype=np.float32)
 
-    def run(self, images: np.ndarray, proprio: Optional[np.ndarray] = None, history: Optional[np.ndarray] = None,
+    def run(self, obs_feeds, proprio: Optional[np.ndarray] = None, history: Optional[np.ndarray] = None,
             noise: Optional[np.ndarray] = None, plan: bool = True):
-        """One graph call, batch of 1: -> (actions (1, T, A) or None when plan is False, features (1, D)).
-        Inputs the graph does not take are ignored; missing ones are zero-filled (their values do
-        not reach the output that is asked for). For batches, open policy.onnx with onnxruntime
-        directly: its batch axis is dynamic."""
-        b = images.shape[0]
-        feeds = {"images": images}
-        if self.use_proprio:
-            feeds["proprio"] = proprio
+        """One graph call: -> (actions (B, T, A) or None when plan is False, features (B, D)).
+
+        obs_feeds: the dict `check_obs` returns (batch of 1), or, for image policies, the images
+        array itself with `proprio` beside it. Inputs the graph does not take are ignored; missing
+        history and noise are zero-filled (their values do not reach the output that is asked for).
+        For batches, open policy.onnx with onnxruntime directly: its batch axis is dynamic."""
+        if isinstance(obs_feeds, Mapping):
+            feeds = dict(obs_feeds)
+        else:
+            feeds = {"images": obs_feeds}
+            if self.use_proprio:
+                feeds["proprio"] = proprio
+        b = next(iter(feeds.values())).shape[0]
         if self.obs_horizon > 1:
             feeds["history"] = history if history is not None else \
                 np.zeros((b, self.obs_horizon - 1, self.feature_dim), np.float32)
@@ -319,7 +344,7 @@ class BundlePolicy:
 
         noise: this step's noise (noise_shape) for a generative head, used only if the step plans a
         new chunk; None draws it from the seeded Generator."""
-        images, proprio = self.check_obs(obs)
+        feeds = self.check_obs(obs)
         ensemble = self.temporal_ensemble is not None
         plan = ensemble or len(self._queue) == 0
         if plan and self.noise_shape is not None:
@@ -331,12 +356,12 @@ class BundlePolicy:
         if self.obs_horizon > 1:
             if self._history is None:
                 # A new episode's history is its first frame repeated, as the training windows are padded.
-                _, f0 = self.run(images, proprio, plan=False)
+                _, f0 = self.run(feeds, plan=False)
                 self._history = np.repeat(f0[:, None], self.obs_horizon - 1, axis=1)
             history = self._history
         actions = features = None
         if plan or self.obs_horizon > 1:
-            actions, features = self.run(images, proprio, history, noise, plan=plan)
+            actions, features = self.run(feeds, history=history, noise=noise, plan=plan)
         if self.obs_horizon > 1:
             self._history = np.concatenate([self._history[:, 1:], features[:, None]], axis=1)
 
@@ -359,4 +384,4 @@ class BundlePolicy:
                 f"T={self.pred_horizon}, T_a={self.action_horizon}, {self.control_hz:g} Hz)")
 
 
-__all__ = ["BundleError", "BundlePolicy", "SPEC_VERSION", "load_spec"]
+__all__ = ["BundleError", "BundlePolicy", "SPEC_VERSION", "load_spec", "lowdim_keys"]

@@ -2,6 +2,7 @@
 
 Every metric logged goes to `metrics.jsonl` in the run folder first, so reading results never
 needs wandb. The wandb run id is saved in `wandb_id.txt` so a resumed run continues the same run.
+Under torchrun only rank 0 tracks; on the other ranks a Tracker records nothing.
 """
 from __future__ import annotations
 
@@ -32,11 +33,16 @@ def _new_run_id() -> str:
 
 class Tracker:
     def __init__(self, run_dir: Path, config, job: str, mode: str = "offline", project: str = "robolearn"):
+        from robolearn.distributed import is_main
+
         self.run_dir = Path(run_dir)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
         self.metrics_path = self.run_dir / "metrics.jsonl"
         self.run = None
         self.mode = mode
+        self.active = is_main()
+        if not self.active:
+            return
+        self.run_dir.mkdir(parents=True, exist_ok=True)
         if mode != "disabled":
             self.run = self._start_wandb(config, job, mode, project)
 
@@ -57,6 +63,8 @@ class Tracker:
         )
 
     def log(self, metrics: dict, step: Optional[int] = None) -> None:
+        if not self.active:
+            return
         row = {k: _clean(v) for k, v in metrics.items()}
         if step is not None:
             row["step"] = int(step)

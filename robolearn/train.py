@@ -1,43 +1,64 @@
-"""`robolearn train`: a policy head on the cached embeddings of a frozen encoder.
+"""`robolearn train`: a policy head on one of three kinds of observation features.
 
-Writes a policy run folder: `model.safetensors` (encoder.* and head.*), `policy.json` (what the
-policy consumes and produces), `normalizer.json`, `config.yaml`, `metrics.jsonl`, `results.json`.
+- a frozen encoder (`--encoder runs/enc`): the head trains on cached embeddings, standardized with
+  the training split's statistics (saved with the policy);
+- the privileged state (`--encoder state`): no images; the head reads the task's `state`
+  observation (object poses, goals) beside proprio. The ceiling of imitation on these demos;
+- end to end (`--encoder scratch`, or `--encoder runs/enc --finetune`): encoder and head trained
+  together with the head's loss and random-shift augmentation, as diffusion_policy, robomimic and
+  LeRobot train.
+
+Writes a policy run folder: `model.safetensors` (features.* and head.*), `policy.json` (what the
+policy consumes and produces, the head's own config), `normalizer.json`, `config.yaml`,
+`metrics.jsonl`, `results.json`. Under torchrun every rank trains on its shard of each global batch
+(robolearn.distributed); rank 0 alone writes.
 """
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import torch
 import torch.nn as nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import TensorDataset
 
 from robolearn import __version__
+from robolearn import distributed as dist
 from robolearn.checkpoint import file_sha256, save_json, save_weights
-from robolearn.config import TrainConfig, resolve_optim, save_config
-from robolearn.embeddings import cached_embeddings
+from robolearn.config import TrainConfig, resolve_optim, save_config, to_dict
+from robolearn.data.normalize import Normalizer
+from robolearn.data.store import file_hash, open_store
+from robolearn.data.windows import WindowDataset
+from robolearn.embeddings import cached_embeddings, embed_demos
+from robolearn.encoders import make_encoder
 from robolearn.errors import RobolearnError
 from robolearn.policies import get_head
+from robolearn.policies.features import StepFeatures
 from robolearn.pretrain import load_encoder, prepare_run_dir
+from robolearn.pretraining import WindowSpec
+from robolearn.pretraining.idm import random_shift
 from robolearn.tracking import Tracker
 from robolearn.trainer import fit, pick_device, seed_everything
 
+POLICY_FORMAT = 2
+"""policy.json format: 2 = weights under features.* (encoder + statistics) and head.*, head config inside."""
+STATE = "state"
+SCRATCH = "scratch"
 
-def embedding_windows(emb: dict, store, normalizer, demos, obs_horizon, pred_horizon, use_proprio):
+
+def feature_windows(feats: dict[str, np.ndarray], actions: dict[str, np.ndarray], demos, obs_horizon, pred_horizon):
     """Windows over per-step features: (N, T_o, D) context, (N, T, A) normalized action chunks,
     (N, T) pad mask. The context before an episode's start repeats its first step, and the chunk
     past its end repeats the last action (masked), as the image windows do."""
     xs, ys, pads = [], [], []
     for d in demos:
-        feat = emb[d]
-        if use_proprio:
-            feat = np.concatenate([feat, normalizer.normalize("proprio", store.obs(d, "proprio"))], -1)
-        acts = normalizer.normalize("actions", store.actions(d))
-        n = len(feat)
+        f, acts = feats[d], actions[d]
+        n = len(f)
         t = np.arange(n)
         ctx = np.clip(t[:, None] + np.arange(-obs_horizon + 1, 1)[None], 0, n - 1)
         raw = t[:, None] + np.arange(pred_horizon)[None]
-        xs.append(feat[ctx])
+        xs.append(f[ctx])
         ys.append(acts[np.clip(raw, 0, n - 1)])
         pads.append(raw > n - 1)
     as_t = lambda a, dt: torch.from_numpy(np.concatenate(a).astype(dt))  # noqa: E731
@@ -45,7 +66,7 @@ def embedding_windows(emb: dict, store, normalizer, demos, obs_horizon, pred_hor
 
 
 class HeadObjective(nn.Module):
-    """Adapts a head to the trainer's `loss(batch)` interface."""
+    """A head on precomputed features, in the trainer's `loss(batch)` interface."""
 
     def __init__(self, head):
         super().__init__()
@@ -57,6 +78,37 @@ class HeadObjective(nn.Module):
 
     def param_groups(self):
         return self.head.param_groups()
+
+    def after_step(self, step, total):
+        self.head.after_step(step, total)
+
+
+class EndToEnd(nn.Module):
+    """Encoder and head trained together on image windows with the head's loss.
+
+    Random-shift augmentation (DrQ; diffusion_policy's random crop) with one offset per sample and
+    view, shared by the T_o context frames so the history stays consistent."""
+
+    def __init__(self, features: StepFeatures, head, shift_pad: int):
+        super().__init__()
+        self.features, self.head, self.shift_pad = features, head, int(shift_pad)
+
+    def _augment(self, images: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.shift_pad <= 0:
+            return images
+        b, t, v, h, w, c = images.shape
+        x = images.permute(0, 2, 3, 4, 1, 5).reshape(b * v, h, w, t * c)
+        x = random_shift(x, self.shift_pad)
+        return x.reshape(b, v, h, w, t, c).permute(0, 4, 1, 2, 3, 5)
+
+    def loss(self, batch):
+        lowdim = {k: batch[k] for k in self.features.lowdim_keys}
+        feats = self.features(self._augment(batch["images"]), lowdim)  # (B, T_o, D)
+        return self.head.loss(feats, batch["actions"], batch["action_pad"])
+
+    def param_groups(self):
+        enc = [p for p in self.features.parameters() if p.requires_grad]
+        return [{"name": "encoder", "params": enc}, *self.head.param_groups()]
 
     def after_step(self, step, total):
         self.head.after_step(step, total)
@@ -83,69 +135,167 @@ def valid_metrics(head, x, y, pad, generator_seed: int = 0) -> dict:
     return {"val/action_mse": mse, "val/first_action_mse": first}
 
 
-def train(cfg: TrainConfig) -> Path:
-    from robolearn.data.normalize import Normalizer
-    from robolearn.data.store import file_hash, open_store
+@torch.no_grad()
+def demo_features(features: StepFeatures, store, demos, cameras, raw_emb: Optional[dict] = None,
+                  device=None) -> dict[str, np.ndarray]:
+    """Per-demo (T, D) features exactly as the policy computes them at run time."""
+    features.eval()
+    if features.encoder is not None and raw_emb is None:
+        raw_emb = embed_demos(features.encoder, store, cameras, demos, device=device, progress=False)
+    out = {}
+    for d in demos:
+        parts = []
+        if features.encoder is not None:
+            parts.append(features.standardize(torch.from_numpy(raw_emb[d]).to(device)))
+        for k in features.lowdim_keys:
+            parts.append(features.normalize_lowdim(k, torch.from_numpy(store.obs(d, k).astype(np.float32)).to(device)))
+        out[d] = torch.cat(parts, -1).cpu().numpy() if parts else np.zeros((store.length(d), 0), np.float32)
+    return out
 
-    out = Path(cfg.out)
-    store = open_store(cfg.data)
-    head_cls = get_head(cfg.head)
-    device = pick_device(cfg.optim.device)
-    encoder, enc_meta = load_encoder(cfg.encoder, device)
-    cameras = list(enc_meta["cameras"])
-    missing = [c for c in cameras if c not in store.cameras]
+
+def lowdim_dims(cfg: TrainConfig, store, kind: str) -> dict[str, int]:
+    keys = ([STATE] if kind == STATE else []) + (["proprio"] if cfg.use_proprio else [])
+    missing = [k for k in keys if k not in store.lowdim_keys]
+    if missing:
+        what = ("it was recorded before tasks had a privileged `state` observation; collect it again"
+                if STATE in missing else "drop --use-proprio")
+        raise RobolearnError(f"{cfg.data}: no '{missing[0]}' observation ({what})")
+    if not keys and kind == STATE:
+        raise RobolearnError("a state policy needs the `state` observation")
+    return {k: int(np.prod(store.obs(store.demo_names(None)[0], k, slice(0, 1)).shape[1:])) for k in keys}
+
+
+def build_features(cfg: TrainConfig, store, device) -> tuple[str, StepFeatures, dict]:
+    """(kind, features module, encoder meta) for the --encoder argument."""
+    enc = str(cfg.encoder)
+    if enc == STATE:
+        if cfg.finetune:
+            raise RobolearnError("--finetune needs an encoder to fine-tune, not `state`")
+        meta = {"encoder": None, "objective": STATE, "cameras": [], "image_size": 0, "embed_dim": 0}
+        return STATE, StepFeatures(None, lowdim_dims(cfg, store, STATE)), meta
+    if not store.cameras:
+        raise RobolearnError(f"{cfg.data}: no camera images; only `--encoder state` trains on it")
+    if enc == SCRATCH:
+        cameras = list(cfg.cameras or store.cameras)
+        encoder = make_encoder(cfg.scratch_encoder, len(cameras), int(store.image_size))
+        meta = {"encoder": to_dict(cfg.scratch_encoder), "objective": SCRATCH, "cameras": cameras,
+                "image_size": int(store.image_size), "embed_dim": encoder.embed_dim}
+        kind = SCRATCH
+    else:
+        encoder, meta = load_encoder(Path(enc), device)
+        meta = dict(meta)
+        kind = "finetune" if cfg.finetune else "frozen"
+    missing = [c for c in meta["cameras"] if c not in store.cameras]
     if missing:
         raise RobolearnError(f"{cfg.data}: the encoder needs camera(s) {', '.join(missing)}, the file has {', '.join(store.cameras)}")
-    if int(store.image_size) != int(enc_meta["image_size"]):
-        raise RobolearnError(f"{cfg.data}: images are {store.image_size} px, the encoder was trained on {enc_meta['image_size']} px")
+    if int(store.image_size) != int(meta["image_size"]):
+        raise RobolearnError(f"{cfg.data}: images are {store.image_size} px, the encoder was trained on {meta['image_size']} px")
+    return kind, StepFeatures(encoder, lowdim_dims(cfg, store, kind)), meta
+
+
+def train(cfg: TrainConfig) -> Path:
+    out = Path(cfg.out)
+    store = open_store(cfg.data)
+    try:
+        return _train(cfg, out, store)
+    finally:
+        store.close()
+
+
+def _train(cfg: TrainConfig, out: Path, store) -> Path:
+    head_cls = get_head(cfg.head)
+    device = pick_device(cfg.optim.device)
+    kind, features, enc_meta = build_features(cfg, store, device)
+    e2e = kind in (SCRATCH, "finetune")
+    if e2e and not head_cls.trainable:
+        raise RobolearnError(f"the {cfg.head} head has no gradient training: use a frozen encoder or `state`")
     t_o, t_pred, t_a = horizons(cfg, head_cls)
     prepare_run_dir(out, cfg.overwrite, "policy.json")
     seed_everything(cfg.optim.seed)
     cfg.optim = resolve_optim(cfg.optim, head_cls.optim_defaults)
-    save_config(cfg, out / "config.yaml")
     normalizer = Normalizer.from_store(store, split="train")
-    normalizer.save(out / "normalizer.json")
+    if dist.is_main():
+        save_config(cfg, out / "config.yaml")
+        normalizer.save(out / "normalizer.json")
+    features.set_lowdim_stats(normalizer)
+    features.to(device)
+    cameras = list(enc_meta["cameras"])
 
     data_hash = file_hash(cfg.data)
-    emb = cached_embeddings(encoder, enc_meta["weights_hash"], store, data_hash, cameras,
-                            Path(cfg.encoder) / "embeddings", device=device)
     train_demos, valid_demos = store.demo_names("train"), store.demo_names("valid")
-    x, y, pad = embedding_windows(emb, store, normalizer, train_demos, t_o, t_pred, cfg.use_proprio)
-    vx, vy, vpad = embedding_windows(emb, store, normalizer, valid_demos, t_o, t_pred, cfg.use_proprio) \
-        if valid_demos else (x[:0], y[:0], pad[:0])
-    emb_dim = x.shape[-1]
+    actions = {d: normalizer.normalize("actions", store.actions(d)) for d in store.demo_names(None)}
+    raw = None
+    if kind == "frozen":
+        features.encoder.requires_grad_(False)
+        raw = cached_embeddings(features.encoder, enc_meta["weights_hash"], store, data_hash, cameras,
+                                Path(cfg.encoder) / "embeddings", device=device)
+        if cfg.standardize:
+            features.set_embedding_stats(np.concatenate([raw[d] for d in train_demos]))
+    if e2e:  # features change while training; the windows here only carry the action chunks
+        feats = {d: np.zeros((len(actions[d]), 0), np.float32) for d in train_demos}
+    else:
+        feats = demo_features(features, store, store.demo_names(None), cameras, raw, device)
+    x, y, pad = feature_windows(feats, actions, train_demos, t_o, t_pred)
+    emb_dim = features.dim
     head = head_cls(emb_dim, store.action_dim, t_o, t_pred, getattr(cfg, cfg.head)).to(device)
+
+    def valid_windows():
+        if not valid_demos:
+            return None
+        f = demo_features(features, store, valid_demos, cameras, raw, device) if e2e else feats
+        return [t.to(device) for t in feature_windows(f, actions, valid_demos, t_o, t_pred)]
 
     tracker = Tracker(out, cfg, job="train", mode=cfg.wandb, project=cfg.project)
     try:
         prep = head.prepare(x.to(device), y.to(device), pad.to(device))
         if prep:
             tracker.log({f"prepare/{k}": v for k, v in prep.items()}, step=0)
-        final = {}
-        vx_d, vy_d, vpad_d = vx.to(device), vy.to(device), vpad.to(device)
+        final: dict = {}
+        valid = None if e2e else valid_windows()
+
+        def validate(step):
+            v = valid_windows() if e2e else valid
+            return {} if v is None else valid_metrics(head, *v)
+
         if head.trainable:
-            loader = DataLoader(TensorDataset(x, y, pad), batch_size=cfg.optim.batch_size, shuffle=True,
-                                drop_last=len(x) > cfg.optim.batch_size,
-                                generator=torch.Generator().manual_seed(cfg.optim.seed))
+            if e2e:
+                # A window: T_o frames of images and low-dim keys, T actions.
+                spec = WindowSpec(obs_horizon=t_o, action_horizon=t_pred)
+                dataset = WindowDataset(cfg.data, spec, split="train", cameras=cameras,
+                                        normalizer=normalizer.subset(["actions"]), in_ram=cfg.loader.in_ram,
+                                        with_features=False)
+                model = EndToEnd(features, head, cfg.shift_pad)
+                desc = f"train {kind} {cfg.head}"
+            else:
+                dataset = TensorDataset(x, y, pad)
+                model = HeadObjective(head)
+                desc = f"train {cfg.head}"
+            # This rank's share of each global batch (batch_size x world size), reshuffled per epoch.
+            loader = dist.sharded_loader(dataset, cfg.optim.batch_size, cfg.optim.seed,
+                                         workers=cfg.loader.workers if e2e else 0)
             # fit validates (and logs) at its last step, so the final metrics come from there.
-            final = fit(HeadObjective(head), loader, cfg.optim, out, tracker,
-                        validate=lambda step: valid_metrics(head, vx_d, vy_d, vpad_d),
-                        desc=f"train {cfg.head}", device=device)
+            final = fit(model, loader, cfg.optim, out, tracker, validate=validate, desc=desc, device=device)
         head.eval()
+        features.eval()
+        if not dist.is_main():
+            return out  # rank 0 validates and writes the policy
         if "val/action_mse" not in final:  # kNN, or a resumed run with no step left to train
-            final.update(valid_metrics(head, vx_d, vy_d, vpad_d))
+            final.update(validate(cfg.optim.steps))
             tracker.log({k: v for k, v in final.items() if k.startswith("val/")})
 
-        save_weights(out / "model.safetensors", {"encoder": encoder, "head": head})
+        save_weights(out / "model.safetensors", {"features": features, "head": head})
         results = {k: v for k, v in final.items() if k.startswith("val/") or k == "loss"}
-        results.update(head=cfg.head, train_windows=len(x), valid_windows=len(vx))
+        results.update(head=cfg.head, features=kind, train_windows=len(x), valid_windows=sum(
+            store.length(d) for d in valid_demos))
         save_json(out / "results.json", results)
         meta = {
-            "head": cfg.head, "encoder": enc_meta["encoder"], "encoder_dir": str(cfg.encoder),
-            "objective": enc_meta["objective"], "cameras": cameras, "image_size": enc_meta["image_size"],
-            "emb_dim": emb_dim, "image_emb_dim": enc_meta["embed_dim"], "use_proprio": cfg.use_proprio,
-            "proprio_dim": store.proprio_dim if cfg.use_proprio else 0, "action_dim": store.action_dim,
-            "obs_horizon": t_o, "pred_horizon": t_pred, "action_horizon": t_a,
+            "format": POLICY_FORMAT, "head": cfg.head, "head_config": to_dict(getattr(cfg, cfg.head)),
+            "features": kind, "encoder": enc_meta["encoder"], "encoder_dir": None if kind in (STATE, SCRATCH) else str(cfg.encoder),
+            "objective": enc_meta["objective"], "cameras": cameras, "image_size": int(enc_meta["image_size"]),
+            "lowdim": {k: int(getattr(features, f"{k}_scale").numel()) for k in features.lowdim_keys},
+            "standardized": bool(kind == "frozen" and cfg.standardize),
+            "emb_dim": emb_dim, "image_emb_dim": features.image_dim, "use_proprio": cfg.use_proprio,
+            "action_dim": store.action_dim, "obs_horizon": t_o, "pred_horizon": t_pred, "action_horizon": t_a,
             "env_id": store.env_id, "env_kwargs": store.env_kwargs, "data": str(cfg.data), "data_hash": data_hash,
             "weights_hash": file_sha256(out / "model.safetensors"), "robolearn_version": __version__,
         }
@@ -155,5 +305,7 @@ def train(cfg: TrainConfig) -> Path:
                              [out / "model.safetensors", out / "policy.json", out / "normalizer.json", out / "config.yaml"])
     finally:
         tracker.finish()
-        store.close()
     return out
+
+
+__all__ = ["EndToEnd", "HeadObjective", "SCRATCH", "STATE", "build_features", "feature_windows", "train"]

@@ -6,15 +6,18 @@ optionally `configure_optimizers(cfg)` (CCL has one optimizer per network) and
 `after_step(step, total_steps)` (EMA updates).
 
 Schedule: linear warmup, then cosine decay to zero. bf16 autocast on CUDA (`amp="auto"`), optional
-`torch.compile`. Checkpoints (weights and optimizer state in safetensors, step in JSON) every
-`checkpoint_every` steps; a run started again in the same folder resumes from the latest one.
+`torch.compile`. Checkpoints (weights and optimizer state in safetensors, a manifest with their
+hashes; see robolearn.checkpoint) every `checkpoint_every` steps; a run started again in the same
+folder resumes from the newest intact one, data order included.
+
+Under torchrun (robolearn.distributed) the same loop runs on every rank: the model is wrapped in
+DistributedDataParallel (gradients averaged over the ranks), BatchNorm becomes SyncBatchNorm on GPUs,
+each rank reads its shard of every global batch, and only rank 0 logs, validates and checkpoints.
 """
 from __future__ import annotations
 
 import contextlib
-import json
 import math
-import os
 import random
 import time
 from pathlib import Path
@@ -22,17 +25,18 @@ from typing import Callable, Iterable, Iterator, Optional
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
+from robolearn import distributed as dist
+from robolearn.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
 from robolearn.config import OptimConfig
-from robolearn.checkpoint import atomic_write_text
+from robolearn.errors import RobolearnError
 
 
 def pick_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    """auto: cuda when available, else cpu. Under torchrun: this rank's device, and the process
+    group is joined here (robolearn.distributed.setup)."""
+    return dist.setup(name)
 
 
 def seed_everything(seed: int) -> None:
@@ -61,7 +65,10 @@ def lr_lambda(warmup: int, total: int) -> Callable[[int], float]:
     return f
 
 
-def infinite(loader: Iterable) -> Iterator:
+def infinite(loader: Iterable, start_step: int = 0) -> Iterator:
+    """Batches from `loader`, re-iterated epoch after epoch. A sharded loader is first pointed at the
+    start_step'th batch of the run (a resumed run continues the data order where it stopped)."""
+    dist.set_position(loader, start_step)
     while True:
         yielded = False
         for batch in loader:
@@ -81,49 +88,6 @@ def default_optimizers(model, cfg: OptimConfig) -> list[torch.optim.Optimizer]:
     return [torch.optim.AdamW(groups, **kw)]
 
 
-# ----------------------------------------------------------------------------- checkpoints
-def _optim_to_flat(opts) -> tuple[dict[str, torch.Tensor], list]:
-    tensors, meta = {}, []
-    for i, opt in enumerate(opts):
-        sd = opt.state_dict()
-        for pid, st in sd["state"].items():
-            for name, v in st.items():
-                t = v if isinstance(v, torch.Tensor) else torch.tensor(v)
-                tensors[f"opt{i}.{pid}.{name}"] = t.detach().cpu().contiguous().clone()
-        meta.append(sd["param_groups"])
-    return tensors, meta
-
-
-def _optim_from_flat(opts, tensors: dict, meta: list) -> None:
-    for i, opt in enumerate(opts):
-        state: dict = {}
-        prefix = f"opt{i}."
-        for k, v in tensors.items():
-            if k.startswith(prefix):
-                pid, name = k[len(prefix):].split(".", 1)
-                state.setdefault(int(pid), {})[name] = v
-        opt.load_state_dict({"state": state, "param_groups": meta[i]})
-
-
-def save_checkpoint(ckpt_dir: Path, model, opts, step: int) -> None:
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
-    weights = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
-    opt_t, opt_meta = _optim_to_flat(opts)
-    for name, payload in (("model.safetensors", weights), ("optim.safetensors", opt_t)):
-        tmp = ckpt_dir / f".{name}.tmp-{os.getpid()}"
-        save_file(payload, str(tmp))
-        os.replace(tmp, ckpt_dir / name)
-    # trainer.json last: its presence means the two weight files beside it are complete.
-    atomic_write_text(ckpt_dir / "trainer.json", json.dumps({"step": step, "optim": opt_meta}))
-
-
-def load_checkpoint(ckpt_dir: Path, model, opts) -> int:
-    meta = json.loads((ckpt_dir / "trainer.json").read_text())
-    model.load_state_dict(load_file(str(ckpt_dir / "model.safetensors")))
-    _optim_from_flat(opts, load_file(str(ckpt_dir / "optim.safetensors")), meta["optim"])
-    return int(meta["step"])
-
-
 # ----------------------------------------------------------------------------- the loop
 def fit(
     model: torch.nn.Module,
@@ -137,46 +101,76 @@ def fit(
 ) -> dict:
     """Train `model` for cfg.steps steps on batches from `data` (re-iterated as needed).
 
-    Returns the last logged metrics. Resumes from `run_dir/checkpoint` when it exists.
+    Returns the last logged metrics (on rank 0; the other ranks get their own). Resumes from the
+    newest intact checkpoint under `run_dir/checkpoint` when there is one. Under torchrun `data` must
+    yield this rank's shard (robolearn.distributed.sharded_loader, or a rank-aware sampler).
     """
     from robolearn.config import resolve_optim
 
     cfg = resolve_optim(cfg, {})  # callers normally resolve with the method's defaults first
     device = device or pick_device(cfg.device)
+    world, main = dist.world_size(), dist.is_main()
+    if world > 1 and not dist.is_sharded(data):
+        raise RobolearnError("fit under torchrun needs data sharded by rank "
+                             "(robolearn.distributed.sharded_loader or a rank-aware sampler)")
     model.to(device)
+    synced_bn = False
     if device.type == "cuda":
+        if world > 1:
+            # Per-rank batch statistics would make BatchNorm see only batch/world samples.
+            synced_bn = dist.convert_sync_batchnorm(model)
         # Conv weights in channels_last match the encoder's channels_last inputs (tensor cores).
         model.to(memory_format=torch.channels_last)
         torch.backends.cudnn.benchmark = True
+    elif world > 1 and dist.has_batchnorm(model) and main:
+        tqdm.write("note: BatchNorm on CPU ranks uses per-rank batch statistics (SyncBatchNorm needs GPUs); "
+                   "--encoder.norm group avoids batch statistics altogether")
     run_dir = Path(run_dir)
     make_opts = getattr(model, "configure_optimizers", None)
     opts = make_opts(cfg) if make_opts is not None else default_optimizers(model, cfg)
     scheds = [torch.optim.lr_scheduler.LambdaLR(o, lr_lambda(cfg.warmup_steps, cfg.steps)) for o in opts]
 
-    ckpt_dir = run_dir / "checkpoint"
     start = 0
-    if (ckpt_dir / "trainer.json").exists():
-        start = load_checkpoint(ckpt_dir, model, opts)
+    # Rank 0 picks (and verifies) the checkpoint; every rank loads that one.
+    found = find_checkpoint(run_dir, log=tqdm.write) if main else None
+    found = dist.broadcast_object(None if found is None else (str(found[0]), found[1]))
+    if found is not None:
+        start = load_checkpoint(Path(found[0]), model, opts, found[1])
         for s in scheds:
             s.last_epoch = start - 1
             s.step()
-        tqdm.write(f"resumed from step {start} ({ckpt_dir})")
-        if tracker is not None:
-            tracker.log({"resumed_from": start}, step=start)
+        if main:
+            then = found[1].get("world_size", 1)
+            note = f" (written by {then} process(es), now {world})" if then != world else ""
+            tqdm.write(f"resumed from step {start} ({found[0]}){note}")
+            if tracker is not None:
+                tracker.log({"resumed_from": start}, step=start)
+    if tracker is not None and world > 1:
+        tracker.log({"world_size": world, "global_batch": cfg.batch_size * world}, step=start)
+    if world > 1:
+        # Different random streams per rank (dropout, augmentation); rank 0 keeps the 1-process one.
+        torch.manual_seed(cfg.seed + 1_000_003 * dist.rank())
 
     use_amp = cfg.amp == "bf16" or (cfg.amp == "auto" and device.type == "cuda")
-    # Compile the loss (encoder + objective forward); the optimizer step stays eager.
-    loss_fn = torch.compile(model.loss) if cfg.compile else model.loss
+    trainable = any(p.requires_grad for p in model.parameters())
+    if world > 1 and trainable:
+        ddp = dist.wrap_model(model, device)
+        # Compiling the DDP module lets dynamo split graphs at the all-reduce buckets.
+        loss_fn = torch.compile(ddp) if cfg.compile else ddp
+    else:
+        # Compile the loss (encoder + objective forward); the optimizer step stays eager.
+        loss_fn = torch.compile(model.loss) if cfg.compile else model.loss
     autocast = (
         (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if use_amp else contextlib.nullcontext
     )
 
     groups = [g for o in opts for g in o.param_groups]
     last: dict = {}
-    it = infinite(data)
+    it = infinite(data, start)
     model.train()
-    bar = tqdm(total=cfg.steps, initial=start, desc=desc, dynamic_ncols=True, mininterval=1.0)
+    bar = tqdm(total=cfg.steps, initial=start, desc=desc, dynamic_ncols=True, mininterval=1.0, **({} if main else {"disable": True}))
     t0, steps_done = time.perf_counter(), 0
+    info = {"world_size": world, "global_batch": cfg.batch_size * world}
     for step in range(start, cfg.steps):
         batch = to_device(next(it), device)
         with autocast():
@@ -188,6 +182,7 @@ def fit(
         if cfg.grad_clip > 0:
             for g in groups:
                 # Kept as tensors: converting every step would sync the GPU three times a step.
+                # Gradients are already averaged over the ranks, so every rank clips alike.
                 norms[f"grad_norm/{g.get('name', 'all')}"] = torch.nn.utils.clip_grad_norm_(g["params"], cfg.grad_clip)
         for o in opts:
             o.step()
@@ -199,14 +194,16 @@ def fit(
         steps_done += 1
         if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:
             elapsed = time.perf_counter() - t0
-            last = {"loss": float(loss.detach()), **{k: float(v) for k, v in metrics.items()},
-                    **{k: float(v) for k, v in norms.items()},
+            # Loss and metrics of the global batch: the mean of the ranks' (equal-sized) batches.
+            reduced = dist.mean_across_ranks({"loss": loss.detach(), **metrics})
+            last = {**reduced, **{k: float(v) for k, v in norms.items()},
                     "lr": opts[0].param_groups[0]["lr"] if opts else 0.0,
                     "steps_per_s": steps_done / max(elapsed, 1e-9)}
             bar.set_postfix(loss=f"{last['loss']:.4f}")
-            if tracker is not None:
+            if tracker is not None and main:
                 tracker.log({f"train/{k}": v for k, v in last.items()}, step=step + 1)
-        if validate is not None and ((step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps):
+        if validate is not None and main and ((step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps):
+            # Rank 0 alone; the others wait for it at the next all-reduce.
             model.eval()
             with torch.no_grad():
                 val = validate(step + 1)
@@ -214,8 +211,10 @@ def fit(
             last.update(val)
             if tracker is not None and val:
                 tracker.log(val, step=step + 1)
-        if cfg.checkpoint_every > 0 and ((step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps):
-            save_checkpoint(ckpt_dir, model, opts, step + 1)
+        if cfg.checkpoint_every > 0 and main and ((step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps):
+            save_checkpoint(run_dir, model, opts, step + 1, info)
     bar.close()
+    if synced_bn:
+        dist.revert_sync_batchnorm(model)
     model.eval()
     return last

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 import robolearn.rendering  # noqa: F401  (MUJOCO_GL before mujoco)
-from robolearn.envs import TASKS, get_task, make_env
+from robolearn.envs import TASKS, expert_rng, get_task, make_env
 from robolearn.errors import RobolearnError
 
 PM, BP = "robolearn/PointMass-v0", "robolearn/BlockPush-v0"
-IDS = [PM, BP]
+IDS = [PM, BP, "robolearn/Reach-v0", "robolearn/ReachTarget-v0"]
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def env_factory():
 def run_expert(env, env_id: str, seed: int, max_steps: int | None = None):
     """One expert episode: (observations, actions, infos), observations including the reset one."""
     obs, info = env.reset(seed=seed)
-    expert = get_task(env_id).expert(env, np.random.default_rng(seed))
+    expert = get_task(env_id).expert(env, expert_rng(seed))
     observations, actions, infos = [obs], [], [info]
     while max_steps is None or len(actions) < max_steps:
         action = expert.act(obs)
@@ -61,7 +61,7 @@ def test_interface(env_factory, env_id):
     task = get_task(env_id)
     env = env_factory(env_id, image_size=32)
     u = env.unwrapped
-    assert set(env.observation_space.spaces) == {f"{c}_image" for c in task.DEFAULT_CAMERAS} | {"proprio"}
+    assert set(env.observation_space.spaces) == {f"{c}_image" for c in task.DEFAULT_CAMERAS} | {"proprio", "state"}
     assert env.action_space.shape == (2,) and env.action_space.dtype == np.float32
     assert u.control_hz == 10 and u.state_size == u.get_state().size
     obs, info = env.reset(seed=0)
@@ -195,7 +195,9 @@ def test_pointmass_goal_is_only_in_the_image(env_factory):
     obs_b, *_ = env.step(action)
     np.testing.assert_array_equal(obs_a["proprio"], obs_b["proprio"])
     assert np.abs(obs_a["top_image"].astype(np.int16) - obs_b["top_image"].astype(np.int16)).max() > 50
-    assert set(obs_a) == {"top_image", "proprio"}
+    # The goal is in the privileged `state` (for the state ceiling), never in what an image policy reads.
+    assert set(obs_a) == {"top_image", "proprio", "state"}
+    np.testing.assert_allclose(obs_b["state"], u.goal)
     # Goals are drawn per reset seed, and all of them occur.
     goals = set()
     for seed in range(30):

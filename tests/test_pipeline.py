@@ -68,7 +68,7 @@ def test_knn_k1_returns_nearest_demo_action_exactly(pointmass_demos, pm_encoders
     from robolearn.policies.policy import Policy
     from robolearn.train import train
 
-    cfg = TrainConfig(data=pointmass_demos, encoder=pm_encoders[0], out=tmp_path / "knn", head="knn", wandb="disabled")
+    cfg = TrainConfig(data=pointmass_demos, encoder=str(pm_encoders[0]), out=tmp_path / "knn", head="knn", wandb="disabled")
     cfg.knn.k = 1
     policy = Policy.load(train(cfg))
     with open_store(pointmass_demos) as store:
@@ -84,7 +84,7 @@ def test_knn_k1_returns_nearest_demo_action_exactly(pointmass_demos, pm_encoders
 def test_mlp_fits_small_dataset(pointmass_demos, pm_encoders, tmp_path):
     from robolearn.train import train
 
-    out = train(TrainConfig(data=pointmass_demos, encoder=pm_encoders[0], out=tmp_path / "mlp", head="mlp",
+    out = train(TrainConfig(data=pointmass_demos, encoder=str(pm_encoders[0]), out=tmp_path / "mlp", head="mlp",
                             optim=quick_optim(400, batch_size=128), wandb="disabled"))
     res = json.loads((out / "results.json").read_text())
     rows = [r for r in read_metrics(out) if "train/loss" in r]
@@ -97,7 +97,7 @@ def test_policy_queue_executes_action_horizon(pointmass_demos, pm_encoders, tmp_
     from robolearn.policies.policy import Policy
     from robolearn.train import train
 
-    cfg = TrainConfig(data=pointmass_demos, encoder=pm_encoders[0], out=tmp_path / "mlpq", head="mlp",
+    cfg = TrainConfig(data=pointmass_demos, encoder=str(pm_encoders[0]), out=tmp_path / "mlpq", head="mlp",
                       pred_horizon=4, action_horizon=3, optim=quick_optim(20), wandb="disabled")
     policy = Policy.load(train(cfg))
     calls = []
@@ -189,14 +189,21 @@ def test_cli_bad_input_is_one_line(tmp_path):
 def test_robolearn_run_end_to_end_tiny(tmp_path):
     args = ROBOLEARN + ["run", "--name", "tiny", "--root", str(tmp_path), "--env", "robolearn/PointMass-v0",
                         "--episodes", "6", "--image-size", "32", "--pretrain-steps", "6", "--train-steps", "10",
-                        "--eval-episodes", "2", "--workers", "1", "--objectives", "idm", "none",
-                        "--heads", "mlp", "knn", "--wandb", "disabled"]
+                        "--eval-episodes", "2", "--workers", "1", "--objectives", "state", "idm", "none",
+                        "--heads", "mlp", "knn", "--wandb", "disabled", "--e2e-steps", "4"]
     res = subprocess.run(args, capture_output=True, text=True, timeout=600, env=dict(os.environ, TQDM_DISABLE="1"))
     assert res.returncode == 0, res.stderr[-2000:]
     root = tmp_path / "tiny"
     report = (root / "report.md").read_text()
-    for obj in ("idm", "none"):
+    rows = [line for line in report.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    # The state ceiling frames the table: it comes first.
+    assert rows[0].startswith("| state | mlp |")
+    for obj in ("state", "idm", "none"):
         for head in ("mlp", "knn"):
             assert f"| {obj} | {head} |" in report
-    assert (root / "success.png").stat().st_size > 1000
-    assert (root / "pretrain_curves.png").exists() and (root / "train_curves.png").exists()
+    assert (root / "pointmass_success.png").stat().st_size > 1000
+    assert (root / "pointmass_train_curves.png").exists()
+    results = json.loads((root / "results.json").read_text())
+    assert {(r["encoder"], r["head"]) for r in results["rows"]} == {(o, h) for o in ("state", "idm", "none")
+                                                                    for h in ("mlp", "knn")}
+    assert all(r["episodes"] == 2 and 0 <= r["ci_low"] <= r["success"] <= r["ci_high"] for r in results["rows"])

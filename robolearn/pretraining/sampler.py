@@ -10,6 +10,11 @@ host-to-device copies from the training step. Windows lie entirely inside one ep
     batch = sampler.sample(64)         # {"images": uint8 (64, 5, V, H, W, 3), "episode", "t"}
     for batch in sampler.batches(64):  # one epoch without replacement (drop_last)
         ...
+
+Under torchrun every rank holds all frames on its own GPU and reads its share of each global batch
+(batch_size x world size): the ranks draw the same global indices (same seed) and each takes its
+slice, as robolearn.distributed.ShardedBatchSampler does for DataLoaders; so global batches do not
+depend on the world size, and `set_position(step)` resumes the data order of a run exactly.
 """
 from __future__ import annotations
 
@@ -22,11 +27,18 @@ from robolearn.errors import RobolearnError
 
 
 class GpuWindowSampler:
+    sharded = True
+    """Rank-aware: the trainer may use it as a torchrun rank's data."""
+
     def __init__(self, frames: torch.Tensor, episode_lengths: Sequence[int], window: int,
                  device=None, seed: int = 0, batch_size: Optional[int] = None,
-                 episode_ids: Optional[Sequence[int]] = None):
+                 episode_ids: Optional[Sequence[int]] = None, rank: Optional[int] = None,
+                 world_size: Optional[int] = None):
         """frames: uint8 (N, V, H, W, 3), episodes concatenated in order; episode_lengths sum to N.
-        episode_ids: what batches report as `episode` (default 0, 1, ...; from_store: i of demo_<i>)."""
+        episode_ids: what batches report as `episode` (default 0, 1, ...; from_store: i of demo_<i>).
+        rank, world_size: this process's share of each global batch (default: torchrun's, or 0 of 1);
+        batch_size and the batch sizes passed to `sample`/`batches` are per rank."""
+        from robolearn import distributed
         device = torch.device(device) if device is not None else frames.device
         if frames.dtype != torch.uint8 or frames.dim() != 5 or frames.shape[-1] != 3:
             raise RobolearnError(f"GpuWindowSampler: frames must be uint8 (N, V, H, W, 3), got "
@@ -51,6 +63,11 @@ class GpuWindowSampler:
         self.episode = ids.long()[episode].to(device)
         self.t = (offset + self.window - 1).to(device)  # the window's last frame, as in the batch format
         self._steps = torch.arange(self.window, device=device)
+        self.seed = int(seed)
+        self.rank = distributed.rank() if rank is None else int(rank)
+        self.world_size = distributed.world_size() if world_size is None else int(world_size)
+        self.epoch, self._offset = 0, 0
+        # The same stream on every rank: the ranks draw one global batch and take their slices.
         self.generator = torch.Generator(device=device)
         self.generator.manual_seed(seed)
 
@@ -96,23 +113,42 @@ class GpuWindowSampler:
         return {"images": self.frames[frame_idx], "episode": self.episode[index], "t": self.t[index]}
 
     def sample(self, batch_size: int) -> dict:
-        """A batch of windows drawn uniformly with replacement."""
+        """This rank's `batch_size` windows of a global batch drawn uniformly with replacement."""
         if len(self) == 0:
             raise RobolearnError(f"GpuWindowSampler: no episode is {self.window} frames long")
-        index = torch.randint(len(self), (batch_size,), device=self.starts.device, generator=self.generator)
-        return self.gather(index)
+        index = torch.randint(len(self), (batch_size * self.world_size,), device=self.starts.device,
+                              generator=self.generator)
+        return self.gather(index[self.rank * batch_size:(self.rank + 1) * batch_size])
 
-    def batches(self, batch_size: int) -> Iterator[dict]:
-        """One epoch: every window at most once, in random order, the last partial batch dropped
-        (kept when it is the only one)."""
-        n = len(self)
-        perm = torch.randperm(n, device=self.starts.device, generator=self.generator)
-        stop = max(n - batch_size + 1, 1)
-        for i in range(0, stop, batch_size):
-            yield self.gather(perm[i:i + batch_size])
+    def _sharder(self, batch_size: int):
+        from robolearn.distributed import ShardedBatchSampler
+
+        return ShardedBatchSampler(len(self), batch_size, self.seed, self.rank, self.world_size)
+
+    def batches(self, batch_size: int, epoch: Optional[int] = None, start: int = 0) -> Iterator[dict]:
+        """One epoch (default: the next one): every window at most once, in an order fixed by (seed,
+        epoch), the last partial global batch dropped (kept when it is the only one); this rank's
+        share of each global batch, from the start'th batch on."""
+        if epoch is None:
+            epoch, self.epoch = self.epoch, self.epoch + 1
+        sharder = self._sharder(batch_size)
+        slices = [sharder.rank_slice(b) for b in sharder.global_batches(epoch)[start:]]
+        if not slices:
+            return
+        # One host-to-device copy per epoch (the slices have one length, except a lone partial batch).
+        order = torch.from_numpy(np.stack(slices)).to(self.starts.device)
+        for row in order:
+            yield self.gather(row)
+
+    def set_position(self, step: int) -> None:
+        """Continue at the step'th batch of a run (epoch step // batches per epoch); needs batch_size."""
+        if self.batch_size is None:
+            raise RobolearnError("GpuWindowSampler: pass batch_size to iterate it")
+        self.epoch, self._offset = divmod(int(step), max(len(self._sharder(self.batch_size)), 1))
 
     def __iter__(self) -> Iterator[dict]:
         """Iterable like a DataLoader (the trainer re-iterates it each epoch); needs batch_size."""
         if self.batch_size is None:
             raise RobolearnError("GpuWindowSampler: pass batch_size to iterate it")
-        return self.batches(self.batch_size)
+        start, self._offset = self._offset, 0
+        return self.batches(self.batch_size, start=start)

@@ -1,0 +1,202 @@
+"""`robolearn import robomimic`: a robomimic HDF5 dataset (robosuite tasks) -> a robolearn store.
+
+robomimic's files already have the store's layout (data/demo_<i>/{actions, rewards, dones, states,
+obs/<key>}, mask/<filter key>, data attr env_args); what differs is the observations. robomimic keeps
+every sensor as its own obs key (`agentview_image`, `robot0_eye_in_hand_image`, `robot0_eef_pos`,
+`robot0_eef_quat`, `robot0_gripper_qpos`, `object`, ...) and a `next_obs` group. The import keeps the
+chosen cameras as `<cam>_image`, concatenates the chosen low-dimensional keys into `proprio` (and
+`object` into the privileged `state`), drops `next_obs` (the store keeps only the observation each
+action was chosen from), copies every filter key (train/valid and others such as `20_percent`), and
+keeps env_args verbatim so that an env adapter can rebuild the robosuite task for `robolearn eval`.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import h5py
+import numpy as np
+
+from robolearn.errors import DataError, RobolearnError
+
+from .store import IMAGE_SUFFIX, StoreWriter, demo_sort
+
+# robomimic's default low-dimensional observation set for robosuite arms.
+ROBOMIMIC_PROPRIO = ("robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos")
+ROBOMIMIC_STATE = ("object",)
+
+
+def _str(v) -> str:
+    return v.decode() if isinstance(v, (bytes, np.bytes_)) else str(v)
+
+
+def _open(path: Path) -> h5py.File:
+    if not path.exists():
+        raise DataError(f"{path}: no such file")
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder, not an HDF5 file")
+    try:
+        if not h5py.is_hdf5(str(path)):
+            raise DataError(f"{path}: not an HDF5 file")
+        return h5py.File(path, "r")
+    except OSError as e:
+        raise DataError(f"{path}: cannot open as HDF5 ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+
+
+def _choose(kind: str, asked: Optional[list[str]], default: list[str], available: list[str], path: Path) -> list[str]:
+    if asked is None:
+        return default
+    missing = [k for k in asked if k not in available]
+    if missing:
+        raise RobolearnError(f"{path}: no {kind} {', '.join(missing)} (available: {', '.join(available) or 'none'})")
+    return list(asked)
+
+
+def import_robomimic(cfg) -> Path:
+    """Import cfg.path into the store cfg.out (atomic); returns cfg.out."""
+    from .video import resize
+
+    path, out = Path(cfg.path), Path(cfg.out)
+    if out.exists() and not cfg.overwrite:
+        raise RobolearnError(f"{out} exists; pass --overwrite to replace it")
+    if cfg.image_size is not None and cfg.image_size < 8:
+        raise RobolearnError(f"--image-size must be >= 8 px, got {cfg.image_size}")
+    f = _open(path)
+    try:
+        if "data" not in f or not isinstance(f["data"], h5py.Group):
+            raise DataError(f"{path}: no 'data' group (not a robomimic dataset)")
+        data = f["data"]
+        names = demo_sort(k for k in data.keys() if isinstance(data[k], h5py.Group))
+        if not names:
+            raise DataError(f"{path}: no demos in 'data'")
+        for d in names:
+            g = data[d]
+            if "actions" not in g or "obs" not in g:
+                raise DataError(f"{path}: data/{d} needs 'actions' and an 'obs' group")
+        obs0 = data[names[0]]["obs"]
+        keys = sorted(obs0.keys())
+        cam_keys = [k for k in keys if k.endswith(IMAGE_SUFFIX)]
+        all_cams = [k[: -len(IMAGE_SUFFIX)] for k in cam_keys]
+        lowdim = [k for k in keys if not k.endswith(IMAGE_SUFFIX) and obs0[k].ndim <= 2 and obs0[k].dtype.kind == "f"]
+
+        cams = _choose("camera", cfg.cameras, all_cams, all_cams, path)
+        state_default = [k for k in (*ROBOMIMIC_STATE, "state") if k in lowdim]
+        state_keys = _choose("state key", cfg.state_keys, state_default, lowdim, path)
+        prop_default = ([k for k in ROBOMIMIC_PROPRIO if k in lowdim] or (["proprio"] if "proprio" in lowdim else [])
+                        or [k for k in lowdim if k not in state_keys])
+        prop_keys = _choose("proprio key", cfg.proprio_keys, prop_default, lowdim, path)
+        if not cams and not prop_keys and not state_keys:
+            raise RobolearnError(f"{path}: nothing to import: no cameras and no low-dimensional keys chosen")
+
+        # Image size: every camera the same after the import (the store's rule).
+        size = None
+        if cams:
+            if cfg.image_size is not None:
+                size = (int(cfg.image_size), int(cfg.image_size))
+            else:
+                shapes = {c: tuple(obs0[f"{c}{IMAGE_SUFFIX}"].shape[1:3]) for c in cams}
+                if len(set(shapes.values())) > 1:
+                    raise RobolearnError(f"{path}: cameras have different sizes "
+                                         f"({', '.join(f'{c} {h}x{w}' for c, (h, w) in shapes.items())}); pass --image-size")
+                size = next(iter(shapes.values()))
+
+        try:
+            env_args = json.loads(_str(data.attrs["env_args"])) if "env_args" in data.attrs else {}
+        except ValueError:
+            raise DataError(f"{path}: data attr env_args is not valid JSON") from None
+        if size is not None and cfg.image_size is not None:
+            kw = env_args.get("env_kwargs")
+            if isinstance(kw, dict):  # render at the size the policy is trained on
+                for k in ("camera_heights", "camera_widths"):
+                    if k in kw:
+                        kw[k] = int(cfg.image_size)
+
+        # Filter keys, by source demo name.
+        masks: dict[str, list[str]] = {}
+        if "mask" in f and isinstance(f["mask"], h5py.Group):
+            known = set(names)
+            for key in f["mask"].keys():
+                vals = [_str(v) for v in np.asarray(f["mask"][key][()]).reshape(-1)]
+                bad = [v for v in vals if v not in known]
+                if bad:
+                    raise DataError(f"{path}: mask/{key} names demos not in the file: {', '.join(bad[:3])}")
+                masks[key] = vals
+
+        from tqdm.auto import tqdm
+
+        writer = StoreWriter(out, env_args, valid_fraction=cfg.valid_fraction, seed=cfg.seed, overwrite=cfg.overwrite,
+                             extra_attrs={"source": f"robomimic: {path.resolve()}",
+                                          "proprio_keys": json.dumps(prop_keys), "state_keys": json.dumps(state_keys)})
+        rename: dict[str, str] = {}
+        frames = 0
+        t0 = time.perf_counter()
+        bar = tqdm(total=len(names), desc="import robomimic", unit="demo", dynamic_ncols=True)
+        try:
+            writer.open()
+            for d in names:
+                g = data[d]
+                acts = np.asarray(g["actions"][()], np.float64)
+                if acts.ndim != 2 or len(acts) == 0:
+                    raise DataError(f"{path}: data/{d}/actions must be (T, A) with T > 0, got {acts.shape}")
+                bad = np.nonzero(~np.isfinite(acts).all(1))[0]
+                if len(bad):
+                    raise DataError(f"{path}: data/{d}/actions has NaN or inf (step {bad[0]})")
+                n = len(acts)
+                ob = g["obs"]
+
+                def vec(keys):
+                    parts = []
+                    for k in keys:
+                        if k not in ob:
+                            raise DataError(f"{path}: data/{d}/obs has no '{k}'")
+                        x = np.asarray(ob[k][()], np.float32).reshape(len(ob[k]), -1)
+                        if len(x) != n:
+                            raise DataError(f"{path}: data/{d}/obs/{k} has {len(x)} steps, actions have {n}")
+                        if not np.isfinite(x).all():
+                            raise DataError(f"{path}: data/{d}/obs/{k} has NaN or inf")
+                        parts.append(x)
+                    return np.concatenate(parts, 1)
+
+                obs = {}
+                if prop_keys:
+                    obs["proprio"] = vec(prop_keys)
+                if state_keys:
+                    obs["state"] = vec(state_keys)
+                for c in cams:
+                    k = f"{c}{IMAGE_SUFFIX}"
+                    if k not in ob:
+                        raise DataError(f"{path}: data/{d}/obs has no '{k}'")
+                    img = ob[k][()]
+                    if img.dtype != np.uint8 or img.ndim != 4 or img.shape[-1] != 3:
+                        raise DataError(f"{path}: data/{d}/obs/{k} must be uint8 (T, H, W, 3), got {img.dtype} {img.shape}")
+                    obs[k] = resize(img, *size)
+                demo = {"obs": obs, "actions": acts.astype(np.float32)}
+                for k in ("rewards", "dones", "states"):
+                    if k in g:
+                        demo[k] = g[k][()]
+                if "model_file" in g.attrs:  # robosuite's MJCF: what replaying `states` needs
+                    demo["attrs"] = {"model_file": g.attrs["model_file"], "source_demo": d}
+                else:
+                    demo["attrs"] = {"source_demo": d}
+                rename[d] = writer.add_demo(demo)
+                frames += n
+                bar.update(1)
+            if masks:
+                writer.masks = {k: [rename[v] for v in vals] for k, vals in masks.items()}
+            writer.finish()
+        except BaseException:
+            writer.abort()
+            raise
+        finally:
+            bar.close()
+    finally:
+        f.close()
+    elapsed = time.perf_counter() - t0
+    print(f"imported {len(names)} demos, {frames} steps ({frames / max(elapsed, 1e-9):.0f} frames/s); cameras "
+          f"{', '.join(cams) or 'none'}; proprio = {' + '.join(prop_keys) or 'none'}; state = "
+          f"{' + '.join(state_keys) or 'none'}; filter keys {', '.join(sorted(masks)) or 'none (seeded split)'} -> {out}",
+          file=sys.stderr)
+    return out

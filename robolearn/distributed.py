@@ -1,0 +1,306 @@
+"""Multi-process training with torch.distributed: what `robolearn pretrain` and `robolearn train` need
+to run unchanged under `torchrun`.
+
+    torchrun --nproc_per_node 4 -m robolearn.cli pretrain --data demos.hdf5 --objective dynamo ...
+    torchrun --nnodes 2 --nproc_per_node 8 --rdzv-backend c10d --rdzv-endpoint host0:29500 \\
+        --max-restarts 3 -m robolearn.cli pretrain ...
+
+One process per device (rank). `setup` reads torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK)
+and joins the process group: NCCL when the device is a GPU (cuda:LOCAL_RANK), gloo on CPU. Without
+torchrun (or with one process) nothing here starts a process group and every helper is trivial.
+
+Batches: `--optim.batch-size` is the per-rank batch; the global batch is batch_size x world size.
+`ShardedBatchSampler` makes global batch k of an epoch the same set of samples at any world size
+(for the same global batch): every rank shuffles the same permutation (seed, epoch) and takes its
+contiguous slice of each global batch. That is what makes a 2-process run reproduce a 1-process run
+with twice the batch, and a checkpoint resume exactly where it stopped at another world size.
+
+What is averaged: DDP averages the ranks' gradients, which is the gradient of the global batch for a
+loss that is a plain mean over samples. Terms computed over a batch are computed over each rank's
+batch instead: masked means normalized by the rank's count of valid steps (action chunks padded past
+an episode's end), DynaMo's covariance regularizer, CCL's within-batch Gram matrices, and BatchNorm
+statistics on CPU (on GPUs BatchNorm becomes SyncBatchNorm: global statistics).
+
+Learning rate: `--optim.lr` is used as given, whatever the world size. Changing the world size at a
+fixed per-rank batch changes the global batch; scale the learning rate with it yourself (linear rule,
+lr x N, with warmup, Goyal et al. 2017; for AdamW sqrt(N) is the gentler choice), or divide the
+per-rank batch by N to keep the global batch, the learning rate and the results of the 1-process run.
+
+Only rank 0 writes (checkpoints, metrics.jsonl, wandb, results, the final weights); the run folder must
+be on a filesystem every node sees (all ranks read the checkpoint they resume from).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from datetime import timedelta
+from typing import Iterator, Optional, Sequence
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from robolearn.errors import RobolearnError
+
+
+# ----------------------------------------------------------------------------- process group
+def launched() -> bool:
+    """True in a process that torchrun started as one of several ranks."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def active() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def rank() -> int:
+    return dist.get_rank() if active() else 0
+
+
+def world_size() -> int:
+    return dist.get_world_size() if active() else 1
+
+
+def local_rank() -> int:
+    return int(os.environ.get("LOCAL_RANK", "0")) if active() else 0
+
+
+def is_main() -> bool:
+    return rank() == 0
+
+
+def restart_count() -> int:
+    """How many times torchrun's elastic agent has restarted this job (0 on the first attempt)."""
+    return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0"))
+
+
+def setup(device: str = "auto") -> torch.device:
+    """The device of this process; under torchrun also joins the process group (idempotent).
+
+    `device`: auto (a GPU when there is one), cuda, cpu, or an explicit cuda:i (single process only).
+    """
+    if not launched():
+        if device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(device)
+    lr = int(os.environ.get("LOCAL_RANK", "0"))
+    want_cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+    if want_cuda:
+        if not torch.cuda.is_available():
+            raise RobolearnError(f"--optim.device {device}: no CUDA device on this machine")
+        if lr >= torch.cuda.device_count():
+            raise RobolearnError(f"local rank {lr} has no GPU ({torch.cuda.device_count()} visible); "
+                                 f"start at most {torch.cuda.device_count()} processes per node")
+        dev = torch.device("cuda", lr)  # one GPU per rank, whatever index the user named
+        torch.cuda.set_device(dev)
+    elif device in ("auto", "cpu"):
+        dev = torch.device("cpu")
+    else:
+        raise RobolearnError(f"--optim.device {device}: under torchrun use auto, cuda or cpu")
+    if not dist.is_initialized():
+        backend = "nccl" if dev.type == "cuda" else "gloo"
+        kw = {"device_id": dev} if dev.type == "cuda" else {}
+        # A generous timeout: rank 0 alone runs validation probes and checkpoint writes meanwhile.
+        dist.init_process_group(backend=backend, timeout=timedelta(minutes=30), **kw)
+    return dev
+
+
+def shutdown() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def barrier() -> None:
+    if active():
+        if dist.get_backend() == "nccl":
+            dist.barrier(device_ids=[torch.cuda.current_device()])
+        else:
+            dist.barrier()
+
+
+def broadcast_object(obj, src: int = 0):
+    """rank `src`'s `obj` on every rank (small Python objects: decisions, paths, metadata)."""
+    if not active():
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=src)
+    return box[0]
+
+
+def all_gather_object(obj) -> list:
+    """Every rank's `obj`, in rank order (small Python objects)."""
+    if not active():
+        return [obj]
+    out = [None] * world_size()
+    dist.all_gather_object(out, obj)
+    return out
+
+
+@contextlib.contextmanager
+def main_first():
+    """Rank 0 runs the body first (creates a file, a cache), then the other ranks (read it)."""
+    if not is_main():
+        barrier()
+    try:
+        yield
+    finally:
+        if is_main():
+            barrier()
+
+
+def mean_across_ranks(values: dict) -> dict[str, float]:
+    """Scalars (floats or 0-d tensors) averaged over the ranks with one all-reduce; for logging."""
+    keys = sorted(values)
+    t = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64)
+    if active() and keys:
+        if dist.get_backend() == "nccl":
+            t = t.cuda()
+        dist.all_reduce(t)
+        t = t.cpu() / world_size()
+    return dict(zip(keys, t.tolist()))
+
+
+# ----------------------------------------------------------------------------- sharding
+class ShardedBatchSampler:
+    """Per-rank batches of dataset indices, the same global batches at every world size.
+
+    Epoch e shuffles range(n) with numpy's generator seeded (seed, e) on every rank; the permutation
+    is cut into global batches of batch_size x world_size (the last partial one dropped), and rank r
+    takes elements [r*b, (r+1)*b) of each. With fewer samples than one global batch, all of them form
+    the one global batch, split across the ranks as evenly as possible (wrapping around when there
+    are fewer samples than ranks). `set_position(step)` starts at the step'th batch of the run
+    (epoch step // len, batch step % len): a resumed run sees exactly the batches it would have.
+    Use it as a DataLoader's `batch_sampler`.
+    """
+
+    sharded = True
+
+    def __init__(self, n: int, batch_size: int, seed: int = 0, rank_: Optional[int] = None,
+                 world: Optional[int] = None):
+        if batch_size < 1:
+            raise RobolearnError(f"batch size must be >= 1, got {batch_size}")
+        self.n, self.batch_size, self.seed = int(n), int(batch_size), int(seed)
+        self.rank = rank() if rank_ is None else int(rank_)
+        self.world = world_size() if world is None else int(world)
+        self.global_batch = self.batch_size * self.world
+        self.epoch, self.offset = 0, 0
+
+    def __len__(self) -> int:
+        return max(self.n // self.global_batch, 1) if self.n > 0 else 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch, self.offset = int(epoch), 0
+
+    def set_position(self, step: int) -> None:
+        per_epoch = max(len(self), 1)
+        self.epoch, self.offset = divmod(int(step), per_epoch)
+
+    def permutation(self, epoch: int) -> np.ndarray:
+        return np.random.default_rng([self.seed, epoch]).permutation(self.n)
+
+    def global_batches(self, epoch: int) -> list[np.ndarray]:
+        perm = self.permutation(epoch)
+        if self.n >= self.global_batch:
+            k = self.n // self.global_batch
+            return list(perm[: k * self.global_batch].reshape(k, self.global_batch))
+        return [perm]
+
+    def rank_slice(self, batch: np.ndarray) -> np.ndarray:
+        if len(batch) >= self.global_batch:
+            return batch[self.rank * self.batch_size:(self.rank + 1) * self.batch_size]
+        if len(batch) < self.world:  # fewer samples than ranks: every rank still needs one
+            return batch[np.arange(self.rank, self.rank + 1) % len(batch)]
+        return np.array_split(batch, self.world)[self.rank]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        batches = self.global_batches(self.epoch)
+        start, self.offset = self.offset, 0  # the offset applies to the first pass only
+        for b in batches[start:]:
+            yield self.rank_slice(b).tolist()
+        self.epoch += 1  # iterating again continues with the next epoch
+
+
+def sharded_loader(dataset, batch_size: int, seed: int, workers: int = 0, pin_memory: bool = False, **kw):
+    """A DataLoader over this rank's shard (ShardedBatchSampler); reshuffled per epoch, by seed."""
+    from torch.utils.data import DataLoader
+
+    sampler = ShardedBatchSampler(len(dataset), batch_size, seed)
+    return DataLoader(dataset, batch_sampler=sampler, num_workers=workers,
+                      persistent_workers=workers > 0, pin_memory=pin_memory, **kw)
+
+
+def is_sharded(data) -> bool:
+    """Whether `data` (a DataLoader or a sampler) yields this rank's shard."""
+    for obj in (data, getattr(data, "batch_sampler", None)):
+        if obj is not None and getattr(obj, "sharded", False):
+            return True
+    return False
+
+
+def set_position(data, step: int) -> None:
+    """Point a sharded data source at the step'th batch of the run (see ShardedBatchSampler)."""
+    for obj in (data, getattr(data, "batch_sampler", None)):
+        if obj is not None and hasattr(obj, "set_position"):
+            obj.set_position(step)
+            return
+
+
+def split_items(items: Sequence, part: Optional[int] = None, parts: Optional[int] = None) -> list:
+    """Contiguous share `part` of `parts` (default: this rank's of the world) of `items`."""
+    part = rank() if part is None else part
+    parts = world_size() if parts is None else parts
+    n = len(items)
+    return list(items[part * n // parts:(part + 1) * n // parts])
+
+
+# ----------------------------------------------------------------------------- models
+def wrap_model(model: torch.nn.Module, device: torch.device):
+    """The model's `loss(batch)` as a DistributedDataParallel module (gradients all-reduced)."""
+    import warnings
+
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    # The gradient of a 1x1 convolution may carry other strides on its size-1 dimensions than its
+    # bucket view (the same memory order); DDP then copies those few small tensors, and warns.
+    warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
+    return DDP(LossModule(model), device_ids=[device.index] if device.type == "cuda" else None,
+               # Constant set of used parameters each step: DDP finds the unused ones (frozen
+               # tokenizers, EMA copies) once, and overlaps the all-reduce with backward.
+               static_graph=True)
+
+
+class LossModule(torch.nn.Module):
+    """forward(batch) = model.loss(batch): DDP only synchronizes what goes through forward."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch):
+        return self.model.loss(batch)
+
+
+def has_batchnorm(model: torch.nn.Module) -> bool:
+    return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+def convert_sync_batchnorm(model: torch.nn.Module) -> bool:
+    """BatchNorm -> SyncBatchNorm in place (statistics over the global batch); True if any."""
+    if not has_batchnorm(model):
+        return False
+    torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)  # converts the children in place
+    return True
+
+
+def revert_sync_batchnorm(module: torch.nn.Module) -> torch.nn.Module:
+    """SyncBatchNorm -> BatchNorm2d in place (same parameters and statistics), for use after training."""
+    for name, child in list(module.named_children()):
+        if isinstance(child, torch.nn.SyncBatchNorm):
+            bn = torch.nn.BatchNorm2d(child.num_features, child.eps, child.momentum, child.affine,
+                                      child.track_running_stats, device=child.weight.device if child.affine else None)
+            bn.load_state_dict(child.state_dict())
+            bn.train(child.training)
+            setattr(module, name, bn)
+        else:
+            revert_sync_batchnorm(child)
+    return module
