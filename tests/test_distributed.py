@@ -211,17 +211,20 @@ def test_interrupted_write_leaves_no_checkpoint_and_is_cleaned_up(tmp_path):
     assert not stale.exists()
 
 
-def test_resume_with_a_corrupt_newest_checkpoint_through_the_cli(dots, tmp_path):
+def test_resume_with_a_corrupt_newest_checkpoint_through_the_cli(dots, tmp_path, capsys):
+    from robolearn.cli import main
+
     out = tmp_path / "run"
-    run(ROBOLEARN + pretrain_args(dots, out, steps=20, checkpoint_every=10))
+    assert main(pretrain_args(dots, out, steps=20, checkpoint_every=10)) == 0
     ref = losses(out)
     # Pretend the run died after step 20's checkpoint was damaged: a new run resumes from step 10.
     (out / "encoder.json").unlink()
     target = out / "checkpoint" / "step-00000020" / "model.safetensors"
     target.write_bytes(target.read_bytes()[: target.stat().st_size // 2])
     (out / "metrics.jsonl").unlink()
-    done = run(ROBOLEARN + pretrain_args(dots, out, steps=20, checkpoint_every=10))
-    text = done.stdout + done.stderr
+    capsys.readouterr()
+    assert main(pretrain_args(dots, out, steps=20, checkpoint_every=10)) == 0
+    text = "".join(capsys.readouterr())
     assert "step-00000020 refused: model.safetensors is truncated" in text
     assert "resumed from step 10" in text
     again = losses(out)
