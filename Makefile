@@ -9,7 +9,7 @@ export PYOPENGL_PLATFORM ?= $(MUJOCO_GL)
 export WANDB_MODE ?= offline
 export WANDB_SILENT ?= true
 
-.PHONY: demo test venv gl clean bench
+.PHONY: demo test test-slow venv gl clean bench
 
 venv: $(STAMP)
 
@@ -32,8 +32,12 @@ $(STAMP): pyproject.toml | gl
 demo: venv
 	$(VENV)/bin/robolearn run --name demo
 
+# The suite without the multi-process (torchrun) tests, which `make test-slow` runs (~5 min more).
 test: venv
-	$(VPY) -m pytest -q tests
+	$(VPY) -m pytest -q -m "not slow" tests
+
+test-slow: venv
+	$(VPY) -m pytest -q -m slow tests
 
 # Measurements (they print figures, they do not assert); long, so not part of `make test`.
 bench: venv

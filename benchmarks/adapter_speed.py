@@ -35,7 +35,7 @@ class Args:
 
 def collect_speed(env_id: str, args: Args, tmp: Path) -> dict:
     from robolearn.config import CollectConfig
-    from data.collect import collect
+    from robolearn.data.collect import collect
 
     out = tmp / f"{env_id.replace('/', '_')}.hdf5"
     t0 = time.perf_counter()

@@ -459,8 +459,9 @@ def _axis_rot(axis: np.ndarray, angle: float) -> np.ndarray:
 class DoorExpert(_PoseExpert):
     """Pinch the lever handle, turn it down to free the latch, pull the door open around its hinge.
 
-    The fingers close along the door's normal, which is also the lever's rotation axis. After the
-    grasp the gripper moves as if welded to the lever: its target pose is the grasp pose carried by
+    The gripper first turns in place to point into the door along its normal (the lever's rotation
+    axis), then closes on the lever's top and bottom faces. After the grasp it moves as if welded
+    to the lever: its target pose is the grasp pose carried by
     a rotation about the latch axis (turning) and then about the hinge axis (opening), each a
     little ahead of the measured joint angle. The latch only clears the frame past ~1.3 rad, and
     its spring pulls it back, so the turn is held while the door opens.

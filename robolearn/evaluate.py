@@ -15,11 +15,16 @@ the next episode seed through `set_attr("next_seed", ...)`, which `EvalEnvWrappe
 for `--policy expert`, builds the scripted expert at each reset and puts its next action in
 `info["expert_action"]`, so the expert is evaluated through exactly the path a policy uses.
 
+Each episode's record carries a digest of the actions applied (`actions_digest`): two evaluations
+rolled an episode out identically exactly when the digests agree.
+
 Shards: `--shard K/N` runs the K-th of N contiguous shares of the episodes (episode i keeps seed
 `cfg.seed + i`), so machines or array jobs can split one evaluation; `merge_results` (`robolearn
-eval-merge`) joins the shards' results.json into exactly the unsharded result (timings aside). For
-that, a sampling policy's noise comes from one generator per episode, seeded with the episode's seed:
-an episode's rollout never depends on which episodes ran beside it.
+eval-merge`) joins the shards' results.json into exactly the unsharded result (timings aside) when
+the shards use the unsharded run's --workers (the policy's batch size; float rounding may differ
+between batch sizes). For that, a sampling policy's noise comes from one generator per episode,
+seeded with the episode's seed: an episode's rollout does not depend on the episodes run before it
+on its worker or beside it.
 
 This module is imported by every worker (the env factory lives here): keep torch, tqdm, imageio
 and wandb imports inside the functions of the main process.
@@ -29,6 +34,7 @@ from __future__ import annotations
 import robolearn.rendering  # noqa: F401  (sets MUJOCO_GL before anything imports mujoco)
 
 import functools
+import hashlib
 import logging
 import math
 import multiprocessing
@@ -264,7 +270,7 @@ def _make_vector_env(env_fn, n: int):
 
 
 class _Episode:
-    __slots__ = ("index", "seed", "length", "reached", "frames", "generator")
+    __slots__ = ("index", "seed", "length", "reached", "frames", "generator", "digest")
 
     def __init__(self, index: int, seed: int, record: bool, generator=None):
         self.index, self.seed = index, seed
@@ -272,6 +278,7 @@ class _Episode:
         self.reached = False
         self.frames: Optional[list] = [] if record else None
         self.generator = generator
+        self.digest = hashlib.blake2b(digest_size=8)  # of the actions applied, in order
 
 
 def parse_shard(spec: Optional[str], episodes: int) -> tuple[int, int]:
@@ -394,10 +401,12 @@ def evaluate(cfg: EvalConfig) -> dict:
                     policy.reset(fresh.copy())
                 if head_noise is not None:
                     # Every live episode draws one noise sample per step from its own generator (the
-                    # policy uses the rows of the environments that plan a chunk this step).
-                    noise = torch.cat([head_noise.sample_noise(1, ep.generator, gen_device) if ep is not None
+                    # policy uses the rows of the environments that plan a chunk this step). Not an
+                    # env whose episode just ended: this step resets it and ignores its action.
+                    noise = torch.cat([head_noise.sample_noise(1, ep.generator, gen_device)
+                                       if ep is not None and not ended[j]
                                        else torch.zeros(head_noise.noise_shape(1), device=gen_device)
-                                       for ep in episodes])
+                                       for j, ep in enumerate(episodes)])
                     actions = policy.select_action(obs, noise=noise)
                 else:
                     actions = policy.select_action(obs, generator=generator)
@@ -422,6 +431,7 @@ def evaluate(cfg: EvalConfig) -> dict:
                     continue
                 info = _env_info(infos, j)
                 ep.length += 1
+                ep.digest.update(actions[j].tobytes())
                 counted_steps += 1
                 ep.reached |= bool(info.get("is_success", False))
                 if ep.frames is not None:
@@ -504,6 +514,7 @@ def _record(ep: _Episode, info: dict, fault: bool, truncated: bool) -> dict:
         "mode": mode,
         "final_info": final,
         "video": None,
+        "actions_digest": ep.digest.hexdigest(),
     }
 
 

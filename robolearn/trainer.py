@@ -20,6 +20,7 @@ import contextlib
 import math
 import random
 import time
+import warnings
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional
 
@@ -138,7 +139,9 @@ def fit(
         start = load_checkpoint(Path(found[0]), model, opts, found[1])
         for s in scheds:
             s.last_epoch = start - 1
-            s.step()
+            with warnings.catch_warnings():  # "scheduler before optimizer step": intended, it catches up
+                warnings.simplefilter("ignore", UserWarning)
+                s.step()
         if main:
             then = found[1].get("world_size", 1)
             note = f" (written by {then} process(es), now {world})" if then != world else ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from robolearn.config import OptimConfig, PretrainConfig
@@ -44,7 +45,9 @@ def test_dynamo_learns_on_blockpush_and_beats_random_init(blockpush_demos, basel
 def test_sirl_beats_random_init_on_the_features_it_was_asked_about(blockpush_demos, baseline, tmp_path):
     res, rows = run(blockpush_demos, tmp_path / "sirl", "sirl", 120, 8, queries=500, segment=10)
     losses = [r["train/loss"] for r in rows if "train/loss" in r]
-    assert losses[-1] < losses[0]
+    # A triplet loss over 8 queries a step is noisy (one run: 0.67, 1.80, 0.75 ... 0.32, 0.56, 0.73):
+    # compare the first and last three logged values, not single points.
+    assert np.mean(losses[-3:]) < np.mean(losses[:3]), losses
     assert res["uses_privileged_labels"] and res["query_budget"] == 500
     assert res["val/probe_r2/mean"] > baseline["val/probe_r2/mean"], (res, baseline)
     assert (tmp_path / "sirl" / "queries.json").exists()
