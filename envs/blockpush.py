@@ -43,8 +43,9 @@ DEFAULT_CAMERAS = ["overview", "side"]
 MODE_INFO_KEY = "first_block"
 """The step-info key reports count per episode as the mode a policy executed (which block first)."""
 # DART noise (std, action units) `robolearn collect` adds to the executed action by default. The
-# expert itself is noise-free; without it the demos cover too few states for cloning (state-ceiling
-# MLP, 300 fixed-mode demos: 26/50 solved without noise, 43/50 with 0.2; benchmarks/blockpush_ceiling.py).
+# expert itself is noise-free; without noise the demos cover too few states for cloning (state MLP,
+# 300 fixed-mode demos, re-planning every step: 26/50 solved without, 43/50 with 0.2;
+# benchmarks/results/blockpush_ceiling.md).
 EXPERT_NOISE = 0.2
 FEATURE_NAMES = [
     "block1_x", "block1_y", "block1_yaw",
