@@ -5,7 +5,7 @@ The experts act on privileged simulator state, so images are off by default (phy
 
     .venv/bin/python benchmarks/expert_success.py --episodes 200
     .venv/bin/python benchmarks/expert_success.py --envs 'robosuite/*' --episodes 200 --out rs.json
-    .venv/bin/python benchmarks/expert_success.py --envs 'metaworld/*' --episodes 50 --out mw.json
+    .venv/bin/python benchmarks/expert_success.py --envs 'metaworld/*' --episodes 50 --out mw.json --md mw.md
 
 `--envs` takes env ids or shell-style patterns over the registered ids. Each task's row is printed
 (and, with --out, the JSON file rewritten) as soon as it finishes, so a long run keeps its results.
@@ -35,6 +35,9 @@ class Args:
     image_size: int = 64
     out: str = ""
     """Optional JSON file for the rows."""
+    md: str = ""
+    """Optional markdown file: the table, with Wilson intervals and the tasks at or above `threshold`."""
+    threshold: float = 0.9
 
 
 def run(env_id: str, args: Args) -> dict:
@@ -94,6 +97,7 @@ def _print_row(r: dict) -> None:
 
 def main(args: Args) -> None:
     envs = resolve_envs(args.envs)
+    t0 = time.perf_counter()
     print(f"{args.episodes} episodes per task, seeds {args.seed}..{args.seed + args.episodes - 1}, "
           f"rendering {'on' if args.render else 'off'}")
     head = f"{'env':28} {'success':>7} {'mean frac':>9} {'steps mean/max':>14} {'faults':>6} {'time':>7}  modes (failures)"
@@ -106,6 +110,30 @@ def main(args: Args) -> None:
         if args.out:
             with open(args.out, "w") as f:
                 json.dump({"episodes": args.episodes, "seed": args.seed, "rows": rows}, f, indent=1)
+    if args.md:
+        with open(args.md, "w") as f:
+            f.write(markdown(rows, args, time.perf_counter() - t0))
+
+
+def markdown(rows: list[dict], args: Args, seconds: float) -> str:
+    from robolearn.evaluate import wilson_interval
+
+    n = args.episodes
+    good = [r for r in rows if r["success"] >= args.threshold]
+    lines = [f"# Scripted expert success: {', '.join(args.envs)}", "",
+             f"{n} episodes per task (reset and expert seeds {args.seed}..{args.seed + n - 1}), rendering "
+             f"{'on' if args.render else 'off'}; {seconds / 60:.1f} min wall. Command: "
+             f"`python benchmarks/expert_success.py --envs {' '.join(repr(e) for e in args.envs)} --episodes {n}`.", "",
+             f"{len(good)} of {len(rows)} tasks reach >= {args.threshold:.0%}. Collection keeps successful episodes "
+             f"only, so a weaker expert costs attempts, not demonstration quality.", "",
+             "| task | solved / episodes | success | 95% CI (Wilson) | steps mean / max | faults | >= "
+             f"{args.threshold:.0%} |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        k = int(round(r["success"] * n))
+        lo, hi = wilson_interval(k, n)
+        lines.append(f"| {r['env']} | {k} / {n} | {r['success']:.2f} | [{lo:.2f}, {hi:.2f}] | "
+                     f"{r['len_mean']:.0f} / {r['len_max']} | {r['faults']} | {'yes' if r['success'] >= args.threshold else 'no'} |")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

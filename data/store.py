@@ -255,6 +255,19 @@ class StoreWriter:
         self._total += n
         return name
 
+    def copy_demo(self, group: h5py.Group, attrs: Optional[dict] = None) -> str:
+        """Append a demo group of another (validated) store as it is stored: chunks and compression
+        kept, so merging stores costs file copying, not re-encoding frames."""
+        if self._file is None:
+            raise DataError(f"{self.path}: writer is not open")
+        name = f"demo_{len(self.names)}"
+        self._file.copy(group, self._file["data"], name=name)
+        for k, v in (attrs or {}).items():
+            self._file["data"][name].attrs[k] = v
+        self.names.append(name)
+        self._total += int(group["actions"].shape[0])
+        return name
+
 
 def write_store(path, demos: list[dict], env_args: dict, *, valid_fraction: float = 0.1, seed: int = 0,
                 overwrite: bool = False, feature_names: Optional[list[str]] = None,
@@ -264,6 +277,50 @@ def write_store(path, demos: list[dict], env_args: dict, *, valid_fraction: floa
                      feature_names=feature_names, compression=compression) as w:
         for d in demos:
             w.add_demo(d)
+    return Path(path)
+
+
+def merge_stores(parts: list, path, *, overwrite: bool = False) -> Path:
+    """One store holding every demo of `parts` (stores of different envs with the same observation
+    keys, action size, image size and env kwargs): the pretraining pool of the few-shot setting.
+
+    Demos are taken round-robin over the parts (demo_0 from the first, demo_1 from the second, ...),
+    so any prefix of the file (the pretraining probe reads the first train demos) covers every env.
+    Each demo keeps its part's train/valid assignment and gets attribute `env` (its env id); frames
+    are copied as stored (no recompression). The file has no single env: `env_args.env_name` is null
+    and data attr `source_envs` lists the parts' envs."""
+    parts = [Path(p) for p in parts]
+    if len(parts) < 2:
+        raise DataError(f"{path}: merging needs two or more stores, got {len(parts)}")
+    stores = []
+    try:
+        for p in parts:
+            stores.append(open_store(p))
+        first = stores[0]
+        sig0 = (first.obs_keys, first.action_dim, first.image_shape, first.feature_dim, first.env_kwargs)
+        for s in stores[1:]:
+            sig = (s.obs_keys, s.action_dim, s.image_shape, s.feature_dim, s.env_kwargs)
+            for what, a, b in zip(("obs keys", "action size", "image size", "task feature size", "env kwargs"), sig0, sig):
+                if a != b:
+                    raise DataError(f"cannot merge {s.path} into {path}: its {what} {b} differ from {first.path}'s {a}")
+        envs = [s.env_id for s in stores]
+        env_args = {"env_name": None, "type": GYM_ENV_TYPE, "env_kwargs": dict(first.env_kwargs)}
+        writer = StoreWriter(path, env_args, overwrite=overwrite, feature_names=first.feature_names or None,
+                             extra_attrs={"source_envs": json.dumps(envs)})
+        with writer:
+            masks: dict[str, list[str]] = {"train": [], "valid": []}
+            queues = [list(s.demo_names(None)) for s in stores]
+            valid = [set(s.demo_names("valid")) for s in stores]
+            while any(queues):
+                for s, env, q, held in zip(stores, envs, queues, valid):
+                    if q:
+                        demo = q.pop(0)
+                        name = writer.copy_demo(s.h5["data"][demo], attrs={"env": env or ""})
+                        masks["valid" if demo in held else "train"].append(name)
+            writer.masks = masks
+    finally:
+        for s in stores:
+            s.close()
     return Path(path)
 
 

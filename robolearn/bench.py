@@ -6,6 +6,9 @@ Every task's table carries the privileged-state ceiling (`state`), end-to-end tr
 
     robolearn bench --suite cpu            # <= 60 min on 2 CPU cores
     robolearn bench --suite paper          # the papers' scale: a GPU, or a long CPU run
+    robolearn bench --suite metaworld-cpu  # MetaWorld few-shot (ML10 pool, 2 held-out tasks) on 2 cores
+    robolearn bench --suite metaworld      # the inverse-dynamics paper's ML45 split: a GPU machine
+    robolearn bench --suite gpu --tasks lift   # robosuite Lift from images, 200 demonstrations
     robolearn bench --suite cpu --tasks reach --encoders state scratch none idm --seeds 0
 """
 from __future__ import annotations
@@ -40,7 +43,7 @@ def _cpu() -> list[TaskSpec]:
                  eval_episodes=30, objective_options=SHORT_IDM,
                  note="the smoke rung: four goals, the goal visible only in the image; every sound pipeline succeeds"),
         TaskSpec(name="reach", env="robolearn/ReachTarget-v0", demos=10, image_size=32, use_proprio=False,
-                 pretrain_env="robolearn/Reach-v0", pretrain_demos=200,
+                 pretrain_envs=["robolearn/Reach-v0"], pretrain_demos=200,
                  encoders=ALL_ENCODERS, heads=["mlp"], seeds=[0, 1, 2], pretrain_seeds=[0],
                  pretrain_steps=400, pretrain_batch=32, train_steps=1000, e2e_steps=800, e2e_batch=32,
                  eval_episodes=50, objective_options=SHORT_IDM,
@@ -59,10 +62,12 @@ def _paper() -> list[TaskSpec]:
                  horizons={"mlp": [3, 5, 5], "vqbet": [3, 5, 1], "diffusion": [2, 16, 8]},
                  note="the multimodal rung at the DynaMo paper's scale (1,000 demonstrations, two views)"),
         TaskSpec(name="reach", env="robolearn/ReachTarget-v0", demos=10, image_size=64, use_proprio=False,
-                 pretrain_env="robolearn/Reach-v0", pretrain_demos=1000,
+                 pretrain_envs=["robolearn/Reach-v0"], pretrain_demos=1000,
                  encoders=ALL_ENCODERS, heads=["mlp"], seeds=[0, 1, 2, 3, 4],
                  pretrain_steps=20000, pretrain_batch=256, train_steps=5000, e2e_steps=5000, e2e_batch=64,
                  eval_episodes=100, note="the few-demonstration rung at the inverse-dynamics paper's budgets"),
+        _lift(pretrain_steps=20000, pretrain_batch=256, train_steps=10000, e2e_steps=10000, e2e_batch=64,
+              eval_episodes=100),
     ]
 
 
@@ -70,7 +75,7 @@ def _gpu() -> list[TaskSpec]:
     """What one GPU session (minutes of an H200 and 16 cores) measures of the paper suite."""
     return [
         TaskSpec(name="reach", env="robolearn/ReachTarget-v0", demos=10, image_size=64, use_proprio=False,
-                 pretrain_env="robolearn/Reach-v0", pretrain_demos=1000,
+                 pretrain_envs=["robolearn/Reach-v0"], pretrain_demos=1000,
                  encoders=["state", "scratch", "none", "idm", "dynamo"], heads=["mlp"], seeds=[0, 1, 2],
                  pretrain_seeds=[0], pretrain_steps=3000, pretrain_batch=256, train_steps=2000,
                  e2e_steps=2000, e2e_batch=64, eval_episodes=50, collect_workers=14, in_ram=True,
@@ -81,10 +86,64 @@ def _gpu() -> list[TaskSpec]:
                  encoder=EncoderConfig(name="resnet18", norm="group"), collect_workers=14, in_ram=True,
                  horizons={"mlp": [3, 5, 5], "vqbet": [3, 5, 1]},
                  note="the multimodal rung at the DynaMo paper's demonstration count (1,000), shortened training"),
+        _lift(pretrain_seeds=[0], pretrain_steps=3000, pretrain_batch=256, train_steps=2000, e2e_steps=2000,
+              e2e_batch=64, eval_episodes=50, collect_workers=14, in_ram=True),
     ]
 
 
-SUITES = {"smoke": _smoke, "cpu": _cpu, "gpu": _gpu, "paper": _paper}
+def _lift(**budgets) -> TaskSpec:
+    """robosuite Lift from images: its 200 demonstrations are also the pretraining data (no pool)."""
+    return TaskSpec(name="lift", env="robosuite/Lift-v0", demos=200, image_size=64,
+                    encoders=["state", "scratch", "none", "idm"], heads=["mlp"], seeds=[0, 1, 2], **budgets,
+                    note="robosuite Lift (Panda, OSC_POSE) from the agentview and eye-in-hand images, 200 scripted "
+                         "demonstrations; the encoder pretrains on the same demonstrations")
+
+
+# MetaWorld's experts solve the held-out tasks in at most 70-160 steps; MetaWorld lets a failing
+# episode run to 500, which would make a failing policy cost 3-7x a solved one in rendered frames.
+# Evaluation stops at 1.5x the expert's longest of 50 episodes, rounded up to 50 (measured:
+# benchmarks/results/metaworld_expert.md, `steps max`).
+MW_EVAL_HORIZON = {"bin-picking-v3": 250, "box-close-v3": 200, "hand-insert-v3": 200, "door-lock-v3": 150,
+                   "door-unlock-v3": 150, "drawer-open-v3": 150, "door-close-v3": 150, "shelf-place-v3": 250,
+                   "sweep-into-v3": 200, "lever-pull-v3": 200}
+
+
+def _metaworld_fewshot(size: str, held_out: list[str], **budgets) -> list[TaskSpec]:
+    """The inverse-dynamics paper's MetaWorld setting: encoders pretrained once on demonstrations of
+    the split's pool of tasks (`pretrain_group`), heads on 10 demonstrations of each held-out task."""
+    from robolearn.envs.metaworld_tasks import fewshot_split
+
+    pool, test = fewshot_split(size)
+    assert set(held_out) <= {e.split("/")[-1] for e in test}, "held-out tasks come from the split's test list"
+    return [TaskSpec(name=task.removesuffix("-v3"), env=f"metaworld/{task}", demos=10, pretrain_envs=pool,
+                     pretrain_group=f"pool-{size}", horizon=MW_EVAL_HORIZON[task], cameras=["corner2"],
+                     encoders=["state", "scratch", "none", "idm", "dynamo"], heads=["mlp"], seeds=[0, 1, 2],
+                     **budgets) for task in held_out]
+
+
+def _metaworld() -> list[TaskSpec]:
+    """ML45: pretraining on 45 tasks, heads on 10 demonstrations of each of the 5 held-out tasks."""
+    return _metaworld_fewshot(
+        "ml45", ["bin-picking-v3", "box-close-v3", "hand-insert-v3", "door-lock-v3", "door-unlock-v3"],
+        image_size=64, pretrain_demos=50, pretrain_steps=20000, pretrain_batch=256, train_steps=5000,
+        e2e_steps=5000, e2e_batch=64, eval_episodes=50, collect_workers=14, in_ram=True,
+        note="the inverse-dynamics paper's ML45 split (its Table: idm 0.51, scratch 0.44 averaged over the 5 "
+             "held-out tasks): 50 demonstrations of each of the 45 training tasks, one corner camera, 64 px")
+
+
+def _metaworld_cpu() -> list[TaskSpec]:
+    """ML10's pool on 2 CPU cores: 10 tasks x 15 demonstrations, 2 held-out tasks."""
+    return _metaworld_fewshot(
+        "small", ["drawer-open-v3", "door-close-v3"],
+        image_size=48, pretrain_demos=15, pretrain_seeds=[0], pretrain_steps=300, pretrain_batch=32,
+        train_steps=1000, e2e_steps=500, e2e_batch=32, eval_episodes=10, objective_options=SHORT_IDM,
+        collect_workers=2,
+        note="the inverse-dynamics paper's MetaWorld setting at CPU scale: ML10's 10 training tasks as the "
+             "pool (not ML45's 45), 15 demonstrations each, 300 pretraining steps, 48 px, one corner camera")
+
+
+SUITES = {"smoke": _smoke, "cpu": _cpu, "gpu": _gpu, "paper": _paper, "metaworld": _metaworld,
+          "metaworld-cpu": _metaworld_cpu}
 
 
 def suite_tasks(cfg: BenchConfig) -> list[TaskSpec]:
@@ -112,7 +171,7 @@ def suite_tasks(cfg: BenchConfig) -> list[TaskSpec]:
                 raise RobolearnError(f"--scale must be positive, got {cfg.scale}")
             scaled = {k: max(1, int(round(getattr(t, k) * cfg.scale))) for k in
                       ("demos", "pretrain_steps", "train_steps", "e2e_steps", "eval_episodes")}
-            if t.pretrain_env:
+            if t.pretrain_envs:
                 scaled["pretrain_demos"] = max(2, int(round(t.pretrain_demos * cfg.scale)))
             scaled["demos"] = max(2, scaled["demos"])
             t = dataclasses.replace(t, **scaled)
@@ -121,12 +180,21 @@ def suite_tasks(cfg: BenchConfig) -> list[TaskSpec]:
 
 
 def describe(tasks: list[TaskSpec]) -> str:
-    lines = []
+    lines, pools_shown = [], set()
     for t in tasks:
-        pre = f"; pretrain on {t.pretrain_demos} demos of {t.pretrain_env}" if t.pretrain_env else ""
+        pre = ""
+        if t.pretrain_envs:
+            pool = t.pretrain_envs[0] if len(t.pretrain_envs) == 1 else f"each of {len(t.pretrain_envs)} envs"
+            pre = f"; pretrain on {t.pretrain_demos} demos of {pool}"
+            if t.pretrain_group:
+                pre += f" (shared: group {t.pretrain_group})"
+        cap = f"; episodes capped at {t.horizon} steps" if t.horizon else ""
         lines.append(f"{t.name}: {t.env}, {t.demos} demos, {t.image_size} px{pre}")
+        if len(t.pretrain_envs) > 1 and (t.pretrain_group or t.name) not in pools_shown:
+            pools_shown.add(t.pretrain_group or t.name)
+            lines.append(f"  pretraining pool: {', '.join(t.pretrain_envs)}")
         lines.append(f"  rows: {', '.join(row_encoders(t))} x {', '.join(t.heads)}; seeds {t.seeds}; "
-                     f"{t.eval_episodes} eval episodes per seed")
+                     f"{t.eval_episodes} eval episodes per seed{cap}")
     return "\n".join(lines)
 
 

@@ -66,15 +66,25 @@ class TaskSpec:
     cameras: Optional[list[str]] = None
     use_proprio: bool = True
     """Image rows also see proprio (the state row always does)."""
-    pretrain_env: Optional[str] = None
-    """Pretrain on demonstrations of this env instead of the heads' (the few-demonstration setting)."""
+    pretrain_envs: list[str] = field(default_factory=list)
+    """Pretrain on demonstrations of these envs instead of the heads' (the few-demonstration setting):
+    one env, or a pool of several whose demonstrations are collected env by env and merged into one
+    store (`data.store.merge_stores`)."""
     pretrain_demos: int = 0
+    """Pretraining demonstrations per env of `pretrain_envs`."""
+    pretrain_group: Optional[str] = None
+    """Tasks naming the same group share one pretraining: its demonstrations and encoders are made
+    once, in `<root>/<group>/`, and every task's heads read them (held-out tasks of one pool).
+    None: the task's own folder."""
     pretrain_steps: int = 1000
     pretrain_batch: int = 64
     train_steps: int = 1500
     e2e_steps: int = 1500
     e2e_batch: int = 64
     eval_episodes: int = 50
+    horizon: Optional[int] = None
+    """Evaluation episode cap in steps (None: the env's own). A failing policy runs to the cap, so
+    on slow envs the cap sets most of evaluation's cost."""
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     dynamo_ablations: list[str] = field(default_factory=list)
     sirl_budgets: list[int] = field(default_factory=list)
@@ -110,6 +120,23 @@ def encoder_seed(task: TaskSpec, seed: int) -> int:
     return seed if seed in seeds else seeds[0]
 
 
+def pretrain_name(task: TaskSpec) -> str:
+    """The folder (under the run root) holding the task's pretraining data and encoders."""
+    return task.pretrain_group or task.name
+
+
+def pretrain_store(task: TaskSpec, root: Path) -> Path:
+    """The store the task's encoders pretrain on: the heads' own demos without `pretrain_envs`."""
+    if not task.pretrain_envs:
+        return Path(root) / task.name / "demos.hdf5"
+    return Path(root) / pretrain_name(task) / "pretrain_demos.hdf5"
+
+
+def pool_store(root: Path, group: str, env: str) -> Path:
+    """Where one env's part of a multi-env pretraining pool is collected before the merge."""
+    return Path(root) / group / "pretrain" / (re.sub(r"[^A-Za-z0-9._-]+", "_", env) + ".hdf5")
+
+
 def row_encoders(task: TaskSpec) -> list[str]:
     labels = list(task.encoders) + [v[0] for v in encoder_variants(task) if v[0] not in task.encoders]
     order = {b: i for i, b in enumerate(BASELINES)}  # baselines first: they frame every table
@@ -122,7 +149,7 @@ def validate_task(task: TaskSpec) -> None:
     from robolearn.policies import HEADS
     from robolearn.pretraining import OBJECTIVES
 
-    for env in filter(None, (task.env, task.pretrain_env)):
+    for env in [task.env, *task.pretrain_envs]:
         if env not in TASKS:
             raise RobolearnError(f"task {task.name}: unknown env '{env}'; known: {', '.join(TASKS)}")
     for e in task.encoders:
@@ -137,8 +164,28 @@ def validate_task(task: TaskSpec) -> None:
     for flag in task.dynamo_ablations:
         if flag not in flags:
             raise RobolearnError(f"unknown DynaMo ablation '{flag}'; known: {', '.join(flags)}")
-    if task.pretrain_env and task.pretrain_demos < 1:
-        raise RobolearnError(f"task {task.name}: pretrain_env needs pretrain_demos >= 1")
+    if task.pretrain_envs and task.pretrain_demos < 1:
+        raise RobolearnError(f"task {task.name}: pretrain_envs needs pretrain_demos >= 1")
+    if len(set(task.pretrain_envs)) != len(task.pretrain_envs):
+        raise RobolearnError(f"task {task.name}: pretrain_envs names an env twice")
+    if task.pretrain_group is not None and not task.pretrain_envs:
+        raise RobolearnError(f"task {task.name}: pretrain_group '{task.pretrain_group}' needs pretrain_envs "
+                             f"(a group shares pretraining data other than the task's own demos)")
+    if task.horizon is not None and task.horizon < 1:
+        raise RobolearnError(f"task {task.name}: horizon must be >= 1, got {task.horizon}")
+
+
+def validate_tasks(tasks: list[TaskSpec]) -> None:
+    """Each task, and what tasks share: names, and the folders of pretraining groups."""
+    names = [t.name for t in tasks]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise RobolearnError(f"task names must be distinct; repeated: {', '.join(dup)}")
+    for t in tasks:
+        validate_task(t)
+        if t.pretrain_group is not None and t.pretrain_group in names:
+            raise RobolearnError(f"task {t.name}: pretrain_group '{t.pretrain_group}' is also a task's name; "
+                                 f"its folder would hold both")
 
 
 # ----------------------------------------------------------------------------- jobs
@@ -164,6 +211,10 @@ def _job(kind: str, cfg, threads: int) -> float:
         from robolearn.evaluate import evaluate
 
         evaluate(cfg)
+    elif kind == "merge":
+        from robolearn.data.store import merge_stores
+
+        merge_stores(cfg.parts, cfg.out)
     else:  # pragma: no cover - internal
         raise ValueError(kind)
     return time.perf_counter() - t0
@@ -195,6 +246,14 @@ def _run_phase(name: str, jobs: list[tuple[str, str, object]], n_procs: int, thr
 
 
 @dataclass
+class MergeJob:
+    """A pretraining pool's per-env stores, merged into one (`data.store.merge_stores`)."""
+
+    parts: list[Path]
+    out: Path
+
+
+@dataclass
 class RunOptions:
     """What a run or a suite shares across its tasks."""
 
@@ -210,8 +269,7 @@ class RunOptions:
 
 def run_tasks(tasks: list[TaskSpec], opts: RunOptions, title: str) -> Path:
     """Run every stage of every task that is not finished yet, then write results.json and report.md."""
-    for t in tasks:
-        validate_task(t)
+    validate_tasks(tasks)
     root = Path(opts.root)
     root.mkdir(parents=True, exist_ok=True)
     timings_path = root / "timings.json"
@@ -226,7 +284,22 @@ def run_tasks(tasks: list[TaskSpec], opts: RunOptions, title: str) -> Path:
     # Evaluation runs its envs in subprocesses; with several jobs at once, one env each.
     eval_workers = opts.eval_workers if opts.jobs <= 1 else 1
 
-    collect_jobs, pretrain_jobs, train_jobs, eval_jobs = [], [], [], []
+    collect_jobs, merge_jobs, pretrain_jobs, train_jobs, eval_jobs = [], [], [], [], []
+    # Jobs by output path: tasks of one pretraining group ask for the same pool and encoders, which
+    # are made once; asking for one path with different settings is an error, not a silent pick.
+    shared: dict[Path, tuple[str, object]] = {}
+
+    def once(jobs: list, path: Path, key: str, kind: str, cfg, task: TaskSpec) -> None:
+        if path in shared:
+            other, prev = shared[path]
+            if to_dict(prev) != to_dict(cfg):
+                raise RobolearnError(f"tasks {other} and {task.name} share pretraining group "
+                                     f"'{task.pretrain_group}' but ask for {path} with different settings; "
+                                     f"give them the same pretraining budgets, image size and cameras")
+            return
+        shared[path] = (task.name, cfg)
+        jobs.append((key, kind, cfg))
+
     for t in tasks:
         tdir = root / t.name
         tdir.mkdir(parents=True, exist_ok=True)
@@ -235,17 +308,25 @@ def run_tasks(tasks: list[TaskSpec], opts: RunOptions, title: str) -> Path:
             collect_jobs.append((f"{t.name}/collect", "collect", CollectConfig(
                 env=t.env, episodes=t.demos, out=demos, seed=0, image_size=t.image_size, cameras=t.cameras,
                 workers=t.collect_workers)))
-        pre_data = demos
-        if t.pretrain_env:
-            pre_data = tdir / "pretrain_demos.hdf5"
-            if not pre_data.exists():
-                collect_jobs.append((f"{t.name}/collect_pretrain", "collect", CollectConfig(
-                    env=t.pretrain_env, episodes=t.pretrain_demos, out=pre_data, seed=PRETRAIN_DATA_SEED,
-                    image_size=t.image_size, cameras=t.cameras, workers=t.collect_workers)))
+        pname = pretrain_name(t)
+        pre_data = pretrain_store(t, root)
+        if t.pretrain_envs and not pre_data.exists():
+            pool = t.pretrain_envs
+            # One env: collected straight into the store; several: env by env, then merged.
+            parts = [pre_data] if len(pool) == 1 else [pool_store(root, pname, env) for env in pool]
+            for env, part in zip(pool, parts):
+                if not part.exists():
+                    part.parent.mkdir(parents=True, exist_ok=True)
+                    suffix = "" if len(pool) == 1 else f"/{env}"
+                    once(collect_jobs, part, f"{pname}/collect_pretrain{suffix}", "collect", CollectConfig(
+                        env=env, episodes=t.pretrain_demos, out=part, seed=PRETRAIN_DATA_SEED,
+                        image_size=t.image_size, cameras=t.cameras, workers=t.collect_workers), t)
+            if len(pool) > 1:
+                once(merge_jobs, pre_data, f"{pname}/merge_pretrain", "merge", MergeJob(parts=parts, out=pre_data), t)
         for label, objective, overrides in encoder_variants(t):
             overrides = {**t.objective_options.get(objective, {}), **overrides}
             for seed in encoder_seeds(t):
-                enc = tdir / "enc" / f"{label}-s{seed}"
+                enc = root / pname / "enc" / f"{label}-s{seed}"
                 if (enc / "encoder.json").exists():
                     continue
                 steps = t.pretrain_steps if objective != "none" else 0
@@ -258,7 +339,7 @@ def run_tasks(tasks: list[TaskSpec], opts: RunOptions, title: str) -> Path:
                 sub = getattr(pc, objective, None)
                 if sub is not None and overrides:
                     setattr(pc, objective, dataclasses.replace(sub, **overrides))
-                pretrain_jobs.append((f"{t.name}/pretrain/{label}-s{seed}", "pretrain", pc))
+                once(pretrain_jobs, enc, f"{pname}/pretrain/{label}-s{seed}", "pretrain", pc, t)
         for enc_label in row_encoders(t):
             for head in t.heads:
                 for seed in t.seeds:
@@ -268,16 +349,17 @@ def run_tasks(tasks: list[TaskSpec], opts: RunOptions, title: str) -> Path:
                     pol, ev = tdir / "pol" / key, tdir / "eval" / key
                     if not (pol / "policy.json").exists():
                         train_jobs.append((f"{t.name}/train/{key}", "train",
-                                           _train_config(t, enc_label, head, seed, demos, tdir, pol, wb)))
+                                           _train_config(t, enc_label, head, seed, demos, root / pname, pol, wb)))
                     if not (ev / "results.json").exists():
                         eval_jobs.append((f"{t.name}/eval/{key}", "eval", EvalConfig(
                             policy=str(pol), episodes=t.eval_episodes, seed=EVAL_SEED + 1000 * seed,
-                            workers=eval_workers, videos=opts.videos, out=ev, **wb)))
+                            workers=eval_workers, videos=opts.videos, horizon=t.horizon, out=ev, **wb)))
 
     if opts.report_only:
-        collect_jobs = pretrain_jobs = train_jobs = eval_jobs = []
+        collect_jobs = merge_jobs = pretrain_jobs = train_jobs = eval_jobs = []
     # Collection runs its own worker processes: one collection at a time.
     _run_phase("collect", collect_jobs, 1, opts.threads, timings, save_timings)
+    _run_phase("merge", merge_jobs, opts.jobs, opts.threads, timings, save_timings)
     _run_phase("pretrain", pretrain_jobs, opts.jobs, opts.threads, timings, save_timings)
     _run_phase("train", train_jobs, opts.jobs, opts.threads, timings, save_timings)
     _run_phase("evaluate", eval_jobs, opts.jobs, opts.threads, timings, save_timings)
@@ -297,7 +379,7 @@ def _trainable_row(enc_label: str, head: str) -> bool:
     return get_head(head).trainable or not e2e
 
 
-def _train_config(t: TaskSpec, enc_label: str, head: str, seed: int, demos: Path, tdir: Path, pol: Path,
+def _train_config(t: TaskSpec, enc_label: str, head: str, seed: int, demos: Path, pre_dir: Path, pol: Path,
                   wb: dict) -> TrainConfig:
     e2e = enc_label == "scratch" or enc_label.startswith("ft-")
     steps = t.e2e_steps if e2e else t.train_steps
@@ -310,7 +392,7 @@ def _train_config(t: TaskSpec, enc_label: str, head: str, seed: int, demos: Path
         encoder, finetune = "scratch", False
     else:
         base = enc_label[3:] if enc_label.startswith("ft-") else enc_label
-        encoder, finetune = str(tdir / "enc" / f"{base}-s{encoder_seed(t, seed)}"), enc_label.startswith("ft-")
+        encoder, finetune = str(pre_dir / "enc" / f"{base}-s{encoder_seed(t, seed)}"), enc_label.startswith("ft-")
     t_o, t_pred, t_a = (list(t.horizons.get(head, [])) + [None, None, None])[:3]
     return TrainConfig(data=demos, encoder=encoder, finetune=finetune, scratch_encoder=t.encoder,
                        cameras=t.cameras, out=pol, head=head, use_proprio=True if enc_label == "state" else t.use_proprio,
@@ -331,10 +413,11 @@ def collect_rows(tasks: list[TaskSpec], root: Path, timings: dict) -> list[dict]
     rows = []
     for t in tasks:
         tdir = root / t.name
+        pname = pretrain_name(t)
         mode_key = getattr(get_task(t.env), "MODE_INFO_KEY", None)
         for enc_label in row_encoders(t):
             base = enc_label[3:] if enc_label.startswith("ft-") else enc_label
-            r2 = [_read(tdir / "enc" / f"{base}-s{s}" / "results.json").get("val/probe_r2/mean") for s in encoder_seeds(t)]
+            r2 = [_read(root / pname / "enc" / f"{base}-s{s}" / "results.json").get("val/probe_r2/mean") for s in encoder_seeds(t)]
             r2 = [x for x in r2 if x is not None]
             for head in t.heads:
                 if not _trainable_row(enc_label, head):
@@ -355,7 +438,7 @@ def collect_rows(tasks: list[TaskSpec], root: Path, timings: dict) -> list[dict]
                             m = ep.get("final_info", {}).get(mode_key)
                             if m is not None and int(m) >= 0:
                                 modes[int(m)] = modes.get(int(m), 0) + 1
-                    for stage, k in (("pretrain", f"{t.name}/pretrain/{base}-s{s}" if s in encoder_seeds(t) else ""),
+                    for stage, k in (("pretrain", f"{pname}/pretrain/{base}-s{s}" if s in encoder_seeds(t) else ""),
                                      ("train", f"{t.name}/train/{key}"), ("eval", f"{t.name}/eval/{key}")):
                         if k in timings:
                             walls[stage] = walls.get(stage, 0.0) + float(timings[k])
@@ -394,4 +477,5 @@ def run(cfg) -> Path:
     return run_tasks([task], opts, f"robolearn run `{cfg.name}`")
 
 
-__all__ = ["RunOptions", "TaskSpec", "collect_rows", "encoder_variants", "row_encoders", "run", "run_tasks"]
+__all__ = ["MergeJob", "RunOptions", "TaskSpec", "collect_rows", "encoder_variants", "pretrain_store", "row_encoders", "run",
+           "run_tasks", "validate_tasks"]

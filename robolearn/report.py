@@ -75,14 +75,21 @@ def write_suite_report(root: Path, title: str, tasks, rows: list[dict]) -> Path:
              "training-split statistics. Wall time: seconds summed over seeds (pretrain / train / eval).", ""]
     for t in tasks:
         trows = [r for r in rows if r["task"] == t.name]
-        pre = (f"pretraining on {t.pretrain_demos} demos of `{t.pretrain_env}` ({t.pretrain_steps} steps)"
-               if t.pretrain_env else f"pretraining on the same demos ({t.pretrain_steps} steps)")
+        pre = f"pretraining on the same demos ({t.pretrain_steps} steps)"
+        if t.pretrain_envs:
+            pool = ", ".join(f"`{e}`" for e in t.pretrain_envs)
+            pre = (f"pretraining on {t.pretrain_demos} demos of {pool} ({t.pretrain_steps} steps)" if len(t.pretrain_envs) == 1
+                   else f"pretraining on {t.pretrain_demos} demos of each of {len(t.pretrain_envs)} envs "
+                        f"({t.pretrain_steps} steps): {pool}")
+            if t.pretrain_group:
+                pre += f"; encoders shared by every task of group `{t.pretrain_group}` (pretrain wall time counted in each)"
         lines += [f"## {t.name}", "",
                   f"- `{t.env}`: {t.demos} demonstrations, {t.image_size} px, cameras "
                   f"{', '.join(t.cameras) if t.cameras else 'the task default'}; image rows "
                   f"{'with' if t.use_proprio else 'without'} proprio",
                   f"- {pre}; heads {t.train_steps} steps, end to end {t.e2e_steps} steps (batch {t.e2e_batch}); "
-                  f"{t.eval_episodes} evaluation episodes per seed, seeds {t.seeds}"
+                  f"{t.eval_episodes} evaluation episodes per seed"
+                  + (f" of at most {t.horizon} steps" if t.horizon else "") + f", seeds {t.seeds}"
                   + (f" (encoders pretrained with seeds {t.pretrain_seeds})" if t.pretrain_seeds else "")]
         if t.note:
             lines.append(f"- {t.note}")
