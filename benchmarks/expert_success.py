@@ -71,7 +71,9 @@ def run(env_id: str, args: Args) -> dict:
             failed_modes[expert.mode] += 1
     env.close()
     return {"env": env_id, "success": float(np.mean(solved)), "fraction": float(np.mean(fractions)),
-            "len_mean": float(np.mean(lengths)), "len_max": int(np.max(lengths)), "faults": faults,
+            "len_mean": float(np.mean(lengths)), "len_max": int(np.max(lengths)),
+            # Failures run to the horizon; the solved episodes' longest is what an evaluation cap needs.
+            "len_max_solved": int(max((n for n, ok in zip(lengths, solved) if ok), default=0)), "faults": faults,
             "modes": dict(sorted(modes.items())), "failed_modes": dict(sorted(failed_modes.items())),
             "seconds": time.perf_counter() - t0}
 
@@ -126,13 +128,13 @@ def markdown(rows: list[dict], args: Args, seconds: float) -> str:
              f"`python benchmarks/expert_success.py --envs {' '.join(repr(e) for e in args.envs)} --episodes {n}`.", "",
              f"{len(good)} of {len(rows)} tasks reach >= {args.threshold:.0%}. Collection keeps successful episodes "
              f"only, so a weaker expert costs attempts, not demonstration quality.", "",
-             "| task | solved / episodes | success | 95% CI (Wilson) | steps mean / max | faults | >= "
-             f"{args.threshold:.0%} |", "| --- | --- | --- | --- | --- | --- | --- |"]
+             "| task | solved / episodes | success | 95% CI (Wilson) | steps mean / max | longest solved | faults | >= "
+             f"{args.threshold:.0%} |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         k = int(round(r["success"] * n))
         lo, hi = wilson_interval(k, n)
         lines.append(f"| {r['env']} | {k} / {n} | {r['success']:.2f} | [{lo:.2f}, {hi:.2f}] | "
-                     f"{r['len_mean']:.0f} / {r['len_max']} | {r['faults']} | {'yes' if r['success'] >= args.threshold else 'no'} |")
+                     f"{r['len_mean']:.0f} / {r['len_max']} | {r.get('len_max_solved', '—')} | {r['faults']} | {'yes' if r['success'] >= args.threshold else 'no'} |")
     return "\n".join(lines) + "\n"
 
 
