@@ -1,7 +1,7 @@
 """DynaMo training throughput on a GPU: the trainer's step, eager and compiled, in frames/s.
 
 Self-contained: needs python3 with torch, numpy, einops and pyyaml, and this repository on disk; it
-imports only robolearn.config / encoders / pretraining (dynamo, sampler) / distributed, none of which
+imports only robolearn.settings / encoders / pretraining (dynamo, sampler) / distributed, none of which
 imports mujoco, gymnasium, tyro, wandb or diffusers. Data are synthetic uint8 frames.
 
 The step is robolearn.trainer.fit's: bf16 autocast, channels_last weights and inputs, the loss
@@ -37,10 +37,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the repository's robolearn package, installed or not
 
-from robolearn.config import DynamoConfig, EncoderConfig, OptimConfig  # noqa: E402
+from robolearn.settings import EncoderConfig, OptimConfig  # noqa: E402
 from robolearn.encoders import make_encoder  # noqa: E402
 from robolearn.pretraining import DataInfo  # noqa: E402
-from robolearn.pretraining.dynamo import Dynamo  # noqa: E402
+from robolearn.pretraining.dynamo import Dynamo, DynamoConfig  # noqa: E402
 from robolearn.pretraining.sampler import GpuWindowSampler  # noqa: E402
 
 ROWS: list[tuple[str, str, str, str]] = []

@@ -33,7 +33,8 @@ from typing import Literal, Optional
 import torch
 import tyro
 
-from robolearn.config import DynamoConfig, EncoderConfig, OptimConfig
+from robolearn.config import EncoderConfig, OptimConfig
+from robolearn.pretraining.dynamo import DynamoConfig
 from robolearn.encoders import make_encoder
 from robolearn.pretraining import DataInfo
 from robolearn.pretraining.dynamo import Dynamo

@@ -22,7 +22,7 @@ import robolearn.rendering  # noqa: F401  (MUJOCO_GL before anything imports muj
 
 import numpy as np
 
-from robolearn.config import CollectConfig
+from robolearn.settings import CollectConfig
 from robolearn.errors import RobolearnError
 
 from .store import StoreWriter, make_env_args

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Optional
 
-from robolearn.config import to_dict
+from robolearn.settings import to_dict
 
 
 def _clean(v):

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from robolearn.config import CclConfig, EncoderConfig, OptimConfig, PretrainConfig, resolve_optim
+from robolearn.config import EncoderConfig, OptimConfig, PretrainConfig, resolve_optim
+from robolearn.pretraining.ccl import CclConfig
 from robolearn.data.store import make_env_args, write_store
 from robolearn.encoders import ConvEncoder
 from robolearn.pretraining import DataInfo, get_objective

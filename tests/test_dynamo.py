@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from robolearn.config import DynamoConfig, EncoderConfig, OptimConfig
+from robolearn.config import EncoderConfig, OptimConfig
+from robolearn.pretraining.dynamo import DynamoConfig
 from robolearn.encoders import make_encoder
 from robolearn.errors import RobolearnError
 from robolearn.pretraining import DataInfo, WindowSpec, get_objective

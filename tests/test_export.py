@@ -17,8 +17,10 @@ import numpy as np
 import pytest
 import torch
 
-from robolearn.config import (DiffusionConfig, ExportConfig, MlpConfig, OptimConfig, PretrainConfig, TrainConfig,
-                              VqbetConfig)
+from robolearn.config import ExportConfig, OptimConfig, PretrainConfig, TrainConfig
+from robolearn.policies.diffusion import DiffusionConfig
+from robolearn.policies.mlp import MlpConfig
+from robolearn.policies.vqbet import VqbetConfig
 from robolearn.errors import RobolearnError
 from robolearn.runtime import BundleError, BundlePolicy
 

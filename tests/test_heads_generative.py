@@ -13,7 +13,8 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from robolearn.config import DiffusionConfig, VqbetConfig
+from robolearn.policies.diffusion import DiffusionConfig
+from robolearn.policies.vqbet import VqbetConfig
 from robolearn.errors import RobolearnError
 from robolearn.policies import get_head
 from robolearn.policies.diffusion import ConditionalUnet1D, DiffusionHead, ddim_sample_numpy

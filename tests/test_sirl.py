@@ -9,7 +9,8 @@ import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader
 
-from robolearn.config import EncoderConfig, OptimConfig, PretrainConfig, SirlConfig, resolve_optim
+from robolearn.config import EncoderConfig, OptimConfig, PretrainConfig, resolve_optim
+from robolearn.pretraining.sirl import SirlConfig
 from robolearn.data.store import make_env_args, open_store, write_store
 from robolearn.encoders import Encoder, SpatialSoftmax
 from robolearn.errors import RobolearnError

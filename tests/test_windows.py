@@ -12,7 +12,7 @@ from robolearn.data.normalize import Normalizer
 from robolearn.data.store import make_env_args, open_store, write_store
 from robolearn.data.windows import WindowDataset, frame_index, read_all_frames, valid_times
 from robolearn.errors import RobolearnError
-from robolearn.pretraining import WindowSpec
+from robolearn.data.windows import WindowSpec
 
 CAMS = ["front", "wrist"]
 H = 8
