@@ -9,7 +9,7 @@ from robolearn.tracking import read_metrics
 
 
 def plot_curves(runs: dict[str, Path], path: Path, key: str = "train/loss", title: str = "") -> bool:
-    import matplotlib
+    import matplotlib  # lazy: slow to import, and only reports plot
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -35,7 +35,7 @@ def plot_curves(runs: dict[str, Path], path: Path, key: str = "train/loss", titl
 
 def plot_success(rows: list[dict], path: Path, title: str = "") -> None:
     """Success per row with its Wilson 95% interval; baselines grey, the state ceiling dark."""
-    import matplotlib
+    import matplotlib  # lazy: slow to import, and only reports plot
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -150,7 +150,7 @@ def test_expert_pointmass_same_seed_same_results(tmp_path):
 # --------------------------------------------------------------------- faults
 def test_sim_fault_is_a_failure_and_the_run_goes_on(tmp_path, caplog):
     cfg = _cfg(tmp_path, env=f"{__name__}:{FAULTY_ID}", episodes=6, workers=2)
-    with caplog.at_level(logging.WARNING, logger="robolearn.evaluate"):
+    with caplog.at_level(logging.WARNING, logger="robolearn.evaluation"):
         r = evaluate(cfg)
     by_seed = {e["seed"]: e for e in r["per_episode"]}
     assert len(by_seed) == 6 and r["sim_faults"] == 2
