@@ -28,7 +28,6 @@ def read(path) -> dict:
 
 @pytest.fixture(scope="module")
 def collected(tmp_path_factory):
-    pytest.importorskip("robolearn.envs.blockpush")
     return collect(cfg(tmp_path_factory.mktemp("c") / "bp.hdf5"))
 
 

@@ -13,12 +13,12 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from robolearn.policies.diffusion import DiffusionConfig
-from robolearn.policies.vqbet import VqbetConfig
+from robolearn.config import TrainConfig
 from robolearn.errors import RobolearnError
 from robolearn.policies import get_head
-from robolearn.policies.diffusion import ConditionalUnet1D, DiffusionHead, ddim_sample_numpy
-from robolearn.policies.vqbet import VqbetHead, focal_loss
+from robolearn.policies.diffusion import ConditionalUnet1D, DiffusionConfig, DiffusionHead, ddim_sample_numpy
+from robolearn.policies.vqbet import VqbetConfig, VqbetHead, focal_loss
+from robolearn.train import horizons
 
 EMB_DIM, ACTION_DIM, MODE = 6, 2, 0.8
 
@@ -96,9 +96,13 @@ def vqbet_bimodal():
 
 def test_registry_and_horizons():
     assert get_head("vqbet") is VqbetHead and get_head("diffusion") is DiffusionHead
-    assert (VqbetHead.default_obs_horizon, VqbetHead.default_pred_horizon, VqbetHead.default_action_horizon) == (5, 5, 1)
-    assert (DiffusionHead.default_obs_horizon, DiffusionHead.default_pred_horizon,
-            DiffusionHead.default_action_horizon) == (2, 16, 8)
+    # Flags override a head's horizons; the default T_a is capped at T; impossible ones are refused.
+    assert horizons(TrainConfig(head="diffusion", obs_horizon=3, pred_horizon=6, action_horizon=2),
+                    DiffusionHead) == (3, 6, 2)
+    t_o, t, t_a = horizons(TrainConfig(head="diffusion", pred_horizon=4), DiffusionHead)
+    assert (t, t_a) == (4, 4) and DiffusionHead.default_action_horizon > 4
+    with pytest.raises(RobolearnError, match="1 <= T_a <= T"):
+        horizons(TrainConfig(head="vqbet", pred_horizon=2, action_horizon=3), VqbetHead)
 
 
 def test_focal_loss():

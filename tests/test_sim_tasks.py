@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 
 import robolearn.rendering  # noqa: F401  (MUJOCO_GL before mujoco)
-from robolearn.envs import get_task, make_env
-from robolearn.envs import metaworld_tasks, robosuite_tasks
+from robolearn.envs import get_task, make_env, metaworld_tasks, robosuite_tasks
 from robolearn.errors import RobolearnError
 
 # Without the `sim` extra only the tests that need no simulator run (errors, lazy registration).
