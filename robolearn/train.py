@@ -21,7 +21,6 @@ from typing import Optional
 
 import numpy as np
 import torch
-import torch.nn as nn
 from torch.utils.data import TensorDataset
 
 from robolearn import __version__

@@ -7,11 +7,9 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from robolearn.config import OptimConfig, PretrainConfig, TrainConfig
 from robolearn.tracking import read_metrics

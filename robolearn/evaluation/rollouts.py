@@ -91,18 +91,6 @@ class _Episode:
         self.digest = hashlib.blake2b(digest_size=8)  # of the actions applied, in order
 
 
-class _Episode:
-    __slots__ = ("index", "seed", "length", "reached", "frames", "generator", "digest")
-
-    def __init__(self, index: int, seed: int, record: bool, generator=None):
-        self.index, self.seed = index, seed
-        self.length = 0
-        self.reached = False
-        self.frames: Optional[list] = [] if record else None
-        self.generator = generator
-        self.digest = hashlib.blake2b(digest_size=8)  # of the actions applied, in order
-
-
 def _record(ep: _Episode, info: dict, fault: bool, truncated: bool) -> dict:
     final = {}
     for k, v in info.items():
