@@ -197,7 +197,7 @@ def test_scratch_end_to_end_learns_and_exports(pm, tmp_path):
 
 def test_finetune_starts_from_the_pretrained_encoder(pm, tmp_path):
     from robolearn.policies.policy import Policy
-    from robolearn.pretrain import load_encoder
+    from robolearn.encoders import load_encoder
     from robolearn.train import train
 
     root, demos, enc = pm
