@@ -50,3 +50,13 @@ def test_normalization_inside_the_encoder(name):
     assert x[0, :, 0, 0].tolist() == pytest.approx([-1.0, 1.0, 128 / 127.5 - 1.0], abs=1e-6)
     assert torch.allclose(x, frames[:, 0].permute(0, 3, 1, 2).float() / 127.5 - 1.0)
     assert torch.allclose(out, original(x), atol=1e-6)
+
+
+def test_the_config_lists_exactly_the_registered_encoders():
+    """EncoderConfig sits below the encoders (the data layer reads it), so its choices are written
+    out there; this keeps them equal to the registry."""
+    import typing
+
+    from robolearn.encoders import ENCODERS
+
+    assert typing.get_args(typing.get_type_hints(EncoderConfig)["name"]) == ENCODERS.names()
