@@ -31,21 +31,18 @@ from robolearn.pretraining import OBJECTIVES
 class ImportRobomimicConfig(config.ImportRobomimicConfig):
     __doc__ = config.ImportRobomimicConfig.__doc__
     path: tyro.conf.Positional[Path]
-    """robomimic HDF5 file (image.hdf5 or low_dim.hdf5 style; `next_obs` is tolerated and dropped)."""
 
 
 @dataclass
 class ImportLerobotConfig(config.ImportLerobotConfig):
     __doc__ = config.ImportLerobotConfig.__doc__
     path: tyro.conf.Positional[Path]
-    """LeRobot v3.0 dataset folder (meta/info.json, meta/episodes/, data/, videos/)."""
 
 
 @dataclass
 class ExportLerobotConfig(config.ExportLerobotConfig):
     __doc__ = config.ExportLerobotConfig.__doc__
     path: tyro.conf.Positional[Path]
-    """robolearn demonstration store (HDF5)."""
 
 
 @dataclass
