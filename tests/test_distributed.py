@@ -281,7 +281,9 @@ def test_killed_rank_restarts_from_the_last_checkpoint(dots, tmp_path):
         rank1[0].send_signal(signal.SIGKILL)
         assert proc.wait(timeout=240) == 0, (tmp_path / "torchrun.log").read_text()[-4000:]
     finally:
-        if proc.poll() is None:
+        if proc.poll() is None:  # a failed run: its ranks too, not only the launcher
+            for child in psutil.Process(proc.pid).children(recursive=True):
+                child.kill()
             proc.kill()
         log.close()
     rows = read_metrics(out)
