@@ -7,7 +7,15 @@ every sensor as its own obs key (`agentview_image`, `robot0_eye_in_hand_image`, 
 chosen cameras as `<cam>_image`, concatenates the chosen low-dimensional keys into `proprio` (and
 `object` into the privileged `state`), drops `next_obs` (the store keeps only the observation each
 action was chosen from), copies every filter key (train/valid and others such as `20_percent`), and
-keeps env_args verbatim so that an env adapter can rebuild the robosuite task for `robolearn eval`.
+keeps robomimic's env_args verbatim.
+
+`robolearn eval` needs a robolearn env, so when the file's env is a robosuite task with a robolearn
+adapter (`env_args` type 1, `Lift` -> `robosuite/Lift-v0`, Panda, OSC_POSE) and the imported keys mean
+what the adapter's observations mean (proprio = eef pos + quat + gripper qpos, state = `object`), the
+store's env becomes that adapter at the imported cameras and image size, with robomimic's env_args
+kept beside it (`robomimic_env_args`). robomimic's datasets hold images the right way up (robomimic
+flips robosuite's OpenGL-convention frames when it writes them), as the adapter renders them, so
+images are copied unflipped; `--flip-images` turns datasets written bottom-up (e.g. LIBERO's) over.
 """
 from __future__ import annotations
 
@@ -23,12 +31,60 @@ from tqdm.auto import tqdm
 
 from robolearn.errors import DataError, RobolearnError
 
-from .store import IMAGE_SUFFIX, StoreWriter, demo_sort
+from .store import GYM_ENV_TYPE, IMAGE_SUFFIX, StoreWriter, demo_sort
 from .video import resize
 
 # robomimic's default low-dimensional observation set for robosuite arms.
 ROBOMIMIC_PROPRIO = ("robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos")
 ROBOMIMIC_STATE = ("object",)
+ROBOSUITE_ENV_TYPE = 1  # robomimic's EnvType.ROBOSUITE_TYPE
+
+
+def _arm_controller(kw: dict) -> Optional[str]:
+    """The arm controller type in robosuite 1.4 (`type`) or 1.5 (BASIC composite, `body_parts`) form."""
+    cc = kw.get("controller_configs")
+    if not isinstance(cc, dict):
+        return None
+    parts = cc.get("body_parts")
+    if isinstance(parts, dict):
+        arm = parts.get("right") or parts.get("arms", {}).get("right") or {}
+        return arm.get("type") if isinstance(arm, dict) else None
+    return cc.get("type")
+
+
+def robolearn_env_args(env_args: dict, cams: list[str], size: Optional[tuple[int, int]], prop_keys: list[str],
+                       state_keys: list[str]) -> tuple[dict, str]:
+    """(the store's env_args, a line saying which env `robolearn eval` will build and why).
+
+    The env is a robolearn adapter only where a policy trained on the import sees there what it saw
+    in the file; otherwise robomimic's env_args stay as they are and eval needs `--env`."""
+    from robolearn.envs import robosuite_tasks  # lazy: importing the envs loads MuJoCo, which an import needs only here
+
+    name, kw = env_args.get("env_name"), env_args.get("env_kwargs") or {}
+    if env_args.get("type") != ROBOSUITE_ENV_TYPE or not name:
+        return env_args, "env: not a robosuite task; `robolearn eval` needs --env"
+    env_id = f"robosuite/{name}-v0"
+    robots = kw.get("robots", "Panda")
+    robots = [robots] if isinstance(robots, str) else list(robots)
+    controller = _arm_controller(kw)
+    why = None
+    if env_id not in robosuite_tasks.TASKS:
+        why = f"robolearn has no adapter for robosuite's {name} (it has {', '.join(robosuite_tasks.TASKS)})"
+    elif robots != ["Panda"]:
+        why = f"robots {robots}, the adapter drives one Panda"
+    elif controller not in (None, "OSC_POSE"):
+        why = f"controller {controller}, the adapter's actions are OSC_POSE deltas"
+    elif prop_keys and list(prop_keys) != list(ROBOMIMIC_PROPRIO):
+        why = f"proprio {' + '.join(prop_keys)}, the adapter's is {' + '.join(ROBOMIMIC_PROPRIO)}"
+    elif state_keys and list(state_keys) != list(ROBOMIMIC_STATE):
+        why = f"state {' + '.join(state_keys)}, the adapter's is {' + '.join(ROBOMIMIC_STATE)}"
+    elif size is not None and size[0] != size[1]:
+        why = f"images {size[0]}x{size[1]}, the adapter renders square ones (pass --image-size)"
+    if why:
+        return env_args, f"env: robomimic's {name} kept as is ({why}); `robolearn eval` needs --env"
+    kwargs = {"image_size": int(size[0]), "cameras": list(cams)} if cams else {"render": False}
+    mapped = {"env_name": env_id, "type": GYM_ENV_TYPE, "env_kwargs": kwargs, "robomimic_env_args": env_args}
+    return mapped, f"env: robomimic's {name} -> {env_id} for `robolearn eval`"
 
 
 def _str(v) -> str:
@@ -113,6 +169,7 @@ def import_robomimic(cfg) -> Path:
                 for k in ("camera_heights", "camera_widths"):
                     if k in kw:
                         kw[k] = int(cfg.image_size)
+        env_args, env_line = robolearn_env_args(env_args, cams, size, prop_keys, state_keys)
 
         # Filter keys, by source demo name.
         masks: dict[str, list[str]] = {}
@@ -170,7 +227,7 @@ def import_robomimic(cfg) -> Path:
                     img = ob[k][()]
                     if img.dtype != np.uint8 or img.ndim != 4 or img.shape[-1] != 3:
                         raise DataError(f"{path}: data/{d}/obs/{k} must be uint8 (T, H, W, 3), got {img.dtype} {img.shape}")
-                    obs[k] = resize(img, *size)
+                    obs[k] = resize(img[:, ::-1] if cfg.flip_images else img, *size)
                 demo = {"obs": obs, "actions": acts.astype(np.float32)}
                 for k in ("rewards", "dones", "states"):
                     if k in g:
@@ -195,6 +252,6 @@ def import_robomimic(cfg) -> Path:
     elapsed = time.perf_counter() - t0
     print(f"imported {len(names)} demos, {frames} steps ({frames / max(elapsed, 1e-9):.0f} frames/s); cameras "
           f"{', '.join(cams) or 'none'}; proprio = {' + '.join(prop_keys) or 'none'}; state = "
-          f"{' + '.join(state_keys) or 'none'}; filter keys {', '.join(sorted(masks)) or 'none (seeded split)'} -> {out}",
-          file=sys.stderr)
+          f"{' + '.join(state_keys) or 'none'}; filter keys {', '.join(sorted(masks)) or 'none (seeded split)'} -> {out}\n"
+          f"{env_line}", file=sys.stderr)
     return out

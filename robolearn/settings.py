@@ -72,6 +72,9 @@ class ImportRobomimicConfig:
     """Low-dimensional obs keys concatenated into the privileged `state` (default: object, if present)."""
     image_size: Optional[int] = None
     """Resize images to this square side in pixels (default: keep their size)."""
+    flip_images: bool = False
+    """Turn images upside down: for files written in OpenGL's bottom-up convention (robomimic's own
+    datasets are the right way up already)."""
     valid_fraction: float = 0.1
     """Held-out fraction, used only when the file has no train/valid filter keys."""
     seed: int = 0

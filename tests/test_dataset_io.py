@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import h5py
@@ -23,6 +24,7 @@ from robolearn.data.lerobot_io import export_lerobot, import_lerobot
 from robolearn.data.store import open_store
 from robolearn.data.video import VideoReader, VideoWriter
 
+ROOT = Path(__file__).resolve().parents[1]
 MIN_PSNR_DB = 28.0  # h264 crf 18 yuv420p at 32 px measured 31.5 dB; chroma subsampling dominates
 
 
@@ -413,7 +415,10 @@ def test_robomimic_file_with_next_obs_and_filter_keys_imports_and_trains(tmp_pat
         assert np.array_equal(s.obs("demo_2", "proprio"), want.astype(np.float32))
         assert np.array_equal(s.obs("demo_2", "state"), obs["object"].astype(np.float32))
         assert np.array_equal(s.obs("demo_2", "agentview_image"), obs["agentview_image"])
-        assert s.env_args["env_name"] == "Lift" and s.env_args["type"] == 1  # kept for a robosuite adapter
+        # robosuite's Lift with a robolearn adapter: eval builds it at the imported cameras and size.
+        assert s.env_args["env_name"] == "robosuite/Lift-v0" and s.env_args["type"] == 2
+        assert s.env_args["env_kwargs"] == {"image_size": 32, "cameras": ["agentview", "robot0_eye_in_hand"]}
+        assert s.env_args["robomimic_env_args"]["env_name"] == "Lift"  # robomimic's own, kept
         assert s.h5["data/demo_2"].attrs["model_file"] == "<mujoco model='lift'/>"
         assert s.states("demo_2").shape == (12, 20)
 
@@ -442,7 +447,8 @@ def test_robomimic_options_choose_cameras_keys_and_size(tmp_path):
         # Area resize: each output pixel is about the mean of its 2x2 source block.
         block = src_img.reshape(-1, 16, 2, 16, 2, 3).mean(axis=(2, 4))
         assert np.abs(img.astype(float) - block).mean() < 3
-        assert s.env_args["env_kwargs"]["camera_heights"] == 16
+        # proprio is not what the adapter's is, so robomimic's env_args stay and eval needs --env.
+        assert s.env_args["env_name"] == "Lift" and s.env_args["env_kwargs"]["camera_heights"] == 16
 
 
 def test_robomimic_bad_inputs_are_one_line_errors(tmp_path, capsys):
@@ -459,3 +465,24 @@ def test_robomimic_bad_inputs_are_one_line_errors(tmp_path, capsys):
     (tmp_path / "junk.hdf5").write_text("not hdf5")
     rc, err = run_cli(["import", "robomimic", tmp_path / "junk.hdf5", "--out", out], capsys)
     assert rc != 0 and "not an HDF5 file" in err and not out.exists()
+
+
+def test_policy_trained_on_a_robomimic_file_evaluates_in_the_env_its_env_args_name(tmp_path, monkeypatch):
+    """robomimic Lift (type 1) -> import -> state policy -> `robolearn eval` with no --env: the
+    import mapped robomimic's env_args to robosuite/Lift-v0 at the file's cameras and size."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("robomimic_lift", ROOT / "benchmarks" / "robomimic_lift.py")
+    bench = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, bench)  # dataclasses look their module up there
+    spec.loader.exec_module(bench)
+    out = tmp_path / "rl"
+    row = bench.main(bench.Args(demos=3, image_size=24, steps=20, eval_episodes=2, horizon=8, workers=1, out=out))
+    assert row["env_args"] == "robosuite/Lift-v0" and row["eval_env"] == "robosuite/Lift-v0" and row["episodes"] == 2
+    with open_store(out / "collected.hdf5") as src, open_store(out / "demos.hdf5") as imp:
+        assert imp.env_kwargs == {"image_size": 24, "cameras": ["agentview", "robot0_eye_in_hand"]}
+        assert imp.demo_names("20_percent") and imp.lowdim_keys == src.lowdim_keys
+        for d in ("demo_0", "demo_2"):  # the same frames and vectors after robomimic's key layout
+            for key in ("agentview_image", "robot0_eye_in_hand_image", "proprio", "state"):
+                assert np.array_equal(imp.obs(d, key), src.obs(d, key)), (d, key)
+            assert np.array_equal(imp.actions(d), src.actions(d))
