@@ -127,12 +127,14 @@ def test_inverse_cdf_sampling_follows_softmax():
     assert greedy.sample_codes(logits[None], u[:1]).tolist() == [[3, 0]]
 
 
+@pytest.mark.slow
 def test_vqbet_samples_both_modes(vqbet_bimodal):
     head, emb, prep = vqbet_bimodal
     assert prep["vq_codes_used_l0"] >= 2
     check_generative(head, emb)
 
 
+@pytest.mark.slow
 def test_vqbet_tokenizer_frozen_after_prepare(vqbet_bimodal):
     head, emb, _ = vqbet_bimodal
     trained = {id(p) for g in head.param_groups() for p in g["params"]}
@@ -148,6 +150,7 @@ def test_vqbet_tokenizer_frozen_after_prepare(vqbet_bimodal):
     assert set(metrics) == {"code_loss", "offset_l1", "code0_acc"}
 
 
+@pytest.mark.slow
 def test_vqbet_roundtrip_and_unfitted(vqbet_bimodal, tmp_path):
     head, emb, _ = vqbet_bimodal
     fresh = VqbetHead(EMB_DIM, ACTION_DIM, VQ_T_O, VQ_T, SMALL_VQBET)
@@ -168,6 +171,7 @@ def smooth_chunks(n: int, t: int, seed: int) -> torch.Tensor:
     return (u(-0.6, 0.6) + u(-0.5, 0.5) * s + u(-0.2, 0.2) * s**2).clamp(-1, 1)
 
 
+@pytest.mark.slow
 def test_vq_tokenizer_reconstructs_held_out_chunks():
     t = 5
     train_chunks, held_out = smooth_chunks(2000, t, seed=0), smooth_chunks(500, t, seed=1)
@@ -202,11 +206,13 @@ def diffusion_bimodal():
     return head, emb
 
 
+@pytest.mark.slow
 def test_diffusion_samples_both_modes(diffusion_bimodal):
     head, emb = diffusion_bimodal
     check_generative(head, emb)
 
 
+@pytest.mark.slow
 def test_diffusion_predict_uses_ema_weights(diffusion_bimodal):
     head, emb = diffusion_bimodal
     online, ema = head.net.state_dict(), head.ema.state_dict()
@@ -242,6 +248,7 @@ def test_ema_decay_schedule():
     assert all(torch.equal(a, b) for a, b in zip(head.net.parameters(), head.ema.parameters()))
 
 
+@pytest.mark.slow
 def test_diffusion_roundtrip(diffusion_bimodal, tmp_path):
     head, emb = diffusion_bimodal
     fresh = roundtrip(head, DiffusionHead, tmp_path, DF_T_O, DF_T)
@@ -251,6 +258,7 @@ def test_diffusion_roundtrip(diffusion_bimodal, tmp_path):
     assert torch.equal(a, b)
 
 
+@pytest.mark.slow
 def test_ddim_numpy_loop_matches_predict(diffusion_bimodal):
     head, emb = diffusion_bimodal
     const = head.ddim_constants()
@@ -286,6 +294,7 @@ def test_diffusion_loss_ignores_padded_steps():
     assert torch.allclose(masked, err[:, :5].mean()) and torch.allclose(full, err.mean())
 
 
+@pytest.mark.slow
 def test_unet_multilevel_any_horizon():
     # The default three-level UNet on a horizon that is not a multiple of 4 (padded inside).
     net = ConditionalUnet1D(ACTION_DIM, 3 * EMB_DIM, DiffusionConfig().down_dims)

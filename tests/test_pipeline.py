@@ -14,6 +14,8 @@ import pytest
 from robolearn.config import OptimConfig, PretrainConfig, TrainConfig
 from robolearn.tracking import read_metrics
 
+# Every test here trains (or runs the CLI on) a pipeline stage.
+pytestmark = pytest.mark.slow
 ROBOLEARN = [sys.executable, "-m", "robolearn.cli"]
 
 

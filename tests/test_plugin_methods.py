@@ -107,6 +107,7 @@ def toy_module(tmp_path_factory):
     sys.modules.pop("toy_methods", None)
 
 
+@pytest.mark.slow
 def test_a_method_in_its_own_file_runs_every_stage(toy_module, pointmass_demos, tmp_path):
     assert "toy_objective" in OBJECTIVES and "toy_head" in HEADS
     quick = dict(warmup_steps=5, checkpoint_every=0, eval_every=1000, log_every=10)

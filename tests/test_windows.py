@@ -100,6 +100,7 @@ def test_no_pad_drops_partial_windows(store_path):
     assert len(ds0) == sum(LENGTHS) and "future_images" not in ds0[0]
 
 
+@pytest.mark.slow
 def test_normalized_and_batched_with_workers(store_path):
     with open_store(store_path) as s:
         norm = Normalizer.from_store(s)
