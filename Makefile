@@ -9,7 +9,7 @@ export PYOPENGL_PLATFORM ?= $(MUJOCO_GL)
 export WANDB_MODE ?= offline
 export WANDB_SILENT ?= true
 
-.PHONY: demo test test-slow venv gl clean bench
+.PHONY: demo test test-fast venv gl clean bench
 
 venv: $(STAMP)
 
@@ -32,12 +32,14 @@ $(STAMP): pyproject.toml | gl
 demo: venv
 	$(VENV)/bin/robolearn run --name demo
 
-# The suite without the multi-process (torchrun) tests, which `make test-slow` runs (~5 min more).
+# Everything: the whole suite, the multi-process (torchrun) tests included; one test file per core at
+# a time (pytest-xdist; `--dist loadfile` keeps a file's shared fixtures in one process).
 test: venv
-	$(VPY) -m pytest -q -m "not slow" tests
+	$(VPY) -m pytest -q -n auto --dist loadfile tests
 
-test-slow: venv
-	$(VPY) -m pytest -q -m slow tests
+# The inner loop while editing: the suite without the tests marked `slow` (under 2 minutes).
+test-fast: venv
+	$(VPY) -m pytest -q -m "not slow" tests
 
 # Measurements (they print figures, they do not assert); long, so not part of `make test`.
 bench: venv

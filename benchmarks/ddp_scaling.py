@@ -50,7 +50,8 @@ def worker(args) -> None:
     torch.set_num_threads(args.threads)
     sys.path.insert(0, str(ROOT))
     from robolearn import distributed as dist
-    from robolearn.config import EncoderConfig, IdmConfig, OptimConfig
+    from robolearn.config import EncoderConfig, OptimConfig
+    from robolearn.pretraining.idm import IdmConfig
     from robolearn.encoders import make_encoder
     from robolearn.pretraining import DataInfo
     from robolearn.pretraining.idm import InverseDynamics

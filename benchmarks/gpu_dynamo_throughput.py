@@ -1,7 +1,7 @@
 """DynaMo training throughput on a GPU: the trainer's step, eager and compiled, in frames/s.
 
 Self-contained: needs python3 with torch, numpy, einops and pyyaml, and this repository on disk; it
-imports only robolearn.config / encoders / pretraining (dynamo, sampler) / distributed, none of which
+imports only robolearn.settings / encoders / pretraining (dynamo, sampler) / distributed, none of which
 imports mujoco, gymnasium, tyro, wandb or diffusers. Data are synthetic uint8 frames.
 
 The step is robolearn.trainer.fit's: bf16 autocast, channels_last weights and inputs, the loss
@@ -25,7 +25,6 @@ A watchdog prints what was measured and exits if the whole run passes --budget-s
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
 import threading
@@ -37,10 +36,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the repository's robolearn package, installed or not
 
-from robolearn.config import DynamoConfig, EncoderConfig, OptimConfig  # noqa: E402
-from robolearn.encoders import make_encoder  # noqa: E402
-from robolearn.pretraining import DataInfo  # noqa: E402
-from robolearn.pretraining.dynamo import Dynamo  # noqa: E402
+from dynamo_step import build, make_step, sync, timed  # noqa: E402  (benchmarks/, beside this script)
 from robolearn.pretraining.sampler import GpuWindowSampler  # noqa: E402
 
 ROWS: list[tuple[str, str, str, str]] = []
@@ -67,56 +63,6 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--ddp-cpu", type=int, default=0, help="run the DDP check on N CPU processes (gloo)")
     p.add_argument("--budget-s", type=float, default=270.0, help="print what was measured and exit after this")
     return p.parse_args(argv)
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def build(args, device: torch.device):
-    info = DataInfo(num_views=args.views, image_size=args.image_size, action_dim=0, proprio_dim=0, feature_dim=0)
-    encoder = make_encoder(EncoderConfig(name=args.encoder, norm=args.norm), args.views, args.image_size)
-    cfg = DynamoConfig(window=args.window, layers=args.layers, heads=args.heads, embed=args.embed, target="ema")
-    obj = Dynamo(encoder, cfg, info).to(device)
-    if device.type == "cuda":
-        obj = obj.to(memory_format=torch.channels_last)  # as the trainer does on CUDA
-    opts = obj.configure_optimizers(OptimConfig(lr=1e-4, weight_decay=0.0, betas=(0.9, 0.999)))  # fused on CUDA
-    return obj, opts
-
-
-def make_step(args, obj, opts, device, loss_fn):
-    autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if args.amp == "bf16" \
-        else contextlib.nullcontext
-    groups = [g for o in opts for g in o.param_groups]
-    total = args.warmup + args.steps
-
-    def step(batch: dict, k: int) -> torch.Tensor:
-        with autocast():
-            loss, _ = loss_fn(batch)
-        for o in opts:
-            o.zero_grad(set_to_none=True)
-        loss.backward()
-        for g in groups:
-            torch.nn.utils.clip_grad_norm_(g["params"], 0.1)
-        for o in opts:
-            o.step()
-        obj.after_step(k + 1, total)
-        return loss
-
-    return step
-
-
-def timed(step, next_batch, args, device) -> tuple[float, float]:
-    """(seconds per step, last loss)."""
-    for k in range(args.warmup):
-        step(next_batch(), k)
-    sync(device)
-    t0 = time.perf_counter()
-    for k in range(args.steps):
-        loss = step(next_batch(), args.warmup + k)
-    sync(device)
-    return (time.perf_counter() - t0) / args.steps, loss.item()
 
 
 def add_row(name: str, frames_per_s: float, ms: float, note: str) -> None:
@@ -159,13 +105,13 @@ def _ddp_worker(rank: int, world: int, port: int, args, backend: str, results) -
     tdist.init_process_group(backend, rank=rank, world_size=world)
     try:
         torch.manual_seed(0)
-        obj, opts = build(args, device)
+        obj, opts = build(args, device, target="ema")
         ddp = distributed.wrap_model(obj, device)
-        step = make_step(args, obj, opts, device, ddp)
+        step = make_step(obj, opts, device, ddp, args.amp == "bf16", args.warmup + args.steps)
         g = torch.Generator(device=device).manual_seed(rank)
         shape = (args.batch, args.window, args.views, args.image_size, args.image_size, 3)
         batch = {"images": torch.randint(0, 256, shape, dtype=torch.uint8, device=device, generator=g)}
-        dt, _ = timed(step, lambda: batch, args, device)
+        dt, _ = timed(step, lambda: batch, args.warmup, args.steps, device)
         dts = [None] * world
         tdist.all_gather_object(dts, dt)
         if rank == 0:
@@ -217,7 +163,7 @@ def main(argv=None) -> None:
           f"window {args.window} | batch {args.batch} | amp {args.amp} | {fps_step} frames/step", flush=True)
 
     torch.manual_seed(0)
-    obj, opts = build(args, device)
+    obj, opts = build(args, device, target="ema")
     n_params = {g["name"]: sum(p.numel() for p in g["params"]) for g in obj.param_groups()}
     print("parameters: " + ", ".join(f"{k} {v / 1e6:.2f}M" for k, v in n_params.items()), flush=True)
     g = torch.Generator(device=device).manual_seed(0)
@@ -226,25 +172,26 @@ def main(argv=None) -> None:
     mem = (lambda: f", peak {torch.cuda.max_memory_allocated(device) / 2**30:.1f} GiB") if device.type == "cuda" \
         else (lambda: "")
 
-    step = make_step(args, obj, opts, device, obj.loss)
-    dt, loss = timed(step, lambda: fixed, args, device)
+    step = make_step(obj, opts, device, obj.loss, args.amp == "bf16", args.warmup + args.steps)
+    dt, loss = timed(step, lambda: fixed, args.warmup, args.steps, device)
     single = fps_step / dt
     add_row("eager", single, dt * 1e3, f"loss {loss:.4f}{mem()}")
 
     if not args.no_compile:
         t0 = time.perf_counter()
-        compiled = make_step(args, obj, opts, device, torch.compile(obj.loss))
+        compiled = make_step(obj, opts, device, torch.compile(obj.loss), args.amp == "bf16",
+                             args.warmup + args.steps)
         try:
             compiled(fixed, 0)  # compiles forward and backward
             sync(device)
             note = f"compiled in {time.perf_counter() - t0:.0f} s"
-            dt, loss = timed(compiled, lambda: fixed, args, device)
+            dt, loss = timed(compiled, lambda: fixed, args.warmup, args.steps, device)
             add_row("torch.compile", fps_step / dt, dt * 1e3, f"loss {loss:.4f}, {note}{mem()}")
             n_ep = max(args.sampler_frames // 100, 1)
             frames = torch.randint(0, 256, (n_ep * 100, args.views, args.image_size, args.image_size, 3),
                                    dtype=torch.uint8, device=device, generator=g)
             sampler = GpuWindowSampler(frames, [100] * n_ep, args.window, device=device, seed=0)
-            dt, loss = timed(compiled, lambda: sampler.sample(args.batch), args, device)
+            dt, loss = timed(compiled, lambda: sampler.sample(args.batch), args.warmup, args.steps, device)
             add_row("torch.compile + GpuWindowSampler", fps_step / dt, dt * 1e3,
                     f"{n_ep * 100} frames resident ({frames.numel() / 2**30:.2f} GiB){mem()}")
         except Exception as e:  # report the failure as a row; the table still prints

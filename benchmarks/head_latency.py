@@ -28,7 +28,11 @@ import numpy as np
 import torch
 import tyro
 
-from robolearn.config import DiffusionConfig, EncoderConfig, KnnConfig, MlpConfig, VqbetConfig
+from robolearn.config import EncoderConfig
+from robolearn.policies.diffusion import DiffusionConfig
+from robolearn.policies.knn import KnnConfig
+from robolearn.policies.mlp import MlpConfig
+from robolearn.policies.vqbet import VqbetConfig
 from robolearn.encoders import make_encoder
 from robolearn.policies import get_head
 

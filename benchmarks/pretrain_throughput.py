@@ -24,7 +24,6 @@ frames). Prints a table; asserts nothing.
 """
 from __future__ import annotations
 
-import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,10 +32,8 @@ from typing import Literal, Optional
 import torch
 import tyro
 
-from robolearn.config import DynamoConfig, EncoderConfig, OptimConfig
-from robolearn.encoders import make_encoder
-from robolearn.pretraining import DataInfo
-from robolearn.pretraining.dynamo import Dynamo
+from dynamo_step import build, make_step, sync, timed  # benchmarks/, beside this script
+from robolearn.pretraining.dynamo import Dynamo, DynamoConfig
 from robolearn.pretraining.sampler import GpuWindowSampler
 
 
@@ -79,61 +76,6 @@ class Args:
     threads: Optional[int] = None
     """torch CPU threads (CPU runs)."""
     seed: int = 0
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def build(args: Args, device: torch.device):
-    info = DataInfo(num_views=args.views, image_size=args.image_size, action_dim=0, proprio_dim=0, feature_dim=0)
-    encoder = make_encoder(EncoderConfig(name=args.encoder, norm=args.norm), args.views, args.image_size)
-    cfg = DynamoConfig(window=args.window, latent_dim=args.latent_dim, layers=args.layers, heads=args.heads,
-                       embed=args.embed, target=args.target)
-    obj = Dynamo(encoder, cfg, info).to(device)
-    if device.type == "cuda":
-        obj = obj.to(memory_format=torch.channels_last)  # conv weights; the encoder makes inputs so too
-    optim_cfg = OptimConfig(lr=1e-4, weight_decay=0.0, betas=(0.9, 0.999), grad_clip=0.1)
-    opts = obj.configure_optimizers(optim_cfg)  # fused AdamW on CUDA
-    return obj, opts
-
-
-def make_step(args: Args, obj: Dynamo, opts, device: torch.device):
-    loss_fn = torch.compile(obj.loss, mode=args.compile_mode) if args.compile else obj.loss
-    use_amp = args.amp == "bf16"
-    autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if use_amp else contextlib.nullcontext
-    groups = [g for o in opts for g in o.param_groups]
-    total = args.warmup + args.steps
-
-    def step(batch: dict, k: int) -> torch.Tensor:
-        with autocast():
-            loss, _ = loss_fn(batch)
-        for o in opts:
-            o.zero_grad(set_to_none=True)
-        loss.backward()
-        norms = [torch.nn.utils.clip_grad_norm_(g["params"], 0.1) for g in groups]
-        if args.sync_grad_norms:
-            [float(n) for n in norms]
-        for o in opts:
-            o.step()
-        obj.after_step(k + 1, total)
-        return loss
-
-    return step
-
-
-def time_steps(step, next_batch, args: Args, device: torch.device) -> tuple[float, float]:
-    """(seconds per step, final loss)."""
-    for k in range(args.warmup):
-        step(next_batch(), k)
-    sync(device)
-    t0 = time.perf_counter()
-    for k in range(args.steps):
-        loss = step(next_batch(), args.warmup + k)
-    sync(device)
-    dt = (time.perf_counter() - t0) / args.steps
-    return dt, loss.item()
 
 
 def time_sampler(sampler: GpuWindowSampler, args: Args, device: torch.device) -> float:
@@ -197,17 +139,18 @@ def main(args: Args) -> None:
           f"window {args.window} | batch {args.batch} | views {args.views} | amp {args.amp} | "
           f"compile {args.compile} | target {args.target} | {frames_per_step} frames/step")
 
-    obj, opts = build(args, device)
+    obj, opts = build(args, device, target=args.target)
     n_params = {g["name"]: sum(p.numel() for p in g["params"]) for g in obj.param_groups()}
     print("parameters: " + ", ".join(f"{k} {v / 1e6:.2f}M" for k, v in n_params.items()))
-    step = make_step(args, obj, opts, device)
+    loss_fn = torch.compile(obj.loss, mode=args.compile_mode) if args.compile else obj.loss
+    step = make_step(obj, opts, device, loss_fn, args.amp == "bf16", args.warmup + args.steps, args.sync_grad_norms)
     rows = []
 
     # 1. the step on a batch resident on the device
     g = torch.Generator(device=device).manual_seed(args.seed)
     shape = (args.batch, args.window, args.views, args.image_size, args.image_size, 3)
     fixed = {"images": torch.randint(0, 256, shape, dtype=torch.uint8, device=device, generator=g)}
-    dt, loss = time_steps(step, lambda: fixed, args, device)
+    dt, loss = timed(step, lambda: fixed, args.warmup, args.steps, device)
     rows.append(("train step (batch resident on device)", frames_per_step / dt, dt * 1e3, f"loss {loss:.4f}"))
     if device.type == "cuda":
         peak = torch.cuda.max_memory_allocated(device) / 2**30
@@ -230,7 +173,7 @@ def main(args: Args) -> None:
         mem = sampler.frames.numel() / 2**30
         dt_s = time_sampler(sampler, args, device)
         rows.append(("GpuWindowSampler.sample alone", frames_per_step / dt_s, dt_s * 1e3, f"{src}, {mem:.2f} GiB"))
-        dt, loss = time_steps(step, lambda: sampler.sample(args.batch), args, device)
+        dt, loss = timed(step, lambda: sampler.sample(args.batch), args.warmup, args.steps, device)
         rows.append(("train step + GpuWindowSampler", frames_per_step / dt, dt * 1e3, f"loss {loss:.4f}"))
 
     # 3. the HDF5 window dataset

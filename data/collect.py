@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import multiprocessing as mp
 import sys
 from pathlib import Path
 from typing import Iterator
@@ -21,9 +22,11 @@ from typing import Iterator
 import robolearn.rendering  # noqa: F401  (MUJOCO_GL before anything imports mujoco)
 
 import numpy as np
+from tqdm.auto import tqdm
 
-from robolearn.config import CollectConfig
+from robolearn.envs import expert_rng, get_task, make_env
 from robolearn.errors import RobolearnError
+from robolearn.settings import CollectConfig
 
 from .store import StoreWriter, make_env_args
 
@@ -39,8 +42,6 @@ def _noise_rng(seed: int) -> np.random.Generator:
 
 
 def _make(spec: dict):
-    from robolearn.envs import get_task, make_env
-
     task = get_task(spec["env"])
     env = make_env(spec["env"], image_size=spec["image_size"], cameras=spec["cameras"],
                    horizon=spec["horizon"], render=True)
@@ -54,8 +55,6 @@ def run_episode(env, task, seed: int, expert_mode: int | None = None, expert_noi
     With `expert_noise` > 0 (DART, Laskey et al. 2017) the env executes the expert's action plus
     Gaussian noise while the stored action is the clean one: the demos visit the perturbed states a
     cloned policy drifts into, labelled with the expert's correction."""
-    from robolearn.envs import expert_rng
-
     rng = expert_rng(seed)
     obs, info = env.reset(seed=seed)
     expert = task.expert(env, rng) if expert_mode is None else task.expert(env, rng, mode=expert_mode)
@@ -118,8 +117,6 @@ def _attempts(spec: dict, seeds: range, workers: int) -> Iterator[dict]:
         finally:
             env.close()
         return
-    import multiprocessing as mp
-
     ctx = mp.get_context("spawn")
     pool = ctx.Pool(workers)
     try:
@@ -143,8 +140,6 @@ def collect(cfg: CollectConfig) -> Path:
         raise RobolearnError(f"image_size must be >= 8 px, got {cfg.image_size}")
     if cfg.workers < 1:
         raise RobolearnError(f"workers must be >= 1, got {cfg.workers}")
-    from robolearn.envs import get_task
-
     task = get_task(cfg.env)  # unknown env id -> RobolearnError
     noise = float(getattr(task, "EXPERT_NOISE", 0.0) if cfg.expert_noise is None else cfg.expert_noise)
     if not (math.isfinite(noise) and noise >= 0):
@@ -159,8 +154,6 @@ def collect(cfg: CollectConfig) -> Path:
     env_kwargs = {"image_size": int(cfg.image_size), "cameras": cameras}
     if cfg.horizon is not None:
         env_kwargs["horizon"] = int(cfg.horizon)
-
-    from tqdm.auto import tqdm
 
     kept = failed = attempts = 0
     bar = tqdm(total=cfg.episodes, desc=f"collect {cfg.env}", unit="ep", dynamic_ncols=True)

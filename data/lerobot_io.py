@@ -21,6 +21,7 @@ readers ignore both.
 """
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -30,13 +31,18 @@ import time
 from pathlib import Path
 from typing import Optional
 
+import av
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from PIL import Image
+from tqdm.auto import tqdm
 
+from robolearn import __version__
 from robolearn.errors import DataError, RobolearnError
 
 from .store import IMAGE_SUFFIX, StoreWriter, make_env_args, open_store
+from .video import VideoReader, VideoWriter, resize
 
 CODEBASE_VERSION = "v3.0"
 CHUNKS_SIZE = 1000
@@ -142,6 +148,7 @@ def _env_fps(env_id: Optional[str]) -> Optional[float]:
     if not env_id:
         return None
     try:
+        # Lazy: only this lookup needs the simulators (importing robolearn.envs loads MuJoCo).
         import gymnasium
 
         import robolearn.envs  # noqa: F401  (registers robolearn's envs)
@@ -162,10 +169,6 @@ def _json_num(x: float):
 # ============================================================================ export
 def export_lerobot(cfg) -> Path:
     """Write a store as a LeRobot v3.0 dataset folder at cfg.out (built beside it, then renamed)."""
-    import av
-
-    from .video import VideoWriter
-
     out = Path(cfg.out)
     if out.exists() and not cfg.overwrite:
         raise RobolearnError(f"{out} exists; pass --overwrite to replace it")
@@ -199,8 +202,6 @@ def export_lerobot(cfg) -> Path:
 
         tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
-        from tqdm.auto import tqdm
-
         bar = tqdm(total=store.total_steps(None), desc="export lerobot", unit="frame", dynamic_ncols=True)
         writers: dict[str, VideoWriter] = {}
         try:
@@ -395,8 +396,6 @@ def _finite_or_none(x: float):
 
 
 def _version() -> str:
-    from robolearn import __version__
-
     return __version__
 
 
@@ -475,8 +474,6 @@ def _image_hw(key: str, ft: dict, path: Path) -> tuple[int, int]:
 def import_lerobot(cfg) -> Path:
     """Read a LeRobot v3.0 folder into a store at cfg.out (atomic). Every check on the metadata runs
     before anything is written; a problem found while decoding removes the partial output."""
-    from .video import VideoReader
-
     root = Path(cfg.path)
     out = Path(cfg.out)
     if not root.exists():
@@ -603,8 +600,6 @@ def import_lerobot(cfg) -> Path:
         masks = {k: [f"demo_{pos[e]}" for e in v if e in pos] for k, v in extras["masks"].items()}
     modes, success = extras.get("modes") or [], extras.get("success") or []
 
-    from tqdm.auto import tqdm
-
     writer = StoreWriter(out, env_args, valid_fraction=cfg.valid_fraction, seed=cfg.seed, overwrite=cfg.overwrite,
                          feature_names=extras.get("feature_names") or None,
                          extra_attrs={"fps": fps, "tasks": json.dumps([tasks[k] for k in sorted(tasks)]),
@@ -712,12 +707,6 @@ def _load_data_file(path: Path, lowdim: list[str], image_keys: list[str]) -> dic
 
 def _decode_images(col: pa.ChunkedArray, sel: np.ndarray, size, path: Path, key: str) -> np.ndarray:
     """LeRobot `image` features: PNG/JPEG bytes in a struct {bytes, path} column."""
-    import io
-
-    from PIL import Image
-
-    from .video import resize
-
     out = []
     for i in sel:
         v = col[int(i)].as_py()

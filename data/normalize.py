@@ -108,7 +108,7 @@ class Normalizer:
 
     def as_torch_params(self, device=None) -> dict[str, dict]:
         """{key: {"scale": tensor, "offset": tensor}} float32, for baking into an exported graph."""
-        import torch
+        import torch  # lazy: numpy callers (collect, importers) never load torch for this
 
         return {k: {"scale": torch.as_tensor(self.params(k)[0], device=device),
                     "offset": torch.as_tensor(self.params(k)[1], device=device)} for k in self._stats}
@@ -119,7 +119,7 @@ class Normalizer:
         s = self._get(key)
         if isinstance(x, np.ndarray):
             return s.scale.astype(x.dtype), s.offset.astype(x.dtype)
-        import torch
+        import torch  # lazy: numpy callers (collect, importers) never load torch for this
 
         dt = x.dtype
         ck = (key, x.device, dt)

@@ -27,10 +27,12 @@ from typing import Optional
 
 import h5py
 import numpy as np
+from tqdm.auto import tqdm
 
 from robolearn.errors import DataError, RobolearnError
 
 from .store import GYM_ENV_TYPE, IMAGE_SUFFIX, StoreWriter, demo_sort
+from .video import resize
 
 # robomimic's default low-dimensional observation set for robosuite arms.
 ROBOMIMIC_PROPRIO = ("robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos")
@@ -56,7 +58,7 @@ def robolearn_env_args(env_args: dict, cams: list[str], size: Optional[tuple[int
 
     The env is a robolearn adapter only where a policy trained on the import sees there what it saw
     in the file; otherwise robomimic's env_args stay as they are and eval needs `--env`."""
-    from robolearn.envs import robosuite_tasks
+    from robolearn.envs import robosuite_tasks  # lazy: importing the envs loads MuJoCo, which an import needs only here
 
     name, kw = env_args.get("env_name"), env_args.get("env_kwargs") or {}
     if env_args.get("type") != ROBOSUITE_ENV_TYPE or not name:
@@ -113,8 +115,6 @@ def _choose(kind: str, asked: Optional[list[str]], default: list[str], available
 
 def import_robomimic(cfg) -> Path:
     """Import cfg.path into the store cfg.out (atomic); returns cfg.out."""
-    from .video import resize
-
     path, out = Path(cfg.path), Path(cfg.out)
     if out.exists() and not cfg.overwrite:
         raise RobolearnError(f"{out} exists; pass --overwrite to replace it")
@@ -181,8 +181,6 @@ def import_robomimic(cfg) -> Path:
                 if bad:
                     raise DataError(f"{path}: mask/{key} names demos not in the file: {', '.join(bad[:3])}")
                 masks[key] = vals
-
-        from tqdm.auto import tqdm
 
         writer = StoreWriter(out, env_args, valid_fraction=cfg.valid_fraction, seed=cfg.seed, overwrite=cfg.overwrite,
                              extra_attrs={"source": f"robomimic: {path.resolve()}",

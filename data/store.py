@@ -33,6 +33,7 @@ from typing import Iterable, Optional
 import h5py
 import numpy as np
 
+from robolearn import __version__
 from robolearn.errors import DataError
 
 # robomimic's EnvType.GYM_TYPE: our envs are registered gymnasium envs.
@@ -154,8 +155,6 @@ class StoreWriter:
         try:
             if not self.names:
                 raise DataError(f"{self.path}: no demos to write")
-            from robolearn import __version__
-
             f = self._file
             data = f["data"]
             data.attrs["total"] = int(self._total)

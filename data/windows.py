@@ -22,18 +22,32 @@ whether the worker was forked or spawned) and is never pickled.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional
 
 import h5py
 import numpy as np
+import psutil
 import torch
 from torch.utils.data import Dataset
 
 from robolearn.errors import DataError, RobolearnError
-from robolearn.pretraining import WindowSpec
 
 from .store import IMAGE_SUFFIX, DemoStore, demo_index, open_store
+
+
+
+@dataclass
+class WindowSpec:
+    """What windows an objective (or head) reads from the demonstration store."""
+
+    obs_horizon: int = 1
+    action_horizon: int = 1
+    future: int = 0
+    pad: bool = True
+    """Allow windows that run past episode starts/ends (padded, masked); False keeps full ones."""
+
 
 GiB = 1024**3
 # Keep this much of the available memory free when loading in RAM: DataLoader workers, the model,
@@ -124,8 +138,6 @@ class WindowDataset(Dataset):
             for k in keys:
                 ds = g[k]
                 need += int(np.prod(ds.shape)) * ds.dtype.itemsize
-        import psutil
-
         avail = psutil.virtual_memory().available
         if need > RAM_FRACTION * avail:
             raise RobolearnError(f"{self.path}: --in-ram needs {need / GiB:.2f} GiB, only {avail / GiB:.2f} GiB "

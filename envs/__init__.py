@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import robolearn.rendering  # noqa: F401  (MUJOCO_GL before anything imports mujoco)
 
+import difflib
 from types import ModuleType
 
 import gymnasium
@@ -54,8 +55,6 @@ for _adapter in (robosuite_tasks, metaworld_tasks):
 
 
 def _unknown(env_id: str) -> RobolearnError:
-    import difflib
-
     close = difflib.get_close_matches(env_id, list(TASKS), n=1)
     hint = f" (did you mean '{close[0]}'?)" if close else ""
     return RobolearnError(f"unknown env id '{env_id}'{hint}; known: {', '.join(TASKS)}")

@@ -56,7 +56,84 @@ def _track(env: "MujocoTaskEnv") -> None:
         _exit_hook_registered = True
 
 
-class MujocoTaskEnv(gym.Env):
+class CameraRenderer:
+    """Cameras and offscreen rendering on `self.model` / `self.data`, shared by our MuJoCo tasks and
+    the robosuite and MetaWorld adapters: each camera's frame is rendered once per state (a step or
+    `set_state` clears `_frames`), the GL context opens on the first render (physics-only envs never
+    open one), and whatever is left open is closed at exit while EGL is still alive."""
+
+    _scene_option: Optional[mujoco.MjvOption] = None
+    """Visibility options for every render (robosuite hides its collision geoms); None: MuJoCo's."""
+
+    def _init_cameras(self, cameras: Optional[list[str]], default: list[str], label: str,
+                      offsamples: Optional[int] = None) -> None:
+        """Check and resolve the camera names (`label` names the env in errors); size the offscreen
+        buffer to one image; `offsamples`: multisampling of it (0 saves a large share of software-GL time)."""
+        self.cameras = list(default if cameras is None else cameras)
+        if not self.cameras or len(set(self.cameras)) != len(self.cameras):
+            raise RobolearnError(f"cameras must name one or more distinct cameras, got {self.cameras}")
+        self._camera_ids = []
+        for name in self.cameras:
+            cid = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_CAMERA, name)
+            if cid < 0:
+                known = [self.model.camera(i).name for i in range(self.model.ncam)]
+                raise RobolearnError(f"{label}: unknown camera '{name}'; known: {', '.join(known)}")
+            self._camera_ids.append(cid)
+        # The offscreen framebuffer only needs to hold one image; a small one renders faster.
+        self.model.vis.global_.offwidth = self.image_size
+        self.model.vis.global_.offheight = self.image_size
+        if offsamples is not None:
+            self.model.vis.quality.offsamples = offsamples
+        self._renderer: Optional[mujoco.Renderer] = None
+        self._frames: Optional[dict[str, np.ndarray]] = None  # frames of the current state, if rendered
+
+    def render(self):
+        """The first camera's frame (for videos); None when no render_mode was asked for."""
+        if self.render_mode is None:
+            return None
+        return self.render_all()[self.cameras[0]].copy()  # a copy: the cached frame is also in obs
+
+    def render_all(self, force: bool = False) -> dict[str, np.ndarray]:
+        """Every camera's frame of the current state, rendered once per state (`force`: render again)."""
+        if self._frames is None or force:
+            r = self._get_renderer()
+            frames = {}
+            for name, cid in zip(self.cameras, self._camera_ids):
+                if self._scene_option is None:
+                    r.update_scene(self.data, camera=cid)
+                else:
+                    r.update_scene(self.data, camera=cid, scene_option=self._scene_option)
+                self._fast_flags(r.scene)
+                frames[name] = r.render()
+            self._frames = frames
+        return self._frames
+
+    def close(self):
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
+            _OPEN_ENVS.discard(self)
+        super().close()
+
+    def _get_renderer(self) -> mujoco.Renderer:
+        if self._renderer is None:
+            try:
+                self._renderer = mujoco.Renderer(self.model, self.image_size, self.image_size)
+            except Exception as e:  # no GL library, a bad MUJOCO_EGL_DEVICE_ID, ...
+                raise RobolearnError(f"cannot render with MUJOCO_GL={robolearn.rendering.BACKEND}: "
+                                     f"{type(e).__name__}: {e}") from None
+            _track(self)
+        return self._renderer
+
+    @staticmethod
+    def _fast_flags(scene: mujoco.MjvScene) -> None:
+        # Shadows and reflections cost extra passes on a software renderer and add little at 64 px.
+        scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = 0
+        scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = 0
+        scene.flags[mujoco.mjtRndFlag.mjRND_SKYBOX] = 0
+
+
+class MujocoTaskEnv(CameraRenderer, gym.Env):
     """A planar MuJoCo task with camera images and a proprioceptive vector.
 
     Subclasses set the class attributes below and implement the hooks. Observations are a Dict of
@@ -108,21 +185,7 @@ class MujocoTaskEnv(gym.Env):
         # Physics steps per control step: the control period over the MJCF timestep.
         self.frame_skip = max(1, int(round(1.0 / (self.CONTROL_HZ * self.model.opt.timestep))))
 
-        self.cameras = list(self.DEFAULT_CAMERAS if cameras is None else cameras)
-        if not self.cameras or len(set(self.cameras)) != len(self.cameras):
-            raise RobolearnError(f"cameras must name one or more distinct cameras, got {self.cameras}")
-        self._camera_ids = []
-        for name in self.cameras:
-            cid = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_CAMERA, name)
-            if cid < 0:
-                known = [self.model.camera(i).name for i in range(self.model.ncam)]
-                raise RobolearnError(f"{type(self).__name__}: unknown camera '{name}'; known: {', '.join(known)}")
-            self._camera_ids.append(cid)
-        # The offscreen framebuffer only needs to hold one image; a small one renders faster.
-        self.model.vis.global_.offwidth = self.image_size
-        self.model.vis.global_.offheight = self.image_size
-        self._renderer: Optional[mujoco.Renderer] = None
-        self._frames: Optional[dict[str, np.ndarray]] = None  # frames of the current state, if rendered
+        self._init_cameras(cameras, self.DEFAULT_CAMERAS, type(self).__name__)
 
         s = self.image_size
         obs = {f"{c}_image": spaces.Box(0, 255, (s, s, 3), np.uint8) for c in self.cameras} if self.render_images else {}
@@ -209,31 +272,6 @@ class MujocoTaskEnv(gym.Env):
                 obs[k] = np.nan_to_num(obs[k], nan=0.0, posinf=0.0, neginf=0.0)
         return obs, 0.0, True, False, {"success": 0.0, "is_success": False, "sim_fault": True, "fault": reason}
 
-    def render(self):
-        """The first camera's frame (for videos); None when no render_mode was asked for."""
-        if self.render_mode is None:
-            return None
-        return self.render_all()[self.cameras[0]].copy()  # a copy: the cached frame is also in obs
-
-    def render_all(self, force: bool = False) -> dict[str, np.ndarray]:
-        """Every camera's frame of the current state, rendered once per state (`force`: render again)."""
-        if self._frames is None or force:
-            r = self._get_renderer()
-            frames = {}
-            for name, cid in zip(self.cameras, self._camera_ids):
-                r.update_scene(self.data, camera=cid)
-                self._fast_flags(r.scene)
-                frames[name] = r.render()
-            self._frames = frames
-        return self._frames
-
-    def close(self):
-        if self._renderer is not None:
-            self._renderer.close()
-            self._renderer = None
-            _OPEN_ENVS.discard(self)
-        super().close()
-
     # ------------------------------------------------------------------ state
     def get_state(self) -> np.ndarray:
         """Flat float64 state: MuJoCo's integration state, then the task's own (goal, plan)."""
@@ -263,17 +301,3 @@ class MujocoTaskEnv(gym.Env):
             state = np.asarray(self._state(), dtype=np.float32)
             obs["state"] = np.clip(state, -self.STATE_BOUND, self.STATE_BOUND)
         return obs
-
-    def _get_renderer(self) -> mujoco.Renderer:
-        if self._renderer is None:
-            # Created lazily so physics-only envs (render=False) never open a GL context.
-            self._renderer = mujoco.Renderer(self.model, self.image_size, self.image_size)
-            _track(self)
-        return self._renderer
-
-    @staticmethod
-    def _fast_flags(scene: mujoco.MjvScene) -> None:
-        # Shadows and reflections cost extra passes on a software renderer and add little at 64 px.
-        scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = 0
-        scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = 0
-        scene.flags[mujoco.mjtRndFlag.mjRND_SKYBOX] = 0

@@ -41,7 +41,20 @@ MAX_SPEED = 0.2  # m/s at action 1; must match the actuators' ctrlrange in block
 
 DEFAULT_CAMERAS = ["overview", "side"]
 MODE_INFO_KEY = "first_block"
-"""The step-info key reports count per episode as the mode a policy executed (which block first)."""
+"""The step-info key that tells the mode a policy executed (which block reached a zone first)."""
+REPORT_COLUMNS = {"modes": "modes executed"}
+"""Columns this task adds to a suite report's rows (key in results.json -> table header)."""
+
+
+def report_columns(episodes: list[dict]) -> dict:
+    """The task's report columns from a row's evaluated episodes (`per_episode` records of every seed):
+    how many episodes executed each mode."""
+    modes: dict[int, int] = {}
+    for ep in episodes:
+        m = ep.get("final_info", {}).get(MODE_INFO_KEY)
+        if m is not None and int(m) >= 0:
+            modes[int(m)] = modes.get(int(m), 0) + 1
+    return {"modes": {str(k): v for k, v in sorted(modes.items())}}
 # DART noise (std, action units) `robolearn collect` adds to the executed action by default. The
 # expert itself is noise-free; without noise the demos cover too few states for cloning (state MLP,
 # 300 fixed-mode demos, re-planning every step: 26/50 solved without, 43/50 with 0.2;

@@ -33,7 +33,7 @@ import mujoco
 import numpy as np
 from gymnasium import spaces
 
-from robolearn.envs.base import _OPEN_ENVS, _track
+from robolearn.envs.base import CameraRenderer
 from robolearn.errors import RobolearnError
 
 EXTRA = "sim"
@@ -86,7 +86,7 @@ def _half_turn_about_z(quat: np.ndarray) -> np.ndarray:
     return out
 
 
-class MetaWorldEnv(gym.Env):
+class MetaWorldEnv(CameraRenderer, gym.Env):
     """One MetaWorld v3 task behind robolearn's env interface (see the module docstring)."""
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": CONTROL_HZ}
@@ -126,21 +126,7 @@ class MetaWorldEnv(gym.Env):
         self.model: mujoco.MjModel = mw.model
         self.data: mujoco.MjData = mw.data
 
-        self.cameras = list(DEFAULT_CAMERAS if cameras is None else cameras)
-        if not self.cameras or len(set(self.cameras)) != len(self.cameras):
-            raise RobolearnError(f"cameras must name one or more distinct cameras, got {self.cameras}")
-        self._camera_ids = []
-        for name in self.cameras:
-            cid = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_CAMERA, name)
-            if cid < 0:
-                known = [self.model.camera(i).name for i in range(self.model.ncam)]
-                raise RobolearnError(f"metaworld/{task}: unknown camera '{name}'; known: {', '.join(known)}")
-            self._camera_ids.append(cid)
-        self.model.vis.global_.offwidth = self.image_size
-        self.model.vis.global_.offheight = self.image_size
-        self.model.vis.quality.offsamples = 0
-        self._renderer: Optional[mujoco.Renderer] = None
-        self._frames: Optional[dict[str, np.ndarray]] = None
+        self._init_cameras(cameras, DEFAULT_CAMERAS, f"metaworld/{task}", offsamples=0)
 
         self._phys_size = mujoco.mj_stateSize(self.model, mujoco.mjtState.mjSTATE_INTEGRATION)
         self.state_size = self._phys_size + 3 + 18  # + goal position + MetaWorld's previous-frame obs
@@ -215,38 +201,6 @@ class MetaWorldEnv(gym.Env):
         for k in ("proprio", "state"):
             obs[k] = np.nan_to_num(obs[k], nan=0.0, posinf=0.0, neginf=0.0)
         return obs, 0.0, True, False, {"success": 0.0, "is_success": False, "sim_fault": True, "fault": reason}
-
-    def render(self):
-        if self.render_mode is None:
-            return None
-        return self.render_all()[self.cameras[0]].copy()
-
-    def render_all(self, force: bool = False) -> dict[str, np.ndarray]:
-        if self._frames is None or force:
-            if self._renderer is None:
-                try:
-                    self._renderer = mujoco.Renderer(self.model, self.image_size, self.image_size)
-                except Exception as e:  # no GL library, a bad MUJOCO_EGL_DEVICE_ID, ...
-                    raise RobolearnError(f"cannot render with MUJOCO_GL={robolearn.rendering.BACKEND}: "
-                                         f"{type(e).__name__}: {e}") from None
-                _track(self)  # closed at exit while EGL is still alive
-            r = self._renderer
-            frames = {}
-            for name, cid in zip(self.cameras, self._camera_ids):
-                r.update_scene(self.data, camera=cid)
-                for flag in (mujoco.mjtRndFlag.mjRND_SHADOW, mujoco.mjtRndFlag.mjRND_REFLECTION,
-                             mujoco.mjtRndFlag.mjRND_SKYBOX):
-                    r.scene.flags[flag] = 0
-                frames[name] = r.render()
-            self._frames = frames
-        return self._frames
-
-    def close(self):
-        if self._renderer is not None:
-            self._renderer.close()
-            self._renderer = None
-            _OPEN_ENVS.discard(self)
-        super().close()
 
     # ------------------------------------------------------------------ state
     def get_state(self) -> np.ndarray:

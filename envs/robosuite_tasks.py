@@ -35,7 +35,7 @@ import mujoco
 import numpy as np
 from gymnasium import spaces
 
-from robolearn.envs.base import _OPEN_ENVS, _track
+from robolearn.envs.base import CameraRenderer
 from robolearn.errors import RobolearnError
 
 DEFAULT_CAMERAS = ["agentview", "robot0_eye_in_hand"]
@@ -102,7 +102,7 @@ R_DOWN = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, -1.0]])
 
 
 # ---------------------------------------------------------------------------- env
-class RobosuiteEnv(gym.Env):
+class RobosuiteEnv(CameraRenderer, gym.Env):
     """One robosuite manipulation task behind robolearn's env interface (see the module docstring)."""
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": CONTROL_HZ}
@@ -138,25 +138,11 @@ class RobosuiteEnv(gym.Env):
         self._eef_site = int(robot.eef_site_id["right"])
         self._finger_qpos = [int(i) for i in robot._ref_gripper_joint_pos_indexes["right"]]
 
-        self.cameras = list(DEFAULT_CAMERAS if cameras is None else cameras)
-        if not self.cameras or len(set(self.cameras)) != len(self.cameras):
-            raise RobolearnError(f"cameras must name one or more distinct cameras, got {self.cameras}")
-        self._camera_ids = []
-        for name in self.cameras:
-            cid = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_CAMERA, name)
-            if cid < 0:
-                known = [self.model.camera(i).name for i in range(self.model.ncam)]
-                raise RobolearnError(f"robosuite/{task}: unknown camera '{name}'; known: {', '.join(known)}")
-            self._camera_ids.append(cid)
-        self.model.vis.global_.offwidth = self.image_size
-        self.model.vis.global_.offheight = self.image_size
-        self.model.vis.quality.offsamples = 0  # no multisampling: a large share of software-GL time
+        self._init_cameras(cameras, DEFAULT_CAMERAS, f"robosuite/{task}", offsamples=0)
         # Visual meshes only, as robosuite renders them (group 0 holds the collision geoms).
         self._scene_option = mujoco.MjvOption()
         self._scene_option.geomgroup[0] = 0
         self._scene_option.geomgroup[1] = 1
-        self._renderer: Optional[mujoco.Renderer] = None
-        self._frames: Optional[dict[str, np.ndarray]] = None
 
         # The door's placement is written into the model (body_pos/quat), not qpos, so the saved
         # state carries those bodies' poses too.
@@ -244,38 +230,6 @@ class RobosuiteEnv(gym.Env):
         for k in ("proprio", "state"):
             obs[k] = np.nan_to_num(obs[k], nan=0.0, posinf=0.0, neginf=0.0)
         return obs, 0.0, True, False, {"success": 0.0, "is_success": False, "sim_fault": True, "fault": reason}
-
-    def render(self):
-        if self.render_mode is None:
-            return None
-        return self.render_all()[self.cameras[0]].copy()
-
-    def render_all(self, force: bool = False) -> dict[str, np.ndarray]:
-        if self._frames is None or force:
-            if self._renderer is None:
-                try:
-                    self._renderer = mujoco.Renderer(self.model, self.image_size, self.image_size)
-                except Exception as e:  # no GL library, a bad MUJOCO_EGL_DEVICE_ID, ...
-                    raise RobolearnError(f"cannot render with MUJOCO_GL={robolearn.rendering.BACKEND}: "
-                                         f"{type(e).__name__}: {e}") from None
-                _track(self)  # closed at exit while EGL is still alive
-            r = self._renderer
-            frames = {}
-            for name, cid in zip(self.cameras, self._camera_ids):
-                r.update_scene(self.data, camera=cid, scene_option=self._scene_option)
-                for flag in (mujoco.mjtRndFlag.mjRND_SHADOW, mujoco.mjtRndFlag.mjRND_REFLECTION,
-                             mujoco.mjtRndFlag.mjRND_SKYBOX):
-                    r.scene.flags[flag] = 0
-                frames[name] = r.render()
-            self._frames = frames
-        return self._frames
-
-    def close(self):
-        if self._renderer is not None:
-            self._renderer.close()
-            self._renderer = None
-            _OPEN_ENVS.discard(self)
-        super().close()
 
     # ------------------------------------------------------------------ state
     def get_state(self) -> np.ndarray:

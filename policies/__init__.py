@@ -1,5 +1,9 @@
 """Policy heads: one registry, one base class, one file per head.
 
+A head file defines its config dataclass and its class (with `Config`, horizons, `optim_defaults`,
+`short_run_optim`, `noise_distribution`, `export_module`) and registers it with
+`@register_head("name")`; config, CLI, pipeline and export find it through this registry.
+
 A head works on windows of embeddings that a frozen encoder computed (and the trainer cached):
   emb      float32 (B, T_o, D)   per-step embedding (image views concatenated, plus proprio)
   actions  float32 (B, T, A)     normalized to [-1, 1]
@@ -7,24 +11,27 @@ A head works on windows of embeddings that a frozen encoder computed (and the tr
 """
 from __future__ import annotations
 
-import importlib
+from pathlib import Path
 from typing import Optional
 
 import torch
 import torch.nn as nn
 
-from robolearn.errors import RobolearnError
+from robolearn.checkpoint import load_json, save_json
+from robolearn.registry import Registry
+from robolearn.settings import from_dict, to_dict
+from robolearn.trainable import Trainable
 
 
-class Head(nn.Module):
-    name: str = ""
+class Head(Trainable):
     trainable: bool = True
     """False for heads fitted in `prepare` alone (kNN)."""
     default_obs_horizon: int = 1
     default_pred_horizon: int = 1
     default_action_horizon: int = 1
-    optim_defaults: dict = {}
-    """Optimizer settings from the head's paper, used where the user sets none."""
+    noise_distribution: Optional[str] = None
+    """How `sample_noise` draws (`normal`: torch.randn, `uniform`: torch.rand); None: deterministic.
+    Written into the exported bundle's spec, whose runtime draws the same way."""
     export_tolerance: float = 1e-4
     """Largest action difference `robolearn export` accepts between the bundle and torch."""
 
@@ -62,23 +69,49 @@ class Head(nn.Module):
         """(B, T_o, D) -> (B, T, A) normalized actions, sampling with `generator`."""
         return self.predict_from_noise(emb, self.sample_noise(emb.shape[0], generator, emb.device))
 
-    def after_step(self, step: int, total_steps: int) -> None:
-        """Hook after each optimizer step (EMA weights)."""
+    def train_loss(self, batch) -> tuple[torch.Tensor, dict]:
+        """A batch of precomputed feature windows: (emb, actions, pad)."""
+        emb, actions, pad = batch
+        return self.loss(emb, actions, pad)
+
+    def export_module(self) -> Optional[nn.Module]:
+        """A graph-exportable `(emb, noise) -> normalized actions` module for `robolearn export`, when
+        `predict_from_noise` itself cannot be traced (diffusion's scheduler branches in Python on
+        tensor values); None: the export traces `predict_from_noise`."""
+        return None
 
     def param_groups(self) -> list[dict]:
         return [{"name": "head", "params": [p for p in self.parameters() if p.requires_grad]}]
 
 
-_MODULES = {
-    "mlp": "robolearn.policies.mlp",
-    "knn": "robolearn.policies.knn",
-    "vqbet": "robolearn.policies.vqbet",
-    "diffusion": "robolearn.policies.diffusion",
-}
-HEADS = tuple(_MODULES)
+# `features` (the encoder + statistics module) and `policy` (the Policy, a higher layer) hold no head.
+HEADS: Registry[type[Head]] = Registry("head", __name__, skip=("features", "policy"))
+register_head = HEADS.register
 
 
 def get_head(name: str) -> type[Head]:
-    if name not in _MODULES:
-        raise RobolearnError(f"unknown head '{name}'; known: {', '.join(_MODULES)}")
-    return importlib.import_module(_MODULES[name]).HEAD
+    return HEADS.get(name)
+
+
+HEAD_FILE = "head.json"
+"""Beside model.safetensors: the head's type tag and its own config, readable without the training
+config (LeRobot's config.json)."""
+HEAD_FORMAT = 1
+
+
+def save_head_config(run_dir: Path, head: Head) -> None:
+    save_json(Path(run_dir) / HEAD_FILE, {"format": HEAD_FORMAT, "type": head.name,
+                                          "config": None if head.cfg is None else to_dict(head.cfg)})
+
+
+def load_head_config(run_dir: Path, meta: dict) -> tuple[type[Head], object]:
+    """(head class, its config) from head.json; policies written before it (policy.json format 2)
+    carry the same in policy.json's `head` and `head_config`."""
+    path = Path(run_dir) / HEAD_FILE
+    if path.exists():
+        spec = load_json(path)
+        name, cfg = spec["type"], spec["config"]
+    else:
+        name, cfg = meta["head"], meta["head_config"]
+    head_cls = get_head(name)
+    return head_cls, (None if head_cls.Config is None or cfg is None else from_dict(head_cls.Config, cfg))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import math
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -21,7 +22,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from robolearn.errors import RobolearnError
-from robolearn.policies import Head
+from robolearn.policies import Head, register_head
 
 
 # ----------------------------------------------------------------------------- the UNet
@@ -154,20 +155,76 @@ def ddim_sample_numpy(eps_fn: Callable[[np.ndarray, np.ndarray], np.ndarray], x:
 
 
 # ----------------------------------------------------------------------------- the head
+class DdimSampler(nn.Module):
+    """The diffusion head's DDIM inference (eta = 0, epsilon prediction, clipped x0), unrolled.
+
+    diffusers' `DDIMScheduler.step` branches in Python on tensor values: torch.export refuses it and
+    TorchScript tracing would bake the branches in unseen. This is the same arithmetic from
+    `ddim_constants()` with every per-step coefficient a float32 constant, around the head's EMA
+    denoiser; the export's parity check verifies it against the head's own `predict_from_noise`."""
+
+    def __init__(self, head):
+        super().__init__()
+        self.net = head.denoiser()
+        c = head.ddim_constants()
+        if c.get("prediction_type", "epsilon") != "epsilon" or float(c.get("eta", 0.0)) != 0.0:
+            raise RobolearnError(f"export supports DDIM with epsilon prediction and eta = 0, "
+                                 f"got {c.get('prediction_type')}, eta {c.get('eta')}")
+        a = np.asarray(c["alphas_cumprod"], np.float32)
+        one, ratio, final = np.float32(1.0), int(c["step_ratio"]), np.float32(c["final_alpha_cumprod"])
+        self.clip = float(c["clip_range"])
+        self.steps = []
+        for t in c["timesteps"]:
+            t = int(t)
+            at = a[t]
+            ap = a[t - ratio] if t - ratio >= 0 else final
+            # The same float32 operations diffusers performs: sqrt(1 - a_t), sqrt(a_t), sqrt(a'), sqrt(1 - a').
+            self.steps.append((t, float(np.sqrt(one - at)), float(np.sqrt(at)), float(np.sqrt(ap)), float(np.sqrt(one - ap))))
+
+    def forward(self, emb: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        cond = emb.flatten(1)
+        x = noise.to(cond.dtype)
+        for t, s1, sa, sp, s1p in self.steps:
+            eps = self.net(x, torch.full((1,), t, dtype=torch.long, device=x.device), cond)
+            x0 = ((x - s1 * eps) / sa).clamp(-self.clip, self.clip)
+            x = sp * x0 + s1p * eps
+        return x.clamp(-1.0, 1.0)
+
+
+@dataclass
+class DiffusionConfig:
+    down_dims: tuple[int, ...] = (32, 64, 128)
+    """Paper: (512, 1024, 2048), 277M parameters. (32, 64, 128) is 1.8M: enough for 2-D actions on
+    64 px tasks, and the size that runs 10 DDIM steps in <= 25 ms on one CPU thread exported
+    (benchmarks/head_latency.py; (64, 128, 256), 5.4M, takes ~30 ms)."""
+    kernel_size: int = 5
+    n_groups: int = 8
+    step_embed: int = 128
+    train_steps: int = 100
+    inference_steps: int = 10
+    ema_power: float = 0.75
+    ema_max: float = 0.9999
+
+
+@register_head("diffusion")
 class DiffusionHead(Head):
-    name = "diffusion"
+    Config = DiffusionConfig
     # Standardized embeddings scale the encoder's float32 rounding (ONNX vs torch convolutions) by
     # 1/std (~1e3 for a frozen random encoder), and 10 chained denoiser calls amplify it further:
     # measured 4.3e-4 on a 10-step test policy, against 1e-4 for the one-call heads.
     export_tolerance = 1e-3
+    noise_distribution = "normal"
     # PAPERS.md: AdamW lr 1e-4, betas (0.95, 0.999), weight decay 1e-6.
     optim_defaults = dict(lr=1e-4, betas=(0.95, 0.999), weight_decay=1e-6)
+    # The paper's lr is for hundreds of epochs; a short run (`robolearn run`, `bench`) uses 3e-4.
+    short_run_optim = dict(lr=3e-4)
     default_obs_horizon = 2
     default_pred_horizon = 16
     default_action_horizon = 8
 
     def __init__(self, emb_dim, action_dim, obs_horizon, pred_horizon, cfg):
         super().__init__(emb_dim, action_dim, obs_horizon, pred_horizon, cfg)
+        # Lazy: diffusers is slow to import and only this head needs it (a GPU machine may lack it).
         from diffusers import DDIMScheduler, DDPMScheduler
 
         self.net = ConditionalUnet1D(action_dim, emb_dim * obs_horizon, tuple(cfg.down_dims), cfg.kernel_size,
@@ -234,6 +291,9 @@ class DiffusionHead(Head):
             "eta": 0.0,
         }
 
+    def export_module(self) -> nn.Module:
+        return DdimSampler(self)
+
     def noise_shape(self, batch_size):
         return (batch_size, self.pred_horizon, self.action_dim)
 
@@ -250,5 +310,3 @@ class DiffusionHead(Head):
             x = self.scheduler.step(eps, t, x, eta=0.0).prev_sample
         return x.clamp(-1.0, 1.0)
 
-
-HEAD = DiffusionHead

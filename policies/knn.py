@@ -2,13 +2,21 @@
 action = weighted mean of the neighbours' action chunks. No gradient training."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
-from robolearn.policies import Head
+from robolearn.policies import Head, register_head
 
 
+@dataclass
+class KnnConfig:
+    k: int = 5
+
+
+@register_head("knn")
 class KnnHead(Head):
-    name = "knn"
+    Config = KnnConfig
     trainable = False
     default_obs_horizon = 1
     default_pred_horizon = 1
@@ -53,5 +61,3 @@ class KnnHead(Head):
         idx, w = self.weights(emb)
         return (self.values[idx] * w[..., None, None]).sum(1)
 
-
-HEAD = KnnHead

@@ -1,16 +1,25 @@
 """MLP head: the T_o embeddings concatenated, an MLP predicts a T-step action chunk (MSE)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional
 
 import torch
 import torch.nn as nn
 
-from robolearn.policies import Head
+from robolearn.policies import Head, register_head
 
 
+@dataclass
+class MlpConfig:
+    hidden: int = 256
+    depth: int = 4
+    dropout: float = 0.1
+
+
+@register_head("mlp")
 class MlpHead(Head):
-    name = "mlp"
+    Config = MlpConfig
     default_obs_horizon = 1
     default_pred_horizon = 5
     default_action_horizon = 5
@@ -37,5 +46,3 @@ class MlpHead(Head):
     def predict_from_noise(self, emb, noise=None):
         return self(emb).clamp(-1.0, 1.0)
 
-
-HEAD = MlpHead

@@ -13,9 +13,12 @@ import numpy as np
 import torch
 
 from robolearn.checkpoint import load_json, load_module
-from robolearn.config import from_dict
+from robolearn.data.normalize import Normalizer
+from robolearn.encoders import make_encoder
 from robolearn.errors import RobolearnError
-
+from robolearn.policies import load_head_config
+from robolearn.policies.features import StepFeatures
+from robolearn.settings import EncoderConfig, from_dict
 
 class Policy:
     def __init__(self, features, head, normalizer, meta: dict, device="cpu"):
@@ -46,12 +49,6 @@ class Policy:
     # ------------------------------------------------------------------ loading
     @classmethod
     def load(cls, run_dir, device: str = "cpu") -> "Policy":
-        from robolearn.config import EncoderConfig, TrainConfig
-        from robolearn.data.normalize import Normalizer
-        from robolearn.encoders import make_encoder
-        from robolearn.policies import get_head
-        from robolearn.policies.features import StepFeatures
-
         run_dir = Path(run_dir)
         if not (run_dir / "policy.json").exists():
             raise RobolearnError(f"{run_dir}: not a policy run folder (no policy.json; train one with `robolearn train`)")
@@ -64,9 +61,7 @@ class Policy:
             encoder = make_encoder(from_dict(EncoderConfig, meta["encoder"]), len(meta["cameras"]), meta["image_size"])
         features = StepFeatures(encoder, {k: int(v) for k, v in meta["lowdim"].items()})
         load_module(features, run_dir / "model.safetensors", "features")
-        head_cls = get_head(meta["head"])
-        # The head's own config travels in policy.json (no need for the whole training config).
-        head_cfg = from_dict(type(getattr(TrainConfig(), meta["head"])), meta["head_config"])
+        head_cls, head_cfg = load_head_config(run_dir, meta)
         head = head_cls(meta["emb_dim"], meta["action_dim"], meta["obs_horizon"], meta["pred_horizon"], head_cfg)
         load_module(head, run_dir / "model.safetensors", "head")
         normalizer = Normalizer.load(run_dir / "normalizer.json")

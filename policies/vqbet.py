@@ -14,6 +14,8 @@ deterministic and traceable as one graph.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from typing import Optional
 
 import torch
@@ -21,7 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from robolearn.errors import RobolearnError
-from robolearn.policies import Head
+from robolearn.policies import Head, register_head
 
 COMMIT_MULTIPLIER = 5.0
 """VQ-BeT's tokenizer loss is L1 reconstruction + 5 x the (weighted) commitment loss."""
@@ -196,10 +198,41 @@ class CausalGPT(nn.Module):
 
 
 # ----------------------------------------------------------------------------- the head
+@dataclass
+class VqbetConfig:
+    vq_layers: int = 2
+    codes: int = 16
+    vq_latent: int = 512
+    vq_hidden: int = 128
+    vq_decay: float = 0.8
+    vq_commit: float = 1.0
+    vq_steps: int = 1000
+    """Tokenizer fitting steps in `prepare` (then it is frozen)."""
+    vq_lr: float = 1e-3
+    """Adam learning rate of the tokenizer fit (VQ-BeT's)."""
+    vq_batch: int = 512
+    """Chunks per tokenizer fitting step."""
+    gpt_layers: int = 6
+    gpt_heads: int = 6
+    gpt_embed: int = 120
+    dropout: float = 0.1
+    head_hidden: int = 1024
+    focal_gamma: float = 2.0
+    primary_weight: float = 5.0
+    secondary_weight: float = 0.5
+    offset_weight: float = 100.0
+    temperature: float = 1.0
+    greedy: bool = False
+
+
+@register_head("vqbet")
 class VqbetHead(Head):
-    name = "vqbet"
+    Config = VqbetConfig
     # PAPERS.md: AdamW lr 5.5e-5, weight decay 2e-4.
     optim_defaults = dict(lr=5.5e-5, weight_decay=2e-4)
+    # The paper's lr is for hundreds of epochs; a short run (`robolearn run`, `bench`) uses 3e-4.
+    short_run_optim = dict(lr=3e-4)
+    noise_distribution = "uniform"
     default_obs_horizon = 5
     default_pred_horizon = 5
     default_action_horizon = 1
@@ -331,5 +364,3 @@ class VqbetHead(Head):
         mods = (self.gpt, self.code_head, self.offset_head)
         return [{"name": "head", "params": [p for m in mods for p in m.parameters()]}]
 
-
-HEAD = VqbetHead

@@ -14,6 +14,7 @@ Every task's table carries the privileged-state ceiling (`state`), end-to-end tr
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from pathlib import Path
 
 from robolearn.config import BenchConfig, EncoderConfig
@@ -207,8 +208,6 @@ def bench(cfg: BenchConfig) -> Path:
         return Path(".")
     root = Path(cfg.out) if cfg.out else Path("runs") / "bench" / cfg.suite
     if root.exists() and cfg.overwrite:
-        import shutil
-
         shutil.rmtree(root)
     opts = RunOptions(root=root, jobs=cfg.jobs, threads=cfg.threads or 1, eval_workers=cfg.eval_workers,
                       wandb=cfg.wandb, project=cfg.project, report_only=cfg.report_only, videos=cfg.videos)

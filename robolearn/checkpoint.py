@@ -1,4 +1,5 @@
-"""Checkpoints: weights in safetensors, everything else in JSON/YAML. No pickles are ever loaded.
+"""Checkpoints and run folders: weights in safetensors, everything else in JSON/YAML. No pickles are
+ever loaded. The one module that writes, finds, verifies and resumes training checkpoints.
 
 Writes are atomic (temporary file, then rename), so an interrupted run never leaves a torn file.
 Training checkpoints also carry each file's size and sha256, checked before a resume: a truncated or
@@ -9,11 +10,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
+import warnings
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
+from robolearn import distributed as dist
 from robolearn.errors import RobolearnError
 
 
@@ -150,8 +155,6 @@ def _optim_from_flat(opts, tensors: dict, meta: list) -> None:
 
 def save_checkpoint(run_dir: Path, model, opts, step: int, info: dict | None = None, keep: int = KEEP) -> Path:
     """Write the step's checkpoint atomically (temporary folder, then rename); keep the newest `keep`."""
-    import shutil
-
     root = Path(run_dir) / CHECKPOINT_DIR
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{step:08d}"
@@ -227,8 +230,6 @@ def verify_checkpoint(ckpt: Path) -> dict:
                 raise CheckpointError(f"{name} is corrupt (its sha256 differs from the one written)")
         else:  # legacy: no hashes; at least the safetensors header and sizes must parse
             try:
-                from safetensors import safe_open
-
                 with safe_open(str(path), "pt") as f:
                     list(f.keys())
             except Exception as e:
@@ -260,7 +261,11 @@ def load_checkpoint(ckpt: Path, model, opts, manifest: dict | None = None) -> in
     ckpt = Path(ckpt)
     manifest = manifest if manifest is not None else verify_checkpoint(ckpt)
     try:
-        missing, unexpected = model.load_state_dict(load_file(str(ckpt / _MODEL)), strict=False)
+        weights = load_file(str(ckpt / _MODEL))
+        if weights and all(k.startswith("head.") for k in weights) and not any(k.startswith("head.") for k in model.state_dict()):
+            # Written before heads trained as themselves (through an adapter holding `head`).
+            weights = {k[len("head."):]: v for k, v in weights.items()}
+        missing, unexpected = model.load_state_dict(weights, strict=False)
         if missing or unexpected:
             raise CheckpointError(f"weights do not fit the model (missing {missing[:2]}, unexpected {unexpected[:2]})")
         _optim_from_flat(opts, load_file(str(ckpt / _OPTIM)), manifest["optim"])
@@ -270,3 +275,38 @@ def load_checkpoint(ckpt: Path, model, opts, manifest: dict | None = None) -> in
         raise CheckpointError(f"{ckpt}: does not fit this model and optimizer ({type(e).__name__}: "
                               f"{str(e).splitlines()[0][:200]}); pass --overwrite to start over") from None
     return int(manifest["step"])
+
+
+def resume(run_dir: Path, model, opts, scheds, log=print) -> tuple[int, dict | None]:
+    """Load the newest intact checkpoint of `run_dir` into model, optimizers and LR schedulers.
+    Returns (the step to continue from, its manifest), (0, None) when there is none. Under torchrun
+    rank 0 picks (and verifies) the checkpoint and every rank loads that one."""
+    found = find_checkpoint(run_dir, log=log) if dist.is_main() else None
+    found = dist.broadcast_object(None if found is None else (str(found[0]), found[1]))
+    if found is None:
+        return 0, None
+    start = load_checkpoint(Path(found[0]), model, opts, found[1])
+    for s in scheds:
+        s.last_epoch = start - 1
+        with warnings.catch_warnings():  # "scheduler before optimizer step": intended, it catches up
+            warnings.simplefilter("ignore", UserWarning)
+            s.step()
+    return start, {**found[1], "dir": found[0]}
+
+
+def prepare_run_dir(out: Path, overwrite: bool, done_file: str) -> bool:
+    """Create the run folder (rank 0; the other ranks wait). Returns True when an interrupted run is
+    there to resume. After an elastic restart (torchrun --max-restarts) --overwrite no longer
+    applies: the restarted job resumes the checkpoints its first attempt wrote."""
+    out = Path(out)
+    if dist.is_main():
+        if out.exists() and overwrite and dist.restart_count() == 0:
+            shutil.rmtree(out)
+    dist.barrier()
+    if (out / done_file).exists():
+        raise RobolearnError(f"{out} already holds a finished run; pass --overwrite to replace it")
+    resumable = has_checkpoint(out)
+    if dist.is_main():
+        out.mkdir(parents=True, exist_ok=True)
+    dist.barrier()
+    return resumable

@@ -1,22 +1,48 @@
 """The `robolearn` command. Subcommands are generated from the dataclass configs by tyro.
 
-User errors (RobolearnError, missing files) print one line and exit 2; never a traceback.
+User errors (RobolearnError, missing files) print one line and exit 2; never a traceback. Each
+command imports its own stage when it runs (the function-local imports below): a command loads
+only what it uses (`info` needs neither MuJoCo nor onnx).
 """
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Literal, Union
 
+import torch
 import tyro
 
 import robolearn.rendering  # noqa: F401  (MUJOCO_GL before anything imports mujoco)
-from typing import Annotated, Literal, Union
-
-from robolearn.config import (BenchConfig, CollectConfig, EvalConfig, ExportConfig, ExportLerobotConfig,
-                              ImportLerobotConfig, ImportRobomimicConfig, PretrainConfig, RunConfig, TrainConfig,
-                              WandbMode)
+from robolearn import config
+from robolearn.config import (BenchConfig, CollectConfig, EvalConfig, ExportConfig, PretrainConfig, RunConfig,
+                              TrainConfig, WandbMode)
+from robolearn.distributed import is_main, shutdown
 from robolearn.errors import RobolearnError
+from robolearn.policies import HEADS
+from robolearn.pretraining import OBJECTIVES
+
+
+# The file or folder a data command reads is a positional argument; the configs themselves stay
+# free of tyro (robolearn.settings), so the annotation is added here, where the CLI is built.
+@dataclass
+class ImportRobomimicConfig(config.ImportRobomimicConfig):
+    __doc__ = config.ImportRobomimicConfig.__doc__
+    path: tyro.conf.Positional[Path]
+
+
+@dataclass
+class ImportLerobotConfig(config.ImportLerobotConfig):
+    __doc__ = config.ImportLerobotConfig.__doc__
+    path: tyro.conf.Positional[Path]
+
+
+@dataclass
+class ExportLerobotConfig(config.ExportLerobotConfig):
+    __doc__ = config.ExportLerobotConfig.__doc__
+    path: tyro.conf.Positional[Path]
 
 
 @dataclass
@@ -92,8 +118,6 @@ def _info(cfg: InfoConfig):
 
 def _main_rank() -> bool:
     """False on the ranks other than 0 of a torchrun job (they write and print nothing)."""
-    from robolearn.distributed import is_main
-
     return is_main()
 
 
@@ -150,8 +174,8 @@ def _bench(cfg: BenchConfig):
 COMMANDS = {
     "collect": (_collect, CollectConfig, "Run a scripted expert and write demonstrations (HDF5, robomimic layout)."),
     "info": (_info, InfoConfig, "Summarize a demonstration file."),
-    "pretrain": (_pretrain, PretrainConfig, "Pretrain a visual encoder (none | idm | dynamo | sirl | ccl)."),
-    "train": (_train, TrainConfig, "Train a policy head (mlp | knn | vqbet | diffusion): frozen encoder, `state` ceiling, or end to end."),
+    "pretrain": (_pretrain, PretrainConfig, f"Pretrain a visual encoder ({' | '.join(OBJECTIVES)})."),
+    "train": (_train, TrainConfig, f"Train a policy head ({' | '.join(HEADS)}): frozen encoder, `state` ceiling, or end to end."),
     "eval": (_eval, EvalConfig, "Roll a policy out in MuJoCo; success with a Wilson 95% interval, videos."),
     "eval-merge": (_eval_merge, EvalMergeConfig, "Join the results of `eval --shard K/N` runs into one."),
     "export": (_export, ExportConfig, "Export a policy as a self-contained ONNX bundle for a robot."),
@@ -165,13 +189,9 @@ COMMANDS = {
 def set_threads(threads: int | None) -> None:
     """torch's CPU threads: the flag, else half the cores. torch's default (all cores) made a
     3,000-step head fit take over 10 minutes on a busy 2-core machine, against 20 s with one."""
-    import os
-
     n = threads if threads is not None else max(1, (os.cpu_count() or 2) // 2)
     if n < 1:
         raise SystemExit("error: --threads must be >= 1")
-    import torch
-
     torch.set_num_threads(int(n))
 
 
@@ -197,10 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     finally:
-        if "torch.distributed" in sys.modules:  # leave a torchrun process group cleanly
-            from robolearn.distributed import shutdown
-
-            shutdown()
+        shutdown()  # leave a torchrun process group cleanly (nothing to do outside torchrun)
     return 0
 
 

@@ -33,12 +33,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from datetime import timedelta
 from typing import Iterator, Optional, Sequence
 
 import numpy as np
 import torch
 import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel as DDP
+from torch.utils.data import DataLoader
 
 from robolearn.errors import RobolearnError
 
@@ -222,8 +225,6 @@ class ShardedBatchSampler:
 
 def sharded_loader(dataset, batch_size: int, seed: int, workers: int = 0, pin_memory: bool = False, **kw):
     """A DataLoader over this rank's shard (ShardedBatchSampler); reshuffled per epoch, by seed."""
-    from torch.utils.data import DataLoader
-
     sampler = ShardedBatchSampler(len(dataset), batch_size, seed)
     return DataLoader(dataset, batch_sampler=sampler, num_workers=workers,
                       persistent_workers=workers > 0, pin_memory=pin_memory, **kw)
@@ -255,11 +256,7 @@ def split_items(items: Sequence, part: Optional[int] = None, parts: Optional[int
 
 # ----------------------------------------------------------------------------- models
 def wrap_model(model: torch.nn.Module, device: torch.device):
-    """The model's `loss(batch)` as a DistributedDataParallel module (gradients all-reduced)."""
-    import warnings
-
-    from torch.nn.parallel import DistributedDataParallel as DDP
-
+    """The model's `train_loss(batch)` as a DistributedDataParallel module (gradients all-reduced)."""
     # The gradient of a 1x1 convolution may carry other strides on its size-1 dimensions than its
     # bucket view (the same memory order); DDP then copies those few small tensors, and warns.
     warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
@@ -270,14 +267,14 @@ def wrap_model(model: torch.nn.Module, device: torch.device):
 
 
 class LossModule(torch.nn.Module):
-    """forward(batch) = model.loss(batch): DDP only synchronizes what goes through forward."""
+    """forward(batch) = model.train_loss(batch): DDP only synchronizes what goes through forward."""
 
     def __init__(self, model: torch.nn.Module):
         super().__init__()
         self.model = model
 
     def forward(self, batch):
-        return self.model.loss(batch)
+        return self.model.train_loss(batch)
 
 
 def has_batchnorm(model: torch.nn.Module) -> bool:

@@ -9,15 +9,20 @@ is short.
 """
 from __future__ import annotations
 
-from typing import Callable
+from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from einops import rearrange
 
-from robolearn.config import EncoderConfig
+from robolearn.checkpoint import load_json, load_module
 from robolearn.errors import RobolearnError
+from robolearn.registry import Registry
+from robolearn.settings import EncoderConfig, from_dict
+
+# All encoders live in this file: nothing to discover.
+ENCODERS: Registry[type["Encoder"]] = Registry("encoder", None)
 
 
 class SpatialSoftmax(nn.Module):
@@ -46,6 +51,10 @@ class Encoder(nn.Module):
     @property
     def embed_dim(self) -> int:
         return self.view_dim * self.num_views
+
+    @classmethod
+    def from_config(cls, cfg: EncoderConfig, num_views: int, image_size: int) -> "Encoder":
+        return cls(num_views, image_size)
 
     def frame_forward(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -77,6 +86,7 @@ class Encoder(nn.Module):
         return rearrange(self.encode_views(images), "... v d -> ... (v d)")
 
 
+@ENCODERS.register("conv")
 class ConvEncoder(Encoder):
     """Brandfonbrener et al. 2023: conv 32/64/128/256, 3x3, strides 2,2,1,1, VALID, GELU,
     spatial softmax, Linear -> LayerNorm -> tanh."""
@@ -92,6 +102,10 @@ class ConvEncoder(Encoder):
         self.pool = SpatialSoftmax()
         self.proj = nn.Sequential(nn.Linear(2 * c_in, embed_dim), nn.LayerNorm(embed_dim), nn.Tanh())
         self.view_dim = embed_dim
+
+    @classmethod
+    def from_config(cls, cfg, num_views, image_size):
+        return cls(num_views, image_size, cfg.embed_dim)
 
     def frame_forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.proj(self.pool(self.conv(x)))
@@ -118,6 +132,7 @@ class BasicBlock(nn.Module):
         return F.relu(self.bn2(self.conv2(out)) + idt, inplace=True)
 
 
+@ENCODERS.register("resnet18")
 class ResNet18Encoder(Encoder):
     """ResNet-18 from scratch (He et al. 2016), global average pool, 512-d per view."""
 
@@ -134,17 +149,46 @@ class ResNet18Encoder(Encoder):
         self.blocks = nn.Sequential(*blocks)
         self.view_dim = 512
 
+    @classmethod
+    def from_config(cls, cfg, num_views, image_size):
+        return cls(num_views, image_size, cfg.norm)
+
     def frame_forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.blocks(self.stem(x)).mean(dim=(2, 3))
 
 
-ENCODERS: dict[str, Callable[..., Encoder]] = {
-    "conv": lambda cfg, v, s: ConvEncoder(v, s, cfg.embed_dim),
-    "resnet18": lambda cfg, v, s: ResNet18Encoder(v, s, cfg.norm),
-}
+def random_shift(images: torch.Tensor, pad: int) -> torch.Tensor:
+    """DrQ-style random shift: replicate-pad by `pad` px and crop back at a random offset, one
+    offset per sample, applied to uint8 (N, H, W, C) frames without a Python loop."""
+    if pad <= 0:
+        return images
+    n, h, w, c = images.shape
+    x = images.permute(0, 3, 1, 2).float()
+    x = F.pad(x, (pad, pad, pad, pad), mode="replicate")
+    ox = torch.randint(0, 2 * pad + 1, (n,), device=x.device)
+    oy = torch.randint(0, 2 * pad + 1, (n,), device=x.device)
+    rows = (oy[:, None] + torch.arange(h, device=x.device)[None])  # (n, h)
+    cols = (ox[:, None] + torch.arange(w, device=x.device)[None])  # (n, w)
+    idx_r = rows[:, None, :, None].expand(n, c, h, w + 2 * pad)
+    x = torch.gather(x, 2, idx_r)
+    idx_c = cols[:, None, None, :].expand(n, c, h, w)
+    x = torch.gather(x, 3, idx_c)
+    return x.round().to(torch.uint8).permute(0, 2, 3, 1)
 
 
 def make_encoder(cfg: EncoderConfig, num_views: int, image_size: int) -> Encoder:
-    if cfg.name not in ENCODERS:
-        raise RobolearnError(f"unknown encoder '{cfg.name}'; known: {', '.join(ENCODERS)}")
-    return ENCODERS[cfg.name](cfg, num_views, image_size)
+    return ENCODERS.get(cfg.name).from_config(cfg, num_views, image_size)
+
+
+def load_encoder(enc_dir: Path, device="cpu"):
+    """(encoder in eval mode, meta dict) from an encoder run folder (`robolearn pretrain`)."""
+    enc_dir = Path(enc_dir)
+    if not enc_dir.is_dir():
+        raise RobolearnError(f"{enc_dir}: no such encoder run folder (make one with `robolearn pretrain`)")
+    meta_path = enc_dir / "encoder.json"
+    if not meta_path.exists():
+        raise RobolearnError(f"{enc_dir}: not a finished encoder run (no encoder.json)")
+    meta = load_json(meta_path)
+    encoder = make_encoder(from_dict(EncoderConfig, meta["encoder"]), meta["num_views"], meta["image_size"])
+    load_module(encoder, enc_dir / "encoder.safetensors", "encoder")
+    return encoder.to(device).eval(), meta

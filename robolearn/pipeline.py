@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import re
 import shutil
 import time
@@ -27,19 +26,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
+import multiprocessing as mp
+
 import numpy as np
+import torch
 from tqdm.auto import tqdm
 
+from robolearn.checkpoint import save_json
 from robolearn.config import (CollectConfig, DataConfig, EncoderConfig, EvalConfig, OptimConfig, PretrainConfig, TrainConfig,
-                              to_dict)
+                              save_config, to_dict)
+from robolearn.data.collect import collect
+from robolearn.data.store import merge_stores
+from robolearn.envs import TASKS, get_task
 from robolearn.errors import RobolearnError
+from robolearn.evaluate import evaluate, wilson_interval
+from robolearn.policies import HEADS, get_head
+from robolearn.pretrain import pretrain
+from robolearn.pretraining import OBJECTIVES, get_objective
+from robolearn.report import write_suite_report
+from robolearn.train import train
 
-# Where a short CPU run deviates from a method's paper settings (the classes' `optim_defaults`):
-# DynaMo's lr 1e-4 is tuned for 40 epochs; a few hundred steps need a larger one. SIRL's batch
-# counts queries of 3 segments x 5 frames, so fewer of them make a step of similar cost.
-SHORT_RUN_OPTIM = {"dynamo": dict(lr=3e-4), "sirl": dict(batch_size=8)}
-# VQ-BeT's lr 5.5e-5 and diffusion's 1e-4 are for hundreds of epochs; short runs use 3e-4.
-SHORT_RUN_HEAD_OPTIM = {"vqbet": dict(lr=3e-4), "diffusion": dict(lr=3e-4)}
 EVAL_SEED = 100_000
 """Evaluation seeds start here (seed s of a row: EVAL_SEED + 1000 s); demonstrations use seeds from 0."""
 PRETRAIN_DATA_SEED = 1_000_000
@@ -144,11 +150,6 @@ def row_encoders(task: TaskSpec) -> list[str]:
 
 
 def validate_task(task: TaskSpec) -> None:
-    from robolearn.config import DynamoConfig
-    from robolearn.envs import TASKS
-    from robolearn.policies import HEADS
-    from robolearn.pretraining import OBJECTIVES
-
     for env in [task.env, *task.pretrain_envs]:
         if env not in TASKS:
             raise RobolearnError(f"task {task.name}: unknown env '{env}'; known: {', '.join(TASKS)}")
@@ -160,7 +161,7 @@ def validate_task(task: TaskSpec) -> None:
     for h in task.heads:
         if h not in HEADS:
             raise RobolearnError(f"task {task.name}: unknown head '{h}'; known: {', '.join(HEADS)}")
-    flags = [f.name for f in dataclasses.fields(DynamoConfig) if f.name.startswith("no_")]
+    flags = [f.name for f in dataclasses.fields(get_objective("dynamo").Config) if f.name.startswith("no_")]
     for flag in task.dynamo_ablations:
         if flag not in flags:
             raise RobolearnError(f"unknown DynaMo ablation '{flag}'; known: {', '.join(flags)}")
@@ -190,30 +191,18 @@ def validate_tasks(tasks: list[TaskSpec]) -> None:
 
 # ----------------------------------------------------------------------------- jobs
 def _job(kind: str, cfg, threads: int) -> float:
-    """Run one stage in this process; returns its wall time. Imported lazily: workers are spawned."""
-    import torch
-
+    """Run one stage in this process; returns its wall time."""
     torch.set_num_threads(threads)
     t0 = time.perf_counter()
     if kind == "collect":
-        from robolearn.data.collect import collect
-
         collect(cfg)
     elif kind == "pretrain":
-        from robolearn.pretrain import pretrain
-
         pretrain(cfg)
     elif kind == "train":
-        from robolearn.train import train
-
         train(cfg)
     elif kind == "eval":
-        from robolearn.evaluate import evaluate
-
         evaluate(cfg)
     elif kind == "merge":
-        from robolearn.data.store import merge_stores
-
         merge_stores(cfg.parts, cfg.out)
     else:  # pragma: no cover - internal
         raise ValueError(kind)
@@ -233,8 +222,6 @@ def _run_phase(name: str, jobs: list[tuple[str, str, object]], n_procs: int, thr
                 save_timings()
                 bar.update(1)
             return
-        import multiprocessing as mp
-
         with ProcessPoolExecutor(max_workers=min(n_procs, len(jobs)), mp_context=mp.get_context("spawn")) as pool:
             futs = {pool.submit(_job, kind, cfg, threads): key for key, kind, cfg in jobs}
             for fut in as_completed(futs):
@@ -276,8 +263,6 @@ def run_tasks(tasks: list[TaskSpec], opts: RunOptions, title: str) -> Path:
     timings: dict = json.loads(timings_path.read_text()) if timings_path.exists() else {}
 
     def save_timings():
-        from robolearn.checkpoint import save_json
-
         save_json(timings_path, timings)
 
     wb = dict(wandb=opts.wandb, project=opts.project)
@@ -334,9 +319,9 @@ def run_tasks(tasks: list[TaskSpec], opts: RunOptions, title: str) -> Path:
                     data=pre_data, out=enc, objective=objective, encoder=t.encoder,
                     optim=OptimConfig(**{**dict(steps=steps, batch_size=t.pretrain_batch, warmup_steps=min(50, steps),
                                                 checkpoint_every=max(steps // 2, 1), eval_every=max(steps, 1), seed=seed),
-                                         **SHORT_RUN_OPTIM.get(objective, {})}),
+                                         **get_objective(objective).short_run_optim}),
                     loader=DataConfig(cameras=t.cameras, in_ram=t.in_ram), **wb)
-                sub = getattr(pc, objective, None)
+                sub = pc.objective_config()
                 if sub is not None and overrides:
                     setattr(pc, objective, dataclasses.replace(sub, **overrides))
                 once(pretrain_jobs, enc, f"{pname}/pretrain/{label}-s{seed}", "pretrain", pc, t)
@@ -363,18 +348,12 @@ def run_tasks(tasks: list[TaskSpec], opts: RunOptions, title: str) -> Path:
     _run_phase("pretrain", pretrain_jobs, opts.jobs, opts.threads, timings, save_timings)
     _run_phase("train", train_jobs, opts.jobs, opts.threads, timings, save_timings)
     _run_phase("evaluate", eval_jobs, opts.jobs, opts.threads, timings, save_timings)
-    from robolearn.report import write_suite_report
-
     rows = collect_rows(tasks, root, timings)
-    from robolearn.checkpoint import save_json
-
     save_json(root / "results.json", {"title": title, "tasks": [to_dict(t) for t in tasks], "rows": rows})
     return write_suite_report(root, title, tasks, rows)
 
 
 def _trainable_row(enc_label: str, head: str) -> bool:
-    from robolearn.policies import get_head
-
     e2e = enc_label == "scratch" or enc_label.startswith("ft-")
     return get_head(head).trainable or not e2e
 
@@ -385,7 +364,7 @@ def _train_config(t: TaskSpec, enc_label: str, head: str, seed: int, demos: Path
     steps = t.e2e_steps if e2e else t.train_steps
     optim = OptimConfig(steps=steps, batch_size=t.e2e_batch if e2e else 256, warmup_steps=min(50, steps),
                         checkpoint_every=max(steps // 2, 1), eval_every=steps, seed=seed,
-                        **SHORT_RUN_HEAD_OPTIM.get(head, {}))
+                        **get_head(head).short_run_optim)
     if enc_label == "state":
         encoder, finetune = "state", False
     elif enc_label == "scratch":
@@ -407,23 +386,23 @@ def _read(path: Path) -> dict:
 
 def collect_rows(tasks: list[TaskSpec], root: Path, timings: dict) -> list[dict]:
     """One row per task x encoder x head: success pooled over seeds with a Wilson interval."""
-    from robolearn.envs import get_task
-    from robolearn.evaluate import wilson_interval
-
     rows = []
     for t in tasks:
         tdir = root / t.name
         pname = pretrain_name(t)
-        mode_key = getattr(get_task(t.env), "MODE_INFO_KEY", None)
+        task_module = get_task(t.env)
+        columns = getattr(task_module, "report_columns", None)  # the task's own report columns, if any
         for enc_label in row_encoders(t):
             base = enc_label[3:] if enc_label.startswith("ft-") else enc_label
             r2 = [_read(root / pname / "enc" / f"{base}-s{s}" / "results.json").get("val/probe_r2/mean") for s in encoder_seeds(t)]
             r2 = [x for x in r2 if x is not None]
+            privileged = any(_read(root / pname / "enc" / f"{base}-s{s}" / "results.json").get("uses_privileged_labels", False)
+                             for s in encoder_seeds(t))
             for head in t.heads:
                 if not _trainable_row(enc_label, head):
                     continue
                 succ = n = 0
-                per_seed, lengths, finals, modes, walls = [], [], [], {}, {}
+                per_seed, lengths, finals, episodes, walls = [], [], [], [], {}
                 for s in t.seeds:
                     key = f"{enc_label}-{head}-s{s}"
                     res = _read(tdir / "eval" / key / "results.json")
@@ -433,11 +412,7 @@ def collect_rows(tasks: list[TaskSpec], root: Path, timings: dict) -> list[dict]
                     per_seed.append(res["success_rate"])
                     lengths.append(res["mean_length"])
                     finals.append(res.get("mean_final_success", 0.0))
-                    if mode_key:
-                        for ep in res.get("per_episode", []):
-                            m = ep.get("final_info", {}).get(mode_key)
-                            if m is not None and int(m) >= 0:
-                                modes[int(m)] = modes.get(int(m), 0) + 1
+                    episodes += res.get("per_episode", [])
                     for stage, k in (("pretrain", f"{pname}/pretrain/{base}-s{s}" if s in encoder_seeds(t) else ""),
                                      ("train", f"{t.name}/train/{key}"), ("eval", f"{t.name}/eval/{key}")):
                         if k in timings:
@@ -450,8 +425,8 @@ def collect_rows(tasks: list[TaskSpec], root: Path, timings: dict) -> list[dict]
                     task=t.name, encoder=enc_label, head=head, success=succ / n, ci_low=lo, ci_high=hi,
                     successes=succ, episodes=n, per_seed=per_seed, mean_length=float(np.mean(lengths)),
                     final_success=float(np.mean(finals)), probe_r2=float(np.mean(r2)) if r2 else None,
-                    modes={str(k): v for k, v in sorted(modes.items())} if mode_key else None,
-                    wall_s=walls, videos=videos[:2]))
+                    wall_s=walls, videos=videos[:2], privileged_labels=privileged,
+                    **({"task_columns": dict(task_module.REPORT_COLUMNS), **columns(episodes)} if columns else {})))
     return rows
 
 
@@ -469,8 +444,6 @@ def run(cfg) -> Path:
         dynamo_ablations=list(cfg.dynamo_ablations), sirl_budgets=list(cfg.sirl_budgets),
         collect_workers=cfg.workers)
     root.mkdir(parents=True, exist_ok=True)
-    from robolearn.config import save_config
-
     save_config(cfg, root / "run.yaml")
     opts = RunOptions(root=root, jobs=cfg.jobs, threads=cfg.threads or 1, eval_workers=cfg.workers,
                       wandb=cfg.wandb, project=cfg.project)

@@ -9,7 +9,6 @@ alone writes the run folder.
 """
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -17,12 +16,16 @@ import torch
 
 from robolearn import __version__
 from robolearn import distributed as dist
-from robolearn.checkpoint import file_sha256, has_checkpoint, load_json, load_module, save_json, save_weights
-from robolearn.config import EncoderConfig, PretrainConfig, from_dict, resolve_optim, save_config, to_dict
+from robolearn.checkpoint import file_sha256, prepare_run_dir, save_json, save_weights
+from robolearn.config import PretrainConfig, resolve_optim, save_config, to_dict
+from robolearn.data.normalize import Normalizer
+from robolearn.data.store import file_hash, open_store
+from robolearn.data.windows import WindowDataset, resolve_cameras
 from robolearn.embeddings import embed_demos
 from robolearn.encoders import make_encoder
 from robolearn.errors import RobolearnError
 from robolearn.pretraining import DataInfo, get_objective
+from robolearn.pretraining.sampler import GpuWindowSampler
 from robolearn.probes import probe_report
 from robolearn.tracking import Tracker
 from robolearn.trainer import fit, pick_device, seed_everything
@@ -43,24 +46,6 @@ def data_info(store, cameras: list[str]) -> DataInfo:
     )
 
 
-def prepare_run_dir(out: Path, overwrite: bool, done_file: str) -> bool:
-    """Create the run folder (rank 0; the other ranks wait). Returns True when an interrupted run is
-    there to resume. After an elastic restart (torchrun --max-restarts) --overwrite no longer
-    applies: the restarted job resumes the checkpoints its first attempt wrote."""
-    out = Path(out)
-    if dist.is_main():
-        if out.exists() and overwrite and dist.restart_count() == 0:
-            shutil.rmtree(out)
-    dist.barrier()
-    if (out / done_file).exists():
-        raise RobolearnError(f"{out} already holds a finished run; pass --overwrite to replace it")
-    resume = has_checkpoint(out)
-    if dist.is_main():
-        out.mkdir(parents=True, exist_ok=True)
-    dist.barrier()
-    return resume
-
-
 def probe_frames(encoder, store, cameras, device):
     """Embeddings and task features of a bounded set of train and valid frames."""
     out = {}
@@ -76,25 +61,7 @@ def probe_frames(encoder, store, cameras, device):
     return out
 
 
-def load_encoder(enc_dir: Path, device="cpu"):
-    """(encoder in eval mode, meta dict) from an encoder run folder."""
-    enc_dir = Path(enc_dir)
-    if not enc_dir.is_dir():
-        raise RobolearnError(f"{enc_dir}: no such encoder run folder (make one with `robolearn pretrain`)")
-    meta_path = enc_dir / "encoder.json"
-    if not meta_path.exists():
-        raise RobolearnError(f"{enc_dir}: not a finished encoder run (no encoder.json)")
-    meta = load_json(meta_path)
-    encoder = make_encoder(from_dict(EncoderConfig, meta["encoder"]), meta["num_views"], meta["image_size"])
-    load_module(encoder, enc_dir / "encoder.safetensors", "encoder")
-    return encoder.to(device).eval(), meta
-
-
 def pretrain(cfg: PretrainConfig) -> Path:
-    from robolearn.data.normalize import Normalizer
-    from robolearn.data.store import file_hash, open_store
-    from robolearn.data.windows import WindowDataset, resolve_cameras
-
     out = Path(cfg.out)
     store = open_store(cfg.data)  # validates before any folder is touched
     cameras = resolve_cameras(store, cfg.loader.cameras)
@@ -114,7 +81,7 @@ def pretrain(cfg: PretrainConfig) -> Path:
         normalizer.save(out / "normalizer.json")
     info = data_info(store, cameras)
     encoder = make_encoder(cfg.encoder, info.num_views, info.image_size)
-    obj_cfg = getattr(cfg, cfg.objective, None)
+    obj_cfg = cfg.objective_config()
     objective = objective_cls(encoder, obj_cfg, info).to(device)
     with dist.main_first():  # SIRL draws its queries once (rank 0) and the other ranks read them
         objective.prepare(out, cfg.data, normalizer)
@@ -129,14 +96,12 @@ def pretrain(cfg: PretrainConfig) -> Path:
             return {f"val/{k}": v for k, v in probe_report(tx, ty, vx, vy, store.feature_names).items()}
 
         final: dict = {}
-        if getattr(objective_cls, "trains", True):
+        if objective_cls.trains:
             dataset = objective.make_dataset(cfg.data, "train", cameras, normalizer, cfg.loader.in_ram)
             spec = objective_cls.window_spec(obj_cfg)
             if dataset is None and cfg.optim.gpu_sampler:
-                if device.type != "cuda" or cfg.objective != "dynamo":
+                if device.type != "cuda" or not objective_cls.fixed_window:
                     raise RobolearnError("--optim.gpu-sampler needs a CUDA device and a fixed-window objective (dynamo)")
-                from robolearn.pretraining.sampler import GpuWindowSampler
-
                 # Batches of uint8 image windows gathered on the GPU: no DataLoader, no host copies.
                 # Under torchrun each rank holds every frame and takes its share of each global batch.
                 loader = dataset = GpuWindowSampler.from_store(store, cameras, spec.obs_horizon, "train", device,
@@ -169,13 +134,13 @@ def pretrain(cfg: PretrainConfig) -> Path:
             save_weights(out / "objective.safetensors", aux)
         results = {k: v for k, v in final.items() if k.startswith("val/") or k == "loss"}
         results["objective"] = cfg.objective
-        results["uses_privileged_labels"] = bool(getattr(objective, "uses_privileged_labels", False))
-        if cfg.objective == "sirl":
-            results["query_budget"] = cfg.sirl.queries
+        results["uses_privileged_labels"] = bool(objective.uses_privileged_labels)
+        results.update(objective.results())
         save_json(out / "results.json", results)
         meta = {
             "encoder": to_dict(cfg.encoder), "num_views": info.num_views, "image_size": info.image_size,
             "cameras": cameras, "embed_dim": objective.encoder.embed_dim, "objective": cfg.objective,
+            "objective_config": to_dict(obj_cfg),
             "env_id": store.env_id, "env_kwargs": store.env_kwargs, "data": str(cfg.data),
             "data_hash": file_hash(cfg.data), "weights_hash": file_sha256(out / "encoder.safetensors"),
             "robolearn_version": __version__,

@@ -9,7 +9,7 @@ from robolearn.tracking import read_metrics
 
 
 def plot_curves(runs: dict[str, Path], path: Path, key: str = "train/loss", title: str = "") -> bool:
-    import matplotlib
+    import matplotlib  # lazy: slow to import, and only reports plot
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -35,7 +35,7 @@ def plot_curves(runs: dict[str, Path], path: Path, key: str = "train/loss", titl
 
 def plot_success(rows: list[dict], path: Path, title: str = "") -> None:
     """Success per row with its Wilson 95% interval; baselines grey, the state ceiling dark."""
-    import matplotlib
+    import matplotlib  # lazy: slow to import, and only reports plot
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -61,6 +61,21 @@ def plot_success(rows: list[dict], path: Path, title: str = "") -> None:
 
 def _fmt_wall(w: dict) -> str:
     return " / ".join(f"{w[k]:.0f}" if k in w else "—" for k in ("pretrain", "train", "eval"))
+
+
+def task_columns(rows: list[dict]) -> dict[str, str]:
+    """The task's own columns (key -> header) its rows carry. Rows written before tasks named their
+    columns have BlockPush's `modes` alone."""
+    out: dict[str, str] = {}
+    for r in rows:
+        out.update(r.get("task_columns") or ({"modes": "modes executed"} if r.get("modes") is not None else {}))
+    return out
+
+
+def _fmt_cell(v) -> str:
+    if isinstance(v, dict):
+        return " / ".join(f"{k}: {x}" for k, x in v.items()) or "—"
+    return "—" if v is None else str(v)
 
 
 def write_suite_report(root: Path, title: str, tasks, rows: list[dict]) -> Path:
@@ -93,19 +108,21 @@ def write_suite_report(root: Path, title: str, tasks, rows: list[dict]) -> Path:
                   + (f" (encoders pretrained with seeds {t.pretrain_seeds})" if t.pretrain_seeds else "")]
         if t.note:
             lines.append(f"- {t.note}")
-        if any(r["encoder"].startswith("sirl") for r in trows):
-            lines.append("- SIRL uses privileged labels: a simulated user's answers to similarity queries.")
-        modes = any(r.get("modes") is not None for r in trows)
+        privileged = sorted({r["encoder"] for r in trows if r.get("privileged_labels")})
+        if privileged:
+            lines.append(f"- {', '.join(privileged)}: trained on privileged labels (e.g. SIRL's simulated user "
+                         f"answering similarity queries from task features).")
+        columns = task_columns(trows)
         lines += ["", "| encoder | head | success | 95% CI | solved / episodes | per seed | final success | "
-                  "mean length | probe R² |" + (" modes executed |" if modes else "") + " wall s |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- |" + (" --- |" if modes else "") + " --- |"]
+                  "mean length | probe R² |" + "".join(f" {h} |" for h in columns.values()) + " wall s |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- |" + " --- |" * len(columns) + " --- |"]
         for r in trows:
             per_seed = ", ".join(f"{x:.2f}" for x in r["per_seed"])
             r2 = "—" if r.get("probe_r2") is None else f"{r['probe_r2']:.2f}"
-            mode_cell = (" " + (" / ".join(f"{k}: {v}" for k, v in r["modes"].items()) or "—") + " |") if modes else ""
+            cells = "".join(f" {_fmt_cell(r.get(k))} |" for k in columns)
             lines.append(f"| {r['encoder']} | {r['head']} | {r['success']:.2f} | [{r['ci_low']:.2f}, {r['ci_high']:.2f}] | "
                          f"{r['successes']} / {r['episodes']} | {per_seed} | {r['final_success']:.2f} | "
-                         f"{r['mean_length']:.1f} | {r2} |{mode_cell} {_fmt_wall(r.get('wall_s', {}))} |")
+                         f"{r['mean_length']:.1f} | {r2} |{cells} {_fmt_wall(r.get('wall_s', {}))} |")
         if trows:
             plot_success(trows, root / f"{t.name}_success.png", title=t.name)
             lines += ["", f"![{t.name} success]({t.name}_success.png)", ""]

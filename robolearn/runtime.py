@@ -169,7 +169,7 @@ class BundlePolicy:
     """
 
     def __init__(self, path, seed: int = 0, temporal_ensemble: Optional[float] = None, threads: int = 1):
-        import onnxruntime as ort
+        import onnxruntime as ort  # lazy: `load_spec` and the checks need only numpy
 
         self.path = Path(path)
         self.spec = spec = load_spec(self.path)

@@ -9,10 +9,13 @@ from __future__ import annotations
 import json
 import math
 import os
+import secrets
+import string
 from pathlib import Path
 from typing import Optional
 
-from robolearn.config import to_dict
+from robolearn.distributed import is_main
+from robolearn.settings import to_dict
 
 
 def _clean(v):
@@ -24,17 +27,12 @@ def _clean(v):
 
 
 def _new_run_id() -> str:
-    import secrets
-    import string
-
     alphabet = string.ascii_lowercase + string.digits
     return "".join(secrets.choice(alphabet) for _ in range(8))
 
 
 class Tracker:
     def __init__(self, run_dir: Path, config, job: str, mode: str = "offline", project: str = "robolearn"):
-        from robolearn.distributed import is_main
-
         self.run_dir = Path(run_dir)
         self.metrics_path = self.run_dir / "metrics.jsonl"
         self.run = None
@@ -47,7 +45,7 @@ class Tracker:
             self.run = self._start_wandb(config, job, mode, project)
 
     def _start_wandb(self, config, job, mode, project):
-        import wandb
+        import wandb  # lazy: slow to import, and not needed with --wandb disabled
 
         # Offline unless the user has credentials and asked for online: results never depend on a service.
         if mode == "online" and not (os.environ.get("WANDB_API_KEY") or Path("~/.netrc").expanduser().exists()):

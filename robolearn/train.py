@@ -8,8 +8,9 @@
   together with the head's loss and random-shift augmentation, as diffusion_policy, robomimic and
   LeRobot train.
 
-Writes a policy run folder: `model.safetensors` (features.* and head.*), `policy.json` (what the
-policy consumes and produces, the head's own config), `normalizer.json`, `config.yaml`,
+Writes a policy run folder: `model.safetensors` (features.* and head.*), `head.json` (the head's
+type and its own config), `policy.json` (what the policy consumes and produces, the head's config
+again for readers of format 2), `normalizer.json`, `config.yaml`,
 `metrics.jsonl`, `results.json`. Under torchrun every rank trains on its shard of each global batch
 (robolearn.distributed); rank 0 alone writes.
 """
@@ -20,25 +21,22 @@ from typing import Optional
 
 import numpy as np
 import torch
-import torch.nn as nn
 from torch.utils.data import TensorDataset
 
 from robolearn import __version__
 from robolearn import distributed as dist
-from robolearn.checkpoint import file_sha256, save_json, save_weights
+from robolearn.checkpoint import file_sha256, prepare_run_dir, save_json, save_weights
 from robolearn.config import TrainConfig, resolve_optim, save_config, to_dict
 from robolearn.data.normalize import Normalizer
 from robolearn.data.store import file_hash, open_store
-from robolearn.data.windows import WindowDataset
+from robolearn.data.windows import WindowDataset, WindowSpec
 from robolearn.embeddings import cached_embeddings, embed_demos
-from robolearn.encoders import make_encoder
+from robolearn.encoders import load_encoder, make_encoder, random_shift
 from robolearn.errors import RobolearnError
-from robolearn.policies import get_head
+from robolearn.policies import get_head, save_head_config
 from robolearn.policies.features import StepFeatures
-from robolearn.pretrain import load_encoder, prepare_run_dir
-from robolearn.pretraining import WindowSpec
-from robolearn.pretraining.idm import random_shift
 from robolearn.tracking import Tracker
+from robolearn.trainable import Trainable
 from robolearn.trainer import fit, pick_device, seed_everything
 
 POLICY_FORMAT = 2
@@ -65,25 +63,7 @@ def feature_windows(feats: dict[str, np.ndarray], actions: dict[str, np.ndarray]
     return as_t(xs, np.float32), as_t(ys, np.float32), torch.from_numpy(np.concatenate(pads))
 
 
-class HeadObjective(nn.Module):
-    """A head on precomputed features, in the trainer's `loss(batch)` interface."""
-
-    def __init__(self, head):
-        super().__init__()
-        self.head = head
-
-    def loss(self, batch):
-        emb, actions, pad = batch
-        return self.head.loss(emb, actions, pad)
-
-    def param_groups(self):
-        return self.head.param_groups()
-
-    def after_step(self, step, total):
-        self.head.after_step(step, total)
-
-
-class EndToEnd(nn.Module):
+class EndToEnd(Trainable):
     """Encoder and head trained together on image windows with the head's loss.
 
     Random-shift augmentation (DrQ; diffusion_policy's random crop) with one offset per sample and
@@ -101,7 +81,7 @@ class EndToEnd(nn.Module):
         x = random_shift(x, self.shift_pad)
         return x.reshape(b, v, h, w, t, c).permute(0, 4, 1, 2, 3, 5)
 
-    def loss(self, batch):
+    def train_loss(self, batch):
         lowdim = {k: batch[k] for k in self.features.lowdim_keys}
         feats = self.features(self._augment(batch["images"]), lowdim)  # (B, T_o, D)
         return self.head.loss(feats, batch["actions"], batch["action_pad"])
@@ -237,7 +217,7 @@ def _train(cfg: TrainConfig, out: Path, store) -> Path:
         feats = demo_features(features, store, store.demo_names(None), cameras, raw, device)
     x, y, pad = feature_windows(feats, actions, train_demos, t_o, t_pred)
     emb_dim = features.dim
-    head = head_cls(emb_dim, store.action_dim, t_o, t_pred, getattr(cfg, cfg.head)).to(device)
+    head = head_cls(emb_dim, store.action_dim, t_o, t_pred, cfg.head_config()).to(device)
 
     def valid_windows():
         if not valid_demos:
@@ -268,7 +248,7 @@ def _train(cfg: TrainConfig, out: Path, store) -> Path:
                 desc = f"train {kind} {cfg.head}"
             else:
                 dataset = TensorDataset(x, y, pad)
-                model = HeadObjective(head)
+                model = head
                 desc = f"train {cfg.head}"
             # This rank's share of each global batch (batch_size x world size), reshuffled per epoch.
             loader = dist.sharded_loader(dataset, cfg.optim.batch_size, cfg.optim.seed,
@@ -284,12 +264,13 @@ def _train(cfg: TrainConfig, out: Path, store) -> Path:
             tracker.log({k: v for k, v in final.items() if k.startswith("val/")})
 
         save_weights(out / "model.safetensors", {"features": features, "head": head})
+        save_head_config(out, head)
         results = {k: v for k, v in final.items() if k.startswith("val/") or k == "loss"}
         results.update(head=cfg.head, features=kind, train_windows=len(x), valid_windows=sum(
             store.length(d) for d in valid_demos))
         save_json(out / "results.json", results)
         meta = {
-            "format": POLICY_FORMAT, "head": cfg.head, "head_config": to_dict(getattr(cfg, cfg.head)),
+            "format": POLICY_FORMAT, "head": cfg.head, "head_config": to_dict(cfg.head_config()),
             "features": kind, "encoder": enc_meta["encoder"], "encoder_dir": None if kind in (STATE, SCRATCH) else str(cfg.encoder),
             "objective": enc_meta["objective"], "cameras": cameras, "image_size": int(enc_meta["image_size"]),
             "lowdim": {k: int(getattr(features, f"{k}_scale").numel()) for k in features.lowdim_keys},
@@ -308,4 +289,4 @@ def _train(cfg: TrainConfig, out: Path, store) -> Path:
     return out
 
 
-__all__ = ["EndToEnd", "HeadObjective", "SCRATCH", "STATE", "build_features", "feature_windows", "train"]
+__all__ = ["EndToEnd", "SCRATCH", "STATE", "build_features", "feature_windows", "train"]

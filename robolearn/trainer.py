@@ -1,9 +1,9 @@
 """The one training loop, for every pretraining objective and every policy head.
 
-A model given to `fit` provides `loss(batch) -> (loss, metrics)`, `param_groups()` (each group is
-gradient-clipped on its own, as DynaMo clips encoder, inverse and forward models separately), and
-optionally `configure_optimizers(cfg)` (CCL has one optimizer per network) and
-`after_step(step, total_steps)` (EMA updates).
+A model given to `fit` is a `robolearn.trainable.Trainable`: `train_loss(batch) -> (loss, metrics)`,
+`param_groups()` (each group is gradient-clipped on its own, as DynaMo clips encoder, inverse and
+forward models separately), `configure_optimizers(cfg)` (one AdamW; CCL has one optimizer per
+network) and `after_step(step, total_steps)` (EMA updates).
 
 Schedule: linear warmup, then cosine decay to zero. bf16 autocast on CUDA (`amp="auto"`), optional
 `torch.compile`. Checkpoints (weights and optimizer state in safetensors, a manifest with their
@@ -20,7 +20,6 @@ import contextlib
 import math
 import random
 import time
-import warnings
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional
 
@@ -29,9 +28,10 @@ import torch
 from tqdm.auto import tqdm
 
 from robolearn import distributed as dist
-from robolearn.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
-from robolearn.config import OptimConfig
+from robolearn.checkpoint import resume, save_checkpoint
+from robolearn.settings import OptimConfig, resolve_optim
 from robolearn.errors import RobolearnError
+from robolearn.trainable import Trainable
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -79,19 +79,9 @@ def infinite(loader: Iterable, start_step: int = 0) -> Iterator:
             raise RuntimeError("the training data produced no batch")
 
 
-def default_optimizers(model, cfg: OptimConfig) -> list[torch.optim.Optimizer]:
-    groups = [g for g in model.param_groups() if g["params"]]
-    if not groups:
-        return []
-    kw = dict(lr=cfg.lr, weight_decay=cfg.weight_decay, betas=tuple(cfg.betas))
-    if any(p.is_cuda for g in groups for p in g["params"]):
-        kw["fused"] = True
-    return [torch.optim.AdamW(groups, **kw)]
-
-
 # ----------------------------------------------------------------------------- the loop
 def fit(
-    model: torch.nn.Module,
+    model: Trainable,
     data: Iterable,
     cfg: OptimConfig,
     run_dir: Path,
@@ -106,8 +96,6 @@ def fit(
     newest intact checkpoint under `run_dir/checkpoint` when there is one. Under torchrun `data` must
     yield this rank's shard (robolearn.distributed.sharded_loader, or a rank-aware sampler).
     """
-    from robolearn.config import resolve_optim
-
     cfg = resolve_optim(cfg, {})  # callers normally resolve with the method's defaults first
     device = device or pick_device(cfg.device)
     world, main = dist.world_size(), dist.is_main()
@@ -127,25 +115,15 @@ def fit(
         tqdm.write("note: BatchNorm on CPU ranks uses per-rank batch statistics (SyncBatchNorm needs GPUs); "
                    "--encoder.norm group avoids batch statistics altogether")
     run_dir = Path(run_dir)
-    make_opts = getattr(model, "configure_optimizers", None)
-    opts = make_opts(cfg) if make_opts is not None else default_optimizers(model, cfg)
+    opts = model.configure_optimizers(cfg)
     scheds = [torch.optim.lr_scheduler.LambdaLR(o, lr_lambda(cfg.warmup_steps, cfg.steps)) for o in opts]
 
-    start = 0
-    # Rank 0 picks (and verifies) the checkpoint; every rank loads that one.
-    found = find_checkpoint(run_dir, log=tqdm.write) if main else None
-    found = dist.broadcast_object(None if found is None else (str(found[0]), found[1]))
-    if found is not None:
-        start = load_checkpoint(Path(found[0]), model, opts, found[1])
-        for s in scheds:
-            s.last_epoch = start - 1
-            with warnings.catch_warnings():  # "scheduler before optimizer step": intended, it catches up
-                warnings.simplefilter("ignore", UserWarning)
-                s.step()
+    start, manifest = resume(run_dir, model, opts, scheds, log=tqdm.write)
+    if manifest is not None:
         if main:
-            then = found[1].get("world_size", 1)
+            then = manifest.get("world_size", 1)
             note = f" (written by {then} process(es), now {world})" if then != world else ""
-            tqdm.write(f"resumed from step {start} ({found[0]}){note}")
+            tqdm.write(f"resumed from step {start} ({manifest['dir']}){note}")
             if tracker is not None:
                 tracker.log({"resumed_from": start}, step=start)
     if tracker is not None and world > 1:
@@ -162,7 +140,7 @@ def fit(
         loss_fn = torch.compile(ddp) if cfg.compile else ddp
     else:
         # Compile the loss (encoder + objective forward); the optimizer step stays eager.
-        loss_fn = torch.compile(model.loss) if cfg.compile else model.loss
+        loss_fn = torch.compile(model.train_loss) if cfg.compile else model.train_loss
     autocast = (
         (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if use_amp else contextlib.nullcontext
     )
@@ -191,8 +169,7 @@ def fit(
             o.step()
         for s in scheds:
             s.step()
-        if hasattr(model, "after_step"):
-            model.after_step(step + 1, cfg.steps)
+        model.after_step(step + 1, cfg.steps)
         bar.update(1)
         steps_done += 1
         if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:

@@ -70,6 +70,7 @@ def test_blockpush_saved_state_keeps_first_block():
     env.close()
 
 
+@pytest.mark.slow
 def test_frozen_embedding_is_standardized_for_the_head(pm, tmp_path):
     """What the head sees, not what a probe sees: per-dimension mean ~0 and std ~1 on the training
     split, where the raw random-init embedding varies by ~1e-3."""
@@ -95,6 +96,7 @@ def test_frozen_embedding_is_standardized_for_the_head(pm, tmp_path):
     assert meta["standardized"] and meta["features"] == "frozen"
 
 
+@pytest.mark.slow
 def test_pipeline_succeeds_on_pointmass(pm, tmp_path):
     """The smoke rung: `none` + MLP on standardized embeddings solves PointMass (raw: 20/30)."""
     from robolearn.evaluate import evaluate
@@ -108,6 +110,7 @@ def test_pipeline_succeeds_on_pointmass(pm, tmp_path):
     assert res["success_rate"] >= 0.8, res["success_rate"]
 
 
+@pytest.mark.slow
 def test_knn_k1_replays_every_training_demonstration(pm, tmp_path):
     """Evaluated on the training seeds, a k=1 kNN policy reproduces each demonstration exactly."""
     from robolearn.data.store import demo_index, open_store
@@ -130,6 +133,7 @@ def test_knn_k1_replays_every_training_demonstration(pm, tmp_path):
     assert got == {s: lengths[s] for s in range(n)}
 
 
+@pytest.mark.slow
 def test_state_policy_trains_evaluates_and_exports(pm, tmp_path):
     from robolearn.evaluate import evaluate
     from robolearn.export import export
@@ -171,6 +175,7 @@ def test_state_policy_refuses_a_store_without_state(tmp_path):
     assert not (tmp_path / "p").exists()
 
 
+@pytest.mark.slow
 def test_scratch_end_to_end_learns_and_exports(pm, tmp_path):
     """End to end: the encoder's weights move with the head's loss, the loss falls, the bundle matches."""
     from robolearn.export import export
@@ -195,9 +200,10 @@ def test_scratch_end_to_end_learns_and_exports(pm, tmp_path):
     export(ExportConfig(policy=pol, out=tmp_path / "bundle", parity_frames=30))
 
 
+@pytest.mark.slow
 def test_finetune_starts_from_the_pretrained_encoder(pm, tmp_path):
     from robolearn.policies.policy import Policy
-    from robolearn.pretrain import load_encoder
+    from robolearn.encoders import load_encoder
     from robolearn.train import train
 
     root, demos, enc = pm
@@ -211,6 +217,7 @@ def test_finetune_starts_from_the_pretrained_encoder(pm, tmp_path):
     assert json.loads((pol / "policy.json").read_text())["features"] == "finetune"
 
 
+@pytest.mark.slow
 def test_bundle_reproduces_torch_with_embedding_statistics(pm, tmp_path):
     """The standardization is inside the graph: exported actions equal torch's over whole episodes."""
     from robolearn.data.store import open_store

@@ -29,6 +29,7 @@ def baseline(blockpush_demos, tmp_path_factory):
     return res
 
 
+@pytest.mark.slow
 def test_dynamo_learns_on_blockpush_and_beats_random_init(blockpush_demos, baseline, tmp_path):
     # lr 3e-4 instead of the paper's 1e-4: 120 steps instead of 40 epochs.
     res, rows = run(blockpush_demos, tmp_path / "dynamo", "dynamo", 120, 16, lr=3e-4, layers=2, heads=4, embed=64)
@@ -42,6 +43,7 @@ def test_dynamo_learns_on_blockpush_and_beats_random_init(blockpush_demos, basel
     assert res["val/emb_std"] > baseline["val/emb_std"] and res["val/effective_rank"] > 2
 
 
+@pytest.mark.slow
 def test_sirl_beats_random_init_on_the_features_it_was_asked_about(blockpush_demos, baseline, tmp_path):
     res, rows = run(blockpush_demos, tmp_path / "sirl", "sirl", 120, 8, queries=500, segment=10)
     losses = [r["train/loss"] for r in rows if "train/loss" in r]

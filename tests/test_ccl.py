@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from robolearn.config import CclConfig, EncoderConfig, OptimConfig, PretrainConfig, resolve_optim
+from robolearn.config import EncoderConfig, OptimConfig, PretrainConfig, resolve_optim
+from robolearn.pretraining.ccl import CclConfig
 from robolearn.data.store import make_env_args, write_store
 from robolearn.encoders import ConvEncoder
 from robolearn.pretraining import DataInfo, get_objective
@@ -78,6 +79,7 @@ def test_each_local_loss_changes_only_its_layer_pair():
             assert any(_nonzero(grads[k]) for k in mine if k.startswith(prefix)), (key, prefix)
 
 
+@pytest.mark.slow
 def test_feedback_net_gets_gradient_only_from_its_own_pairs():
     obj = make_ccl(hidden=(32, 32))
     batch = dot_batch(8, np.random.default_rng(1))
@@ -135,6 +137,7 @@ def test_two_optimizers_one_per_network():
 
 
 # ----------------------------------------------------------------------------- learning
+@pytest.mark.slow
 def test_local_losses_decrease():
     obj = make_ccl(hidden=(64, 64))
     opts = obj.configure_optimizers(resolve_optim(OptimConfig(lr=1e-3, weight_decay=0.0), Ccl.optim_defaults))
@@ -166,6 +169,7 @@ def _digits_benchmark():
     return mod
 
 
+@pytest.mark.slow
 def test_ccl_matches_backprop_on_digits():
     """scikit-learn's digits (real 8x8 images): the same MLP trained by CCL reaches test accuracy
     within 3 points of backpropagation (fixed split, seed 0)."""

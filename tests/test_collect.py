@@ -28,7 +28,6 @@ def read(path) -> dict:
 
 @pytest.fixture(scope="module")
 def collected(tmp_path_factory):
-    pytest.importorskip("robolearn.envs.blockpush")
     return collect(cfg(tmp_path_factory.mktemp("c") / "bp.hdf5"))
 
 
@@ -86,6 +85,7 @@ def test_obs_action_pairs(collected):
         env.close()
 
 
+@pytest.mark.slow
 def test_deterministic_for_seed_and_workers(collected, tmp_path):
     a = read(collected)
     b = read(collect(cfg(tmp_path / "again.hdf5", workers=2)))

@@ -55,6 +55,7 @@ def pm_lerobot(pm_store, tmp_path_factory):
 
 
 # ============================================================================ export: the v3.0 layout
+@pytest.mark.slow
 def test_export_writes_lerobot_v3_layout(pm_store, pm_lerobot):
     root = pm_lerobot
     info = json.loads((root / "meta/info.json").read_text())
@@ -138,6 +139,7 @@ def test_import_of_export_keeps_actions_and_proprio_exactly(pm_store, pm_lerobot
         assert b.h5["data/demo_0"].attrs["task"] == "robolearn/PointMass-v0"
 
 
+@pytest.mark.slow
 def test_several_files_and_out_of_order_episodes_seek_correctly(pm_store, tmp_path):
     # Tiny size limits: every episode starts a new data file and a new mp4.
     root = export_lerobot(ExportLerobotConfig(path=pm_store, out=tmp_path / "multi", data_file_mb=1e-4,
@@ -219,6 +221,7 @@ def write_lerobot_by_hand(root: Path, lengths=(5, 7, 4), images: bool = False, p
     return truth
 
 
+@pytest.mark.slow
 def test_state_only_dataset_imports_as_low_dimensional_store(tmp_path, capsys):
     truth = write_lerobot_by_hand(tmp_path / "lowdim")
     out = tmp_path / "lowdim.hdf5"
@@ -394,6 +397,7 @@ def write_robomimic(path: Path, lengths=(14, 18, 12, 16, 15, 13), nan: bool = Fa
     return truth
 
 
+@pytest.mark.slow
 def test_robomimic_file_with_next_obs_and_filter_keys_imports_and_trains(tmp_path, capsys):
     from robolearn.pretrain import pretrain
     from robolearn.train import train
@@ -467,6 +471,7 @@ def test_robomimic_bad_inputs_are_one_line_errors(tmp_path, capsys):
     assert rc != 0 and "not an HDF5 file" in err and not out.exists()
 
 
+@pytest.mark.slow
 def test_policy_trained_on_a_robomimic_file_evaluates_in_the_env_its_env_args_name(tmp_path, monkeypatch):
     """robomimic Lift (type 1) -> import -> state policy -> `robolearn eval` with no --env: the
     import mapped robomimic's env_args to robosuite/Lift-v0 at the file's cameras and size."""

@@ -154,6 +154,7 @@ def _ckpt(tmp_path, steps=(10, 20)):
     return model, opt
 
 
+@pytest.mark.slow
 def test_checkpoints_keep_the_newest_two_and_load(tmp_path):
     model, opt0 = _ckpt(tmp_path, steps=(10, 20, 30))
     dirs = sorted(p.name for p in (tmp_path / "checkpoint").iterdir() if p.is_dir())
@@ -211,6 +212,7 @@ def test_interrupted_write_leaves_no_checkpoint_and_is_cleaned_up(tmp_path):
     assert not stale.exists()
 
 
+@pytest.mark.slow
 def test_resume_with_a_corrupt_newest_checkpoint_through_the_cli(dots, tmp_path, capsys):
     from robolearn.cli import main
 
@@ -281,7 +283,9 @@ def test_killed_rank_restarts_from_the_last_checkpoint(dots, tmp_path):
         rank1[0].send_signal(signal.SIGKILL)
         assert proc.wait(timeout=240) == 0, (tmp_path / "torchrun.log").read_text()[-4000:]
     finally:
-        if proc.poll() is None:
+        if proc.poll() is None:  # a failed run: its ranks too, not only the launcher
+            for child in psutil.Process(proc.pid).children(recursive=True):
+                child.kill()
             proc.kill()
         log.close()
     rows = read_metrics(out)
@@ -387,6 +391,7 @@ def test_gpu_benchmark_runs_without_the_packages_the_gpu_machine_lacks(tmp_path)
     assert "\neager " in table and "DDP eager, 2 x gloo" in table
 
 
+@pytest.mark.slow
 def test_sampling_policy_shards_merge_exactly(tmp_path):
     """A diffusion head draws noise: per-episode generators make each episode's rollout (its action
     digest, bit for bit) the same whichever episodes ran before it on its worker or in its shard.

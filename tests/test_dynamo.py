@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from robolearn.config import DynamoConfig, EncoderConfig, OptimConfig
+from robolearn.config import EncoderConfig, OptimConfig
+from robolearn.pretraining.dynamo import DynamoConfig
 from robolearn.encoders import make_encoder
 from robolearn.errors import RobolearnError
 from robolearn.pretraining import DataInfo, WindowSpec, get_objective
@@ -132,6 +133,7 @@ def test_channels_last_weights_give_the_same_loss():
 
 
 # ----------------------------------------------------------------------------- structure
+@pytest.mark.slow
 def test_causality_of_latent_actions_and_predictions():
     obj = make(views=2).eval()
     images = random_batch(b=3, views=2)["images"]
@@ -157,6 +159,7 @@ def test_causality_of_latent_actions_and_predictions():
         assert (z2[:, t + 1] - z0[:, t + 1]).abs().max() > 1e-6
 
 
+@pytest.mark.slow
 def test_stopgrad_target_gets_no_gradient():
     obj = make(views=2)
     batch = blob_batch()
@@ -209,6 +212,7 @@ def test_no_covariance_is_the_dynamics_term_exactly():
     assert mf["covariance"].item() > 1e-3
 
 
+@pytest.mark.slow
 def test_no_stopgrad_only_lets_gradient_into_the_target():
     full, abl = make(views=2), make(views=2, no_stopgrad=True)
     assert copy_common(full, abl) == []
@@ -271,6 +275,7 @@ def test_ema_schedule():
     assert all(a <= b for a, b in zip(betas, betas[1:]))
 
 
+@pytest.mark.slow
 def test_ema_target_inverse_model_learns_and_ema_follows_online():
     obj, ref = make(views=2, target="ema"), make(views=2)
     copy_common(obj, ref)
@@ -300,6 +305,7 @@ def test_ema_target_inverse_model_learns_and_ema_follows_online():
 
 
 # ----------------------------------------------------------------------------- compile
+@pytest.mark.slow
 def test_loss_traces_as_one_graph_without_recompiles():
     """No graph breaks and no data-dependent control flow (fullgraph), and no recompilation when the
     EMA decay changes between steps; checked with the eager backend (no C++ compiler needed)."""
@@ -395,12 +401,14 @@ def trained():
     return {"full": train(50, seed=0), "no_stopgrad": train(30, seed=0, no_stopgrad=True)}
 
 
+@pytest.mark.slow
 def test_loss_decreases_on_moving_blob_video(trained):
     r = trained["full"]
     assert np.mean(r["losses"][-5:]) < 0.5 * r["losses"][0]
     assert r["eval1"] < 0.5 * r["eval0"]
 
 
+@pytest.mark.slow
 def test_no_collapse_after_short_training(trained):
     """Floors: the conv encoder's output is tanh-bounded, and a collapsed encoder has per-dim std near
     0: this one starts at ~0.005 on these frames (nearly constant), and the no_stopgrad ablation,
@@ -412,6 +420,7 @@ def test_no_collapse_after_short_training(trained):
     assert nsg["std"] < 0.1 * full["std"]  # the floor does catch a collapse
 
 
+@pytest.mark.slow
 def test_runs_in_the_trainer(tmp_path):
     from robolearn.trainer import fit
 

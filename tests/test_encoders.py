@@ -34,8 +34,29 @@ def test_rejects_float_images_and_wrong_view_count():
         enc(torch.zeros(1, 3, 32, 32, 3, dtype=torch.uint8))
 
 
-def test_normalization_inside_the_encoder():
-    # Callers pass raw uint8; the conv encoder's output is bounded by its tanh.
-    enc = make_encoder(EncoderConfig(name="conv"), 1, 32)
-    out = enc(torch.full((2, 1, 32, 32, 3), 255, dtype=torch.uint8))
-    assert out.abs().max() <= 1.0
+@pytest.mark.parametrize("name", ["conv", "resnet18"])
+def test_normalization_inside_the_encoder(name):
+    """Callers pass raw uint8 frames; the encoder maps 0..255 to [-1, 1] itself, and what its
+    network sees is exactly that (not the raw values, not a second scaling)."""
+    enc = make_encoder(EncoderConfig(name=name), 1, 32).eval()
+    frames = torch.randint(0, 256, (2, 1, 32, 32, 3), dtype=torch.uint8)
+    frames[0, 0, 0, 0] = torch.tensor([0, 255, 128], dtype=torch.uint8)
+    seen = []
+    original = enc.frame_forward
+    enc.frame_forward = lambda x: (seen.append(x), original(x))[1]
+    out = enc(frames)
+    x = seen[0]  # float (N, 3, H, W)
+    assert x.shape == (2, 3, 32, 32) and x.dtype == torch.float32
+    assert x[0, :, 0, 0].tolist() == pytest.approx([-1.0, 1.0, 128 / 127.5 - 1.0], abs=1e-6)
+    assert torch.allclose(x, frames[:, 0].permute(0, 3, 1, 2).float() / 127.5 - 1.0)
+    assert torch.allclose(out, original(x), atol=1e-6)
+
+
+def test_the_config_lists_exactly_the_registered_encoders():
+    """EncoderConfig sits below the encoders (the data layer reads it), so its choices are written
+    out there; this keeps them equal to the registry."""
+    import typing
+
+    from robolearn.encoders import ENCODERS
+
+    assert typing.get_args(typing.get_type_hints(EncoderConfig)["name"]) == ENCODERS.names()

@@ -77,6 +77,7 @@ def test_interface(env_factory, env_id):
     assert {"success", "is_success"} <= set(info) and reward == info["success"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("env_id", IDS)
 def test_expert_solves_the_task(env_factory, env_id):
     env = env_factory(env_id, render=False)
@@ -114,6 +115,7 @@ def test_blockpush_expert_mode_can_be_fixed(env_factory):
         task.expert(env, np.random.default_rng(0), mode=4)
 
 
+@pytest.mark.slow
 def test_blockpush_expert_is_memoryless(env_factory):
     """An action depends on the current state and the mode only (what a cloned policy can see):
     an expert made mid-episode, or made in another env restored to the same state, acts exactly
@@ -167,6 +169,7 @@ def test_frames_are_not_blank_and_cameras_differ(env_factory):
     np.testing.assert_array_equal(rgb.render(), obs["overview_image"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("env_id", IDS)
 def test_same_seed_same_episode(env_factory, env_id):
     env = env_factory(env_id, image_size=24)

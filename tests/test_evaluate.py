@@ -91,6 +91,7 @@ def test_wilson_interval_known_values():
 
 
 # --------------------------------------------------------------------- the expert through the evaluator
+@pytest.mark.slow
 def test_expert_blockpush_results_video_and_reproducible(tmp_path):
     cfg = _cfg(tmp_path, env="robolearn/BlockPush-v0", episodes=8, workers=2, videos=1)
     r = evaluate(cfg)
@@ -136,6 +137,7 @@ def test_expert_blockpush_results_video_and_reproducible(tmp_path):
     assert again["videos"] == [] and not any((cfg.out / "videos").iterdir())
 
 
+@pytest.mark.slow
 def test_expert_pointmass_same_seed_same_results(tmp_path):
     a = evaluate(_cfg(tmp_path, env="robolearn/PointMass-v0", episodes=5, workers=2, out=tmp_path / "a"))
     b = evaluate(_cfg(tmp_path, env="robolearn/PointMass-v0", episodes=5, workers=2, out=tmp_path / "b"))
@@ -148,9 +150,10 @@ def test_expert_pointmass_same_seed_same_results(tmp_path):
 
 
 # --------------------------------------------------------------------- faults
+@pytest.mark.slow
 def test_sim_fault_is_a_failure_and_the_run_goes_on(tmp_path, caplog):
     cfg = _cfg(tmp_path, env=f"{__name__}:{FAULTY_ID}", episodes=6, workers=2)
-    with caplog.at_level(logging.WARNING, logger="robolearn.evaluate"):
+    with caplog.at_level(logging.WARNING, logger="robolearn.evaluation"):
         r = evaluate(cfg)
     by_seed = {e["seed"]: e for e in r["per_episode"]}
     assert len(by_seed) == 6 and r["sim_faults"] == 2
@@ -188,6 +191,7 @@ class _RecordingPolicy:
         return np.zeros((obs["proprio"].shape[0], 2), np.float32)  # the ball stays: never solves
 
 
+@pytest.mark.slow
 def test_policy_path_defaults_batching_and_resets(tmp_path, monkeypatch):
     import torch
 

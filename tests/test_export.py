@@ -17,8 +17,10 @@ import numpy as np
 import pytest
 import torch
 
-from robolearn.config import (DiffusionConfig, ExportConfig, MlpConfig, OptimConfig, PretrainConfig, TrainConfig,
-                              VqbetConfig)
+from robolearn.config import ExportConfig, OptimConfig, PretrainConfig, TrainConfig
+from robolearn.policies.diffusion import DiffusionConfig
+from robolearn.policies.mlp import MlpConfig
+from robolearn.policies.vqbet import VqbetConfig
 from robolearn.errors import RobolearnError
 from robolearn.runtime import BundleError, BundlePolicy
 
@@ -33,17 +35,15 @@ HEAD_CONFIGS = {
 }
 
 
-def _available(head: str) -> bool:
+HEADS = list(HEAD_CONFIGS)
+
+
+def test_every_head_is_exported():
+    """A head that fails to import fails here, loudly, instead of dropping out of the parity tests."""
     from robolearn.policies import get_head
 
-    try:
-        get_head(head)
-        return True
-    except ImportError:
-        return False
-
-
-HEADS = [h for h in HEAD_CONFIGS if _available(h)]
+    for head in HEADS:
+        assert get_head(head).name == head
 
 
 @pytest.fixture(scope="module")
@@ -102,6 +102,7 @@ def valid_episodes(policy_dir: Path):
 
 
 # ----------------------------------------------------------------------------- parity
+@pytest.mark.slow
 @pytest.mark.parametrize("head", HEADS)
 def test_parity_over_whole_episodes(head, policies, bundles):
     from robolearn.export import check_parity
@@ -129,6 +130,7 @@ def test_parity_over_whole_episodes(head, policies, bundles):
     assert not [p for p in bundle_dir.iterdir() if p.suffix in (".pt", ".pth", ".pkl", ".ckpt", ".data")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("head", [h for h in ("vqbet", "diffusion") if h in HEADS])
 def test_generative_noise_is_seeded(head, bundles):
     bundle_dir = bundles(head)
@@ -146,6 +148,7 @@ def test_generative_noise_is_seeded(head, bundles):
         assert not np.array_equal(first_action(1), first_action(2))
 
 
+@pytest.mark.slow
 def test_plan_switch_skips_the_head(bundles):
     """With T_o > 1 the head runs every T_a steps only; the other steps just encode the frame."""
     b = BundlePolicy(bundles("mlp"))
@@ -173,6 +176,7 @@ def test_plan_switch_skips_the_head(bundles):
     np.testing.assert_allclose(actions[1], b.run(b.check_obs(obs), history=feats[:, None])[0][0], atol=1e-5)
 
 
+@pytest.mark.slow
 def test_temporal_ensemble_averages_overlapping_chunks(bundles):
     k = 0.5
     b = BundlePolicy(bundles("mlp"), temporal_ensemble=k)
@@ -197,6 +201,7 @@ def test_temporal_ensemble_averages_overlapping_chunks(bundles):
 
 
 # ----------------------------------------------------------------------------- torch-free runtime
+@pytest.mark.slow
 def test_runtime_runs_without_torch(bundles, tmp_path):
     bundle_dir = bundles("mlp")
     action_dim = json.loads((bundle_dir / "policy.json").read_text())["action"]["dim"]
@@ -220,6 +225,7 @@ def test_runtime_runs_without_torch(bundles, tmp_path):
 
 
 # ----------------------------------------------------------------------------- bad inputs
+@pytest.mark.slow
 def test_bad_observations(bundles):
     b = BundlePolicy(bundles("mlp"))
     good = {"top_image": np.zeros((32, 32, 3), np.uint8), "proprio": np.zeros(4, np.float32)}
@@ -254,6 +260,7 @@ def _edit_spec(path: Path, fn) -> None:
     (path / "policy.json").write_text(json.dumps(spec))
 
 
+@pytest.mark.slow
 def test_bad_bundles(bundles, tmp_path):
     from robolearn.runtime import sha256_file
 
@@ -302,6 +309,7 @@ def test_bad_bundles(bundles, tmp_path):
 
 
 # ----------------------------------------------------------------------------- export behaviour
+@pytest.mark.slow
 def test_round_trip_through_the_cli_and_the_env(policies, tmp_path, capsys):
     from robolearn.cli import main
     from robolearn.envs import make_env
@@ -349,6 +357,7 @@ def test_round_trip_through_the_cli_and_the_env(policies, tmp_path, capsys):
     assert json.loads((out / "policy.json").read_text())["parity"]["frames"] == 4
 
 
+@pytest.mark.slow
 def test_overwrite_never_replaces_a_foreign_folder(policies, tmp_path):
     from robolearn.export import export
 
@@ -360,6 +369,7 @@ def test_overwrite_never_replaces_a_foreign_folder(policies, tmp_path):
     assert (out / "notes.txt").read_text() == "keep me"
 
 
+@pytest.mark.slow
 def test_refuses_a_bundle_that_fails_parity(policies, tmp_path, monkeypatch):
     """A real graph defect (one weight of the exported graph changed) must stop the export."""
     import onnx
@@ -388,6 +398,7 @@ def test_refuses_a_bundle_that_fails_parity(policies, tmp_path, monkeypatch):
     assert not out.exists() and not list(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_dynamo_exporter_fallback(policies, tmp_path, monkeypatch):
     """When the TorchScript exporter fails on an op, torch.export writes the graph, `plan` included."""
     real = torch.onnx.export
@@ -406,6 +417,7 @@ def test_dynamo_exporter_fallback(policies, tmp_path, monkeypatch):
     assert BundlePolicy(out)._has_plan
 
 
+@pytest.mark.slow
 def test_policy_select_action_takes_explicit_noise(policies):
     """The torch side of parity: the same explicit noise gives the same chunk as the head's predict."""
     from robolearn.policies.policy import Policy

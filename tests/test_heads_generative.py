@@ -13,11 +13,12 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from robolearn.config import DiffusionConfig, VqbetConfig
+from robolearn.config import TrainConfig
 from robolearn.errors import RobolearnError
 from robolearn.policies import get_head
-from robolearn.policies.diffusion import ConditionalUnet1D, DiffusionHead, ddim_sample_numpy
-from robolearn.policies.vqbet import VqbetHead, focal_loss
+from robolearn.policies.diffusion import ConditionalUnet1D, DiffusionConfig, DiffusionHead, ddim_sample_numpy
+from robolearn.policies.vqbet import VqbetConfig, VqbetHead, focal_loss
+from robolearn.train import horizons
 
 EMB_DIM, ACTION_DIM, MODE = 6, 2, 0.8
 
@@ -95,9 +96,13 @@ def vqbet_bimodal():
 
 def test_registry_and_horizons():
     assert get_head("vqbet") is VqbetHead and get_head("diffusion") is DiffusionHead
-    assert (VqbetHead.default_obs_horizon, VqbetHead.default_pred_horizon, VqbetHead.default_action_horizon) == (5, 5, 1)
-    assert (DiffusionHead.default_obs_horizon, DiffusionHead.default_pred_horizon,
-            DiffusionHead.default_action_horizon) == (2, 16, 8)
+    # Flags override a head's horizons; the default T_a is capped at T; impossible ones are refused.
+    assert horizons(TrainConfig(head="diffusion", obs_horizon=3, pred_horizon=6, action_horizon=2),
+                    DiffusionHead) == (3, 6, 2)
+    t_o, t, t_a = horizons(TrainConfig(head="diffusion", pred_horizon=4), DiffusionHead)
+    assert (t, t_a) == (4, 4) and DiffusionHead.default_action_horizon > 4
+    with pytest.raises(RobolearnError, match="1 <= T_a <= T"):
+        horizons(TrainConfig(head="vqbet", pred_horizon=2, action_horizon=3), VqbetHead)
 
 
 def test_focal_loss():
@@ -122,12 +127,14 @@ def test_inverse_cdf_sampling_follows_softmax():
     assert greedy.sample_codes(logits[None], u[:1]).tolist() == [[3, 0]]
 
 
+@pytest.mark.slow
 def test_vqbet_samples_both_modes(vqbet_bimodal):
     head, emb, prep = vqbet_bimodal
     assert prep["vq_codes_used_l0"] >= 2
     check_generative(head, emb)
 
 
+@pytest.mark.slow
 def test_vqbet_tokenizer_frozen_after_prepare(vqbet_bimodal):
     head, emb, _ = vqbet_bimodal
     trained = {id(p) for g in head.param_groups() for p in g["params"]}
@@ -143,6 +150,7 @@ def test_vqbet_tokenizer_frozen_after_prepare(vqbet_bimodal):
     assert set(metrics) == {"code_loss", "offset_l1", "code0_acc"}
 
 
+@pytest.mark.slow
 def test_vqbet_roundtrip_and_unfitted(vqbet_bimodal, tmp_path):
     head, emb, _ = vqbet_bimodal
     fresh = VqbetHead(EMB_DIM, ACTION_DIM, VQ_T_O, VQ_T, SMALL_VQBET)
@@ -163,6 +171,7 @@ def smooth_chunks(n: int, t: int, seed: int) -> torch.Tensor:
     return (u(-0.6, 0.6) + u(-0.5, 0.5) * s + u(-0.2, 0.2) * s**2).clamp(-1, 1)
 
 
+@pytest.mark.slow
 def test_vq_tokenizer_reconstructs_held_out_chunks():
     t = 5
     train_chunks, held_out = smooth_chunks(2000, t, seed=0), smooth_chunks(500, t, seed=1)
@@ -197,11 +206,13 @@ def diffusion_bimodal():
     return head, emb
 
 
+@pytest.mark.slow
 def test_diffusion_samples_both_modes(diffusion_bimodal):
     head, emb = diffusion_bimodal
     check_generative(head, emb)
 
 
+@pytest.mark.slow
 def test_diffusion_predict_uses_ema_weights(diffusion_bimodal):
     head, emb = diffusion_bimodal
     online, ema = head.net.state_dict(), head.ema.state_dict()
@@ -237,6 +248,7 @@ def test_ema_decay_schedule():
     assert all(torch.equal(a, b) for a, b in zip(head.net.parameters(), head.ema.parameters()))
 
 
+@pytest.mark.slow
 def test_diffusion_roundtrip(diffusion_bimodal, tmp_path):
     head, emb = diffusion_bimodal
     fresh = roundtrip(head, DiffusionHead, tmp_path, DF_T_O, DF_T)
@@ -246,6 +258,7 @@ def test_diffusion_roundtrip(diffusion_bimodal, tmp_path):
     assert torch.equal(a, b)
 
 
+@pytest.mark.slow
 def test_ddim_numpy_loop_matches_predict(diffusion_bimodal):
     head, emb = diffusion_bimodal
     const = head.ddim_constants()
@@ -281,6 +294,7 @@ def test_diffusion_loss_ignores_padded_steps():
     assert torch.allclose(masked, err[:, :5].mean()) and torch.allclose(full, err.mean())
 
 
+@pytest.mark.slow
 def test_unet_multilevel_any_horizon():
     # The default three-level UNet on a horizon that is not a multiple of 4 (padded inside).
     net = ConditionalUnet1D(ACTION_DIM, 3 * EMB_DIM, DiffusionConfig().down_dims)

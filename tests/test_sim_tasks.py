@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 
 import robolearn.rendering  # noqa: F401  (MUJOCO_GL before mujoco)
-from robolearn.envs import get_task, make_env
-from robolearn.envs import metaworld_tasks, robosuite_tasks
+from robolearn.envs import get_task, make_env, metaworld_tasks, robosuite_tasks
 from robolearn.errors import RobolearnError
 
 # Without the `sim` extra only the tests that need no simulator run (errors, lazy registration).
@@ -58,6 +57,7 @@ def run_expert(env, env_id: str, seed: int, max_steps: int | None = None):
     return observations, infos
 
 
+@pytest.mark.slow
 @needs_sim
 @pytest.mark.parametrize("fixture, env_id", [("lift", LIFT), ("pick_place", MW)])
 def test_expert_episode_succeeds_with_images(request, fixture, env_id):
@@ -80,6 +80,7 @@ def test_expert_episode_succeeds_with_images(request, fixture, env_id):
     assert env.action_space.shape == ((7,) if fixture == "lift" else (4,))
 
 
+@pytest.mark.slow
 @needs_sim
 @pytest.mark.parametrize("fixture", ["lift", "pick_place"])
 def test_gymnasium_check_env(request, fixture):
@@ -112,6 +113,7 @@ def _raise_and_render(env, qpos_z_addr: int, dz: float, camera: str) -> np.ndarr
     return u.render_all(force=True)[camera]
 
 
+@pytest.mark.slow
 @needs_sim
 @pytest.mark.parametrize("camera", ["agentview"])
 def test_robosuite_images_right_way_up(lift, camera):
@@ -142,6 +144,7 @@ def test_robosuite_images_right_way_up(lift, camera):
         mujoco.mj_forward(u.model, u.data)
 
 
+@pytest.mark.slow
 @needs_sim
 def test_metaworld_corner_cameras_turned_right_way_up():
     """MetaWorld's corner cameras are authored upside down; the adapter turns them.
@@ -167,6 +170,7 @@ def test_metaworld_corner_cameras_turned_right_way_up():
         env.close()
 
 
+@pytest.mark.slow
 @needs_sim
 @pytest.mark.parametrize("fixture, env_id, steps", [("lift", LIFT, 15), ("pick_place", MW, 30)])
 def test_deterministic_per_seed(request, fixture, env_id, steps):
@@ -182,6 +186,7 @@ def test_deterministic_per_seed(request, fixture, env_id, steps):
     assert np.abs(other[0]["state"] - a[0]["state"]).max() > 1e-3
 
 
+@pytest.mark.slow
 @needs_sim
 @pytest.mark.parametrize("fixture, env_id", [("lift", LIFT), ("pick_place", MW)])
 def test_state_round_trip_reproduces_next_observation(request, fixture, env_id):
@@ -209,6 +214,7 @@ def test_state_round_trip_reproduces_next_observation(request, fixture, env_id):
         u.set_state(state[:-1])
 
 
+@pytest.mark.slow
 @needs_sim
 def test_two_metaworld_envs_in_one_process_render_like_one_alone():
     """The reported corruption with several MetaWorld envs per process does not occur here: each
@@ -286,6 +292,7 @@ def test_task_lists_match_metaworld():
         metaworld_tasks.fewshot_split("ml100")
 
 
+@pytest.mark.slow
 @needs_sim
 def test_collect_and_expert_eval_through_robolearn(tmp_path, pick_place):
     """`robolearn collect` and `robolearn eval --policy expert` (spawned workers) on an adapter task,
@@ -315,6 +322,7 @@ def test_collect_and_expert_eval_through_robolearn(tmp_path, pick_place):
     assert res["success_rate"] == 1.0 and res["episodes"] == 2
 
 
+@pytest.mark.slow
 @needs_sim
 @pytest.mark.skipif(not __import__("ctypes.util").util.find_library("OSMesa"), reason="no OSMesa library")
 def test_osmesa_fallback_renders_both_families():

@@ -9,7 +9,8 @@ import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader
 
-from robolearn.config import EncoderConfig, OptimConfig, PretrainConfig, SirlConfig, resolve_optim
+from robolearn.config import EncoderConfig, OptimConfig, PretrainConfig, resolve_optim
+from robolearn.pretraining.sirl import SirlConfig
 from robolearn.data.store import make_env_args, open_store, write_store
 from robolearn.encoders import Encoder, SpatialSoftmax
 from robolearn.errors import RobolearnError
@@ -121,6 +122,7 @@ def test_noisy_user_follows_boltzmann_probabilities(beta):
     assert (np.abs(freq - p) < 4 * se).all(), (freq, p)
 
 
+@pytest.mark.slow
 def test_noisy_user_in_generated_queries(blob_store):
     """Over generated queries, how often the user names the closest pair matches the Boltzmann
     probability of doing so, and a more rational user errs less."""
@@ -226,6 +228,7 @@ def _probe(encoder, store) -> np.ndarray:
     return ridge_r2(*out["train"], *out["valid"])
 
 
+@pytest.mark.slow
 def test_sirl_learns_the_features_it_was_asked_about(blob_store, tmp_path):
     """The triplet loss falls, the embedding comes to agree with the user, and a linear probe reads
     the red dot's position from it better than from the random initialization (which follows the
@@ -264,6 +267,7 @@ def test_sirl_learns_the_features_it_was_asked_about(blob_store, tmp_path):
     assert (r2 > r2_init).all()
 
 
+@pytest.mark.slow
 def test_pretrain_sirl_writes_queries_and_labels_the_result(tmp_path):
     """`robolearn pretrain` with the sirl objective: prepare, query dataset, trainer, results."""
     from robolearn.pretrain import pretrain

@@ -12,7 +12,7 @@ from robolearn.data.normalize import Normalizer
 from robolearn.data.store import make_env_args, open_store, write_store
 from robolearn.data.windows import WindowDataset, frame_index, read_all_frames, valid_times
 from robolearn.errors import RobolearnError
-from robolearn.pretraining import WindowSpec
+from robolearn.data.windows import WindowSpec
 
 CAMS = ["front", "wrist"]
 H = 8
@@ -100,6 +100,7 @@ def test_no_pad_drops_partial_windows(store_path):
     assert len(ds0) == sum(LENGTHS) and "future_images" not in ds0[0]
 
 
+@pytest.mark.slow
 def test_normalized_and_batched_with_workers(store_path):
     with open_store(store_path) as s:
         norm = Normalizer.from_store(s)

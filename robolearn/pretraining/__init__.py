@@ -1,5 +1,9 @@
 """Pretraining objectives: one registry, one base class, one file per method.
 
+A method file defines its config dataclass, its class (with `Config`, `optim_defaults`,
+`short_run_optim`, `window_spec`) and registers it with `@register_objective("name")`; config, CLI,
+pipeline and report find it through this registry.
+
 An objective is an `nn.Module` that owns the encoder being trained and its auxiliary networks
 (projector, forward model, feedback net) and returns `(loss, metrics)` from `loss(batch)`. The one
 trainer (`robolearn.trainer`) runs any of them.
@@ -16,24 +20,15 @@ The batch is a collated Window (see `robolearn.data.windows`):
 """
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 
 import torch
-import torch.nn as nn
 
-from robolearn.errors import RobolearnError
+from robolearn.data.windows import WindowSpec
+from robolearn.registry import Registry
+from robolearn.trainable import Trainable
 
-
-@dataclass
-class WindowSpec:
-    """What windows an objective (or head) reads from the demonstration store."""
-
-    obs_horizon: int = 1
-    action_horizon: int = 1
-    future: int = 0
-    pad: bool = True
-    """Allow windows that run past episode starts/ends (padded, masked); False keeps full ones."""
+__all__ = ["DataInfo", "OBJECTIVES", "Objective", "WindowSpec", "get_objective", "register_objective"]
 
 
 @dataclass
@@ -47,14 +42,18 @@ class DataInfo:
     feature_dim: int
 
 
-class Objective(nn.Module):
+class Objective(Trainable):
     """Base class. Subclasses set `self.encoder` and implement `loss`."""
 
-    name: str = ""
-    optim_defaults: dict = {}
-    """Optimizer settings from the method's paper, used where the user sets none."""
+    trains: bool = True
+    """False: the pretrain command saves the initialization without running the training loop."""
+    fixed_window: bool = False
+    """Every window has the same frames and no padding, so `--optim.gpu-sampler` can gather them
+    on the GPU (DynaMo)."""
+    uses_privileged_labels: bool = False
+    """Trains on the task's privileged features (SIRL's simulated user); said in the results."""
 
-    def __init__(self, encoder: nn.Module, cfg, info: DataInfo):
+    def __init__(self, encoder: torch.nn.Module, cfg, info: DataInfo):
         super().__init__()
         self.encoder = encoder
         self.cfg = cfg
@@ -67,22 +66,8 @@ class Objective(nn.Module):
     def loss(self, batch: dict) -> tuple[torch.Tensor, dict]:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def param_groups(self) -> list[dict]:
-        """Groups for the optimizer; each is clipped separately (DynaMo clips per network)."""
-        return [{"name": "all", "params": [p for p in self.parameters() if p.requires_grad]}]
-
-    def configure_optimizers(self, optim_cfg) -> list[torch.optim.Optimizer]:
-        """One AdamW by default; CCL gives each of its networks its own optimizer."""
-        groups = [g for g in self.param_groups() if g["params"]]
-        if not groups:
-            return []
-        kw = dict(lr=optim_cfg.lr, weight_decay=optim_cfg.weight_decay, betas=tuple(optim_cfg.betas))
-        if torch.cuda.is_available() and any(p.is_cuda for g in groups for p in g["params"]):
-            kw["fused"] = True
-        return [torch.optim.AdamW(groups, **kw)]
-
-    def after_step(self, step: int, total_steps: int) -> None:
-        """Hook after each optimizer step (EMA targets)."""
+    def train_loss(self, batch: dict) -> tuple[torch.Tensor, dict]:
+        return self.loss(batch)
 
     def make_dataset(self, path, split: str, cameras, normalizer, in_ram: bool = False):
         """The dataset this objective trains on; None means the standard WindowDataset."""
@@ -91,19 +76,15 @@ class Objective(nn.Module):
     def prepare(self, run_dir, store_path, normalizer) -> None:
         """Hook before training (SIRL generates and saves its queries here)."""
 
+    def results(self) -> dict:
+        """Entries of the encoder's results.json beyond losses and probes (SIRL: its query budget)."""
+        return {}
 
-# Lazy registry: name -> module; each module defines `OBJECTIVE` (the class).
-_MODULES = {
-    "none": "robolearn.pretraining.none",
-    "idm": "robolearn.pretraining.idm",
-    "dynamo": "robolearn.pretraining.dynamo",
-    "sirl": "robolearn.pretraining.sirl",
-    "ccl": "robolearn.pretraining.ccl",
-}
-OBJECTIVES = tuple(_MODULES)
+
+# `sampler` holds the GPU window sampler, not a method.
+OBJECTIVES: Registry[type[Objective]] = Registry("objective", __name__, skip=("sampler",))
+register_objective = OBJECTIVES.register
 
 
 def get_objective(name: str) -> type[Objective]:
-    if name not in _MODULES:
-        raise RobolearnError(f"unknown objective '{name}'; known: {', '.join(_MODULES)}")
-    return importlib.import_module(_MODULES[name]).OBJECTIVE
+    return OBJECTIVES.get(name)

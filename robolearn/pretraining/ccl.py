@@ -38,12 +38,16 @@ clips each parameter group (encoder, head, feedback) on its own, as the paper cl
 """
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from robolearn.errors import RobolearnError
-from robolearn.pretraining import DataInfo, Objective, WindowSpec
+from robolearn.trainable import adamw
+from robolearn.pretraining import DataInfo, Objective, WindowSpec, register_objective
 
 
 def same_target(y: torch.Tensor) -> torch.Tensor:
@@ -126,8 +130,23 @@ class CounterCurrentNet(nn.Module):
         return pred, {l: alignment_loss(acts[l], sigs[l], same, decorrelation) for l in self.pairs}
 
 
+@dataclass
+class CclConfig:
+    """Counter-current learning (Kao & Hariharan 2024): forward net vs. a mirrored feedback net."""
+
+    hidden: tuple[int, ...] = (256, 256)
+    """Widths of the forward action head after the encoder (mirrored in the feedback net)."""
+    decorrelation: float = 0.5
+    """Weight of the decorrelation terms of each layer pair's loss (0.5 in the paper's code)."""
+    feedback_lr: float = 1e-3
+    """AdamW learning rate of the feedback network (the forward network uses optim.lr)."""
+    chunk: int = 1
+    """Action steps the forward head predicts and the feedback net starts from (T_a)."""
+
+
+@register_objective("ccl")
 class Ccl(Objective):
-    name = "ccl"
+    Config = CclConfig
     optim_defaults = dict(lr=1e-3, weight_decay=1e-4, grad_clip=1.0)
     """Gradient clip 1 per network as in the paper's configs; AdamW instead of its SGD (docstring)."""
 
@@ -165,17 +184,7 @@ class Ccl(Objective):
 
     def configure_optimizers(self, optim_cfg) -> list[torch.optim.Optimizer]:
         """Forward net (encoder + head): AdamW at optim.lr. Feedback net: AdamW at cfg.feedback_lr."""
-        groups = {g["name"]: g for g in self.param_groups() if g["params"]}
-        kw = dict(weight_decay=optim_cfg.weight_decay, betas=tuple(optim_cfg.betas))
-        if any(p.is_cuda for g in groups.values() for p in g["params"]):
-            kw["fused"] = True
-        opts = []
-        fwd = [groups[k] for k in ("encoder", "head") if k in groups]
-        if fwd:
-            opts.append(torch.optim.AdamW(fwd, lr=optim_cfg.lr, **kw))
-        if "feedback" in groups:
-            opts.append(torch.optim.AdamW([groups["feedback"]], lr=self.cfg.feedback_lr, **kw))
-        return opts
+        groups = {g["name"]: g for g in self.param_groups()}
+        feedback_cfg = dataclasses.replace(optim_cfg, lr=self.cfg.feedback_lr)
+        return adamw([groups["encoder"], groups["head"]], optim_cfg) + adamw([groups["feedback"]], feedback_cfg)
 
-
-OBJECTIVE = Ccl

@@ -35,6 +35,8 @@ from __future__ import annotations
 
 import copy
 import math
+from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn as nn
@@ -42,7 +44,7 @@ import torch.nn.functional as F
 from einops import rearrange
 
 from robolearn.errors import RobolearnError
-from robolearn.pretraining import DataInfo, Objective, WindowSpec
+from robolearn.pretraining import DataInfo, Objective, WindowSpec, register_objective
 
 
 # ----------------------------------------------------------------------------- causal transformer
@@ -127,10 +129,41 @@ def ema_beta(beta0: float, step: int, total_steps: int) -> float:
 
 
 # ----------------------------------------------------------------------------- the objective
+@dataclass
+class DynamoConfig:
+    """DynaMo (Cui et al. 2024): latent inverse + forward dynamics on frozen-able encoder output."""
+
+    window: int = 5
+    latent_dim: int = 16
+    """Bottleneck dimension of the latent action z."""
+    layers: int = 6
+    heads: int = 6
+    embed: int = 120
+    dropout: float = 0.0
+    cov_weight: float = 0.04
+    target: Literal["stopgrad", "ema"] = "stopgrad"
+    ema_beta: float = 0.99
+    """Starting EMA decay, scheduled (cosine) toward 1."""
+    no_forward: bool = False
+    """Ablation: drop the forward model (inverse model + covariance term only)."""
+    no_inverse: bool = False
+    """Ablation: forward model conditioned on no latent action."""
+    no_bottleneck: bool = False
+    """Ablation: latent action as wide as the embedding."""
+    no_covariance: bool = False
+    """Ablation: drop the covariance regularizer."""
+    no_stopgrad: bool = False
+    """Ablation: gradients flow into the target branch."""
+
+
+@register_objective("dynamo")
 class Dynamo(Objective):
-    name = "dynamo"
+    Config = DynamoConfig
     # PAPERS.md: AdamW lr 1e-4, weight decay 0, betas (0.9, 0.999), grad-norm clip 0.1 per network.
     optim_defaults = dict(lr=1e-4, weight_decay=0.0, betas=(0.9, 0.999), grad_clip=0.1)
+    # lr 1e-4 is tuned for 40 epochs; a few hundred steps need a larger one.
+    short_run_optim = dict(lr=3e-4)
+    fixed_window = True
 
     def __init__(self, encoder: nn.Module, cfg, info: DataInfo):
         super().__init__(encoder, cfg, info)
@@ -286,5 +319,3 @@ def reference_loss(objective: Dynamo, batch: dict) -> torch.Tensor:
         off = cov[~torch.eye(d, dtype=torch.bool, device=cov.device)]
         return dynamics + cfg.cov_weight * off.square().mean()
 
-
-OBJECTIVE = Dynamo

@@ -5,30 +5,14 @@ default), g an MLP (256, 256) with dropout 0.1, random-shift crop augmentation o
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from robolearn.pretraining import DataInfo, Objective, WindowSpec
-
-
-def random_shift(images: torch.Tensor, pad: int) -> torch.Tensor:
-    """DrQ-style random shift: replicate-pad by `pad` px and crop back at a random offset, one
-    offset per sample, applied to uint8 (N, H, W, C) frames without a Python loop."""
-    if pad <= 0:
-        return images
-    n, h, w, c = images.shape
-    x = images.permute(0, 3, 1, 2).float()
-    x = F.pad(x, (pad, pad, pad, pad), mode="replicate")
-    ox = torch.randint(0, 2 * pad + 1, (n,), device=x.device)
-    oy = torch.randint(0, 2 * pad + 1, (n,), device=x.device)
-    rows = (oy[:, None] + torch.arange(h, device=x.device)[None])  # (n, h)
-    cols = (ox[:, None] + torch.arange(w, device=x.device)[None])  # (n, w)
-    idx_r = rows[:, None, :, None].expand(n, c, h, w + 2 * pad)
-    x = torch.gather(x, 2, idx_r)
-    idx_c = cols[:, None, None, :].expand(n, c, h, w)
-    x = torch.gather(x, 3, idx_c)
-    return x.round().to(torch.uint8).permute(0, 2, 3, 1)
+from robolearn.encoders import random_shift
+from robolearn.pretraining import DataInfo, Objective, WindowSpec, register_objective
 
 
 def mlp(dims: list[int], dropout: float) -> nn.Sequential:
@@ -39,8 +23,23 @@ def mlp(dims: list[int], dropout: float) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+@dataclass
+class IdmConfig:
+    """Inverse dynamics (Brandfonbrener et al. 2023): predict a_t from [phi(o_t), phi(o_{t+k})]."""
+
+    k: int = 1
+    """Frame gap."""
+    hidden: tuple[int, ...] = (256, 256)
+    dropout: float = 0.1
+    shift_pad: int = 4
+    """Random-shift augmentation pad in pixels (8 px at 84-120 px in the paper; 4 at 64 px)."""
+    detach_target: bool = False
+    """Stop-gradient through phi(o_{t+k}) (paper default: no)."""
+
+
+@register_objective("idm")
 class InverseDynamics(Objective):
-    name = "idm"
+    Config = IdmConfig
 
     def __init__(self, encoder, cfg, info: DataInfo):
         super().__init__(encoder, cfg, info)
@@ -82,5 +81,3 @@ class InverseDynamics(Objective):
             {"name": "inverse", "params": list(self.inverse.parameters())},
         ]
 
-
-OBJECTIVE = InverseDynamics

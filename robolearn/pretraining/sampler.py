@@ -23,6 +23,9 @@ from typing import Iterator, Optional, Sequence
 import numpy as np
 import torch
 
+from robolearn import distributed
+from robolearn.data.store import demo_index
+from robolearn.distributed import ShardedBatchSampler
 from robolearn.errors import RobolearnError
 
 
@@ -38,7 +41,6 @@ class GpuWindowSampler:
         episode_ids: what batches report as `episode` (default 0, 1, ...; from_store: i of demo_<i>).
         rank, world_size: this process's share of each global batch (default: torchrun's, or 0 of 1);
         batch_size and the batch sizes passed to `sample`/`batches` are per rank."""
-        from robolearn import distributed
         device = torch.device(device) if device is not None else frames.device
         if frames.dtype != torch.uint8 or frames.dim() != 5 or frames.shape[-1] != 3:
             raise RobolearnError(f"GpuWindowSampler: frames must be uint8 (N, V, H, W, 3), got "
@@ -83,8 +85,6 @@ class GpuWindowSampler:
                    device=None, max_bytes: Optional[int] = None, **kw) -> "GpuWindowSampler":
         """All frames of a split of a `robolearn.data.store.DemoStore`, views in `cameras` order. Refuses to load more than
         `max_bytes` (default: 80% of the free memory of a CUDA device; no limit elsewhere)."""
-        from robolearn.data.store import demo_index
-
         device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         cams = list(cameras) if cameras else list(store.cameras)
         demos = store.demo_names(split)
@@ -121,8 +121,6 @@ class GpuWindowSampler:
         return self.gather(index[self.rank * batch_size:(self.rank + 1) * batch_size])
 
     def _sharder(self, batch_size: int):
-        from robolearn.distributed import ShardedBatchSampler
-
         return ShardedBatchSampler(len(self), batch_size, self.seed, self.rank, self.world_size)
 
     def batches(self, batch_size: int, epoch: Optional[int] = None, start: int = 0) -> Iterator[dict]:

@@ -36,13 +36,16 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
+import psutil
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from robolearn.checkpoint import atomic_write_text
+from robolearn.data.store import file_hash, open_store
+from robolearn.data.windows import RAM_FRACTION, GiB
 from robolearn.errors import RobolearnError
-from robolearn.pretraining import DataInfo, Objective
+from robolearn.pretraining import DataInfo, Objective, register_objective
 
 QUERY_FILE = "queries.json"
 FORMAT = "robolearn/sirl-queries"
@@ -266,11 +269,6 @@ class SirlQueryDataset(Dataset):
             self._ram = self._load_in_ram()
 
     def _load_in_ram(self) -> dict:
-        import psutil
-
-        from robolearn.data.store import open_store
-        from robolearn.data.windows import GiB, RAM_FRACTION
-
         used = sorted({d for row in self.queries.demos for d in row})
         with open_store(self.path) as store:
             h, w = store.image_shape
@@ -291,8 +289,6 @@ class SirlQueryDataset(Dataset):
             return self._ram[demo][start : start + length]
         # A handle inherited through fork is not safe to use: reopen in each process.
         if self._store is None or self._pid != os.getpid():
-            from robolearn.data.store import open_store
-
             self._store, self._pid = open_store(self.path), os.getpid()
         return self._store.images(demo, self.cameras, slice(start, start + length))
 
@@ -335,12 +331,34 @@ def triplet_loss(phi: torch.Tensor, answers: torch.Tensor, margin: float) -> tup
                   "d_neg": (0.5 * (d_an + d_pn)).mean().detach()}
 
 
+@dataclass
+class SirlConfig:
+    """SIRL (Bobu et al. 2023): triplet loss on similarity queries answered by a simulated user."""
+
+    queries: int = 2000
+    """Query budget."""
+    segment: int = 10
+    """Steps per segment (H)."""
+    beta: float = 0.0
+    """Boltzmann rationality of the simulated user, P(pair) proportional to exp(-beta*d);
+    0 (or inf) = noiseless: always the closest pair (the literal beta -> 0 limit, a uniformly random
+    user, would teach nothing)."""
+    margin: float = 1.0
+    query_seed: int = 0
+    frames: int = 5
+    """Frames per segment the encoder sees (evenly spaced, first and last included); the simulated
+    user judges all `segment` steps."""
+
+
+@register_objective("sirl")
 class Sirl(Objective):
-    name = "sirl"
+    Config = SirlConfig
     optim_defaults = dict(lr=1e-3, weight_decay=1e-4, grad_clip=1.0)
     """The repository's defaults (the paper trains phi with Adam, settings not tied to this encoder)."""
     uses_privileged_labels = True
     """Trained on answers computed from ground-truth task features: report it as such."""
+    # A batch counts queries of 3 segments x `frames` frames, so fewer of them make a step of similar cost.
+    short_run_optim = dict(batch_size=8)
 
     def __init__(self, encoder, cfg, info: DataInfo):
         super().__init__(encoder, cfg, info)
@@ -350,9 +368,10 @@ class Sirl(Objective):
     def query_budget(self) -> int:
         return int(self.cfg.queries)
 
-    def prepare(self, run_dir, store_path, normalizer) -> None:
-        from robolearn.data.store import file_hash, open_store
+    def results(self) -> dict:
+        return {"query_budget": self.query_budget}
 
+    def prepare(self, run_dir, store_path, normalizer) -> None:
         path = Path(run_dir) / QUERY_FILE
         data_hash = file_hash(store_path)
         if path.exists():
@@ -385,5 +404,3 @@ class Sirl(Objective):
         phi = self.embed_segments(batch["segments"])
         return triplet_loss(phi, batch["answer"], float(self.cfg.margin))
 
-
-OBJECTIVE = Sirl

@@ -1,0 +1,272 @@
+"""Rollouts: an env runner in diffusion_policy's style, `EnvRunner(...).run(policy) -> dict`.
+
+Rollouts run on a gymnasium vector env: `AsyncVectorEnv` with `spawn` workers (OpenGL contexts do
+not survive `fork`), or `SyncVectorEnv` for one worker. Episode i always uses seed `seed + i`,
+whichever worker runs it, so results do not depend on the number of workers.
+
+Autoreset: gymnasium 1.x's NEXT_STEP mode. The step that returns terminated/truncated for an env
+carries that episode's final observation and info; the *next* `step` call resets that env instead of
+stepping it (the action sent for it is ignored) and returns the first observation of the new
+episode. The env reset there gets no seed from gymnasium, so before that call the runner hands the
+worker the next episode seed through `set_attr("next_seed", ...)`, which `EvalEnvWrapper.reset`
+consumes (robolearn.evaluation.workers).
+
+Each episode's record carries a digest of the actions applied (`actions_digest`): two evaluations
+rolled an episode out identically exactly when the digests agree. A sampling policy's noise comes
+from one generator per episode, seeded with the episode's seed: an episode's rollout does not depend
+on the episodes run before it on its worker or beside it (so shards merge exactly).
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import math
+import time
+import warnings
+from typing import Any, Optional, Sequence
+
+import numpy as np
+import torch
+from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
+from tqdm.auto import tqdm
+
+from robolearn.errors import RobolearnError
+from robolearn.evaluation.workers import make_eval_env
+
+log = logging.getLogger(__name__)
+
+
+def _scalar(v) -> Any:
+    """A JSON-able Python scalar, or None for anything that is not one (arrays, dicts, objects)."""
+    if isinstance(v, np.ndarray):
+        if v.ndim != 0:
+            return None
+        v = v.item()
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, bool) or isinstance(v, (int, str)):
+        return v
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    return None
+
+
+def _env_info(infos: dict, j: int) -> dict:
+    """Env j's entries of a batched vector-env info dict (the `_key` masks say which it has)."""
+    out = {}
+    for k, v in infos.items():
+        if k.startswith("_") or isinstance(v, dict):
+            continue
+        mask = infos.get(f"_{k}")
+        if mask is not None and not mask[j]:
+            continue
+        out[k] = v[j]
+    return out
+
+
+def _frame(obs: dict, j: int, image_keys: list[str]) -> np.ndarray:
+    """All cameras of env j side by side (uint8 HxWx3)."""
+    return np.concatenate([np.asarray(obs[k][j]) for k in image_keys], axis=1)
+
+
+def _make_vector_env(env_fn, n: int):
+    if n <= 1:
+        return SyncVectorEnv([env_fn], autoreset_mode=AutoresetMode.NEXT_STEP)
+    return AsyncVectorEnv(
+        [env_fn] * n, context="spawn", shared_memory=True, daemon=True,
+        autoreset_mode=AutoresetMode.NEXT_STEP,
+    )
+
+
+class _Episode:
+    __slots__ = ("index", "seed", "length", "reached", "frames", "generator", "digest")
+
+    def __init__(self, index: int, seed: int, record: bool, generator=None):
+        self.index, self.seed = index, seed
+        self.length = 0
+        self.reached = False
+        self.frames: Optional[list] = [] if record else None
+        self.generator = generator
+        self.digest = hashlib.blake2b(digest_size=8)  # of the actions applied, in order
+
+
+def _record(ep: _Episode, info: dict, fault: bool, truncated: bool) -> dict:
+    final = {}
+    for k, v in info.items():
+        if k in ("expert_action", "expert_mode", "episode_seed"):
+            continue
+        s = _scalar(v)
+        if s is not None:
+            final[k] = s
+    mode = _scalar(info.get("expert_mode", info.get("mode")))
+    return {
+        "episode": ep.index,
+        "seed": ep.seed,
+        "success": bool(ep.reached and not fault),
+        "length": ep.length,
+        "final_success": float(final.get("success", float(ep.reached))) if not fault else 0.0,
+        "sim_fault": fault,
+        "truncated": truncated,
+        "mode": mode,
+        "final_info": final,
+        "video": None,
+        "actions_digest": ep.digest.hexdigest(),
+    }
+
+
+class EnvRunner:
+    """Rolls episodes `episodes` (global indices; episode i has seed `seed + i`) out in `env_id` on
+    `workers` envs, recording frames of the episodes numbered below `videos`."""
+
+    def __init__(self, env_id: str, env_kwargs: dict, episodes: Sequence[int], seed: int, workers: int = 1,
+                 videos: int = 0, expert: bool = False, desc: Optional[str] = None):
+        self.env_id, self.env_kwargs = env_id, dict(env_kwargs)
+        self.todo = list(episodes)
+        self.seed, self.videos, self.expert = int(seed), int(videos), bool(expert)
+        self.n_envs = max(1, min(workers, len(self.todo)))
+        self.desc = desc or f"eval {env_id}"
+
+    def run(self, policy=None) -> dict:
+        """Roll `policy` out (None with `expert`: the scripted expert acts). Returns
+        records      one dict per episode, in episode order
+        clips        (episode, seed, frames) of the recorded episodes
+        fps          the env's control rate
+        workers, sim_faults, env_steps, rollout_seconds, wall_seconds"""
+        expert, todo, n_envs = self.expert, self.todo, self.n_envs
+        seeds = [self.seed + i for i in todo]
+        env_fn = functools.partial(make_eval_env, self.env_id, self.env_kwargs, expert)
+        # Sampling policies (diffusion, VQ-BeT) draw their noise from one generator per episode, seeded
+        # with the episode's seed: same seed, same rollout, whichever episodes run beside it (shards).
+        generator = head_noise = None
+        gen_device = getattr(policy, "device", "cpu")
+        if policy is not None:
+            generator = torch.Generator(device=gen_device).manual_seed(self.seed)
+            head = getattr(policy, "head", None)
+            if head is not None and hasattr(head, "noise_shape") and head.noise_shape(1) is not None:
+                head_noise = head
+
+        def new_episode(p: int) -> _Episode:
+            g = torch.Generator(device=gen_device).manual_seed(seeds[p]) if head_noise is not None else None
+            return _Episode(todo[p], seeds[p], todo[p] < self.videos, g)
+
+        t_start = time.perf_counter()
+        records: dict[int, dict] = {}
+        clips: list[tuple[int, int, list]] = []  # (episode, seed, frames) of the recorded episodes
+        faults = 0
+        counted_steps = 0
+        envs = _make_vector_env(env_fn, n_envs)
+        closed_cleanly = False
+        bar = tqdm(total=len(todo), desc=self.desc, unit="ep", dynamic_ncols=True)
+        try:
+            fps = float(envs.get_attr("control_hz")[0])
+            t_rollout = time.perf_counter()
+            obs, infos = envs.reset(seed=seeds[:n_envs])
+            image_keys = [k for k in obs if k.endswith("_image")]
+            if policy is not None:
+                cams = [f"{c}_image" for c in getattr(policy, "cameras", [])]
+                image_keys = [k for k in cams if k in obs] or image_keys
+            episodes: list[Optional[_Episode]] = [new_episode(j) for j in range(n_envs)]
+            fresh = np.ones(n_envs, dtype=bool)  # env j's obs is the first of an episode
+            ended = np.zeros(n_envs, dtype=bool)  # env j's episode ended: the next step() resets it
+            next_index = n_envs
+            done = 0
+
+            while done < len(todo):
+                for j in np.flatnonzero(fresh):
+                    ep = episodes[j]
+                    if ep is None:
+                        continue
+                    got = int(_env_info(infos, j).get("episode_seed", ep.seed))
+                    if got != ep.seed:  # an autoreset that did not take its assigned seed: a bug, not noise
+                        raise RobolearnError(f"internal: env {j} reset with seed {got}, expected {ep.seed}")
+                    if ep.frames is not None:
+                        ep.frames.append(_frame(obs, j, image_keys))
+
+                if expert:
+                    actions = np.zeros(envs.action_space.shape, np.float32)
+                    if "expert_action" in infos:  # every live env has one; zeros for the rest
+                        have = infos["_expert_action"]
+                        actions[have] = infos["expert_action"][have]
+                else:
+                    if fresh.all():
+                        policy.reset()
+                    elif fresh.any():
+                        policy.reset(fresh.copy())
+                    if head_noise is not None:
+                        # Every live episode draws one noise sample per step from its own generator (the
+                        # policy uses the rows of the environments that plan a chunk this step). Not an
+                        # env whose episode just ended: this step resets it and ignores its action.
+                        noise = torch.cat([head_noise.sample_noise(1, ep.generator, gen_device)
+                                           if ep is not None and not ended[j]
+                                           else torch.zeros(head_noise.noise_shape(1), device=gen_device)
+                                           for j, ep in enumerate(episodes)])
+                        actions = policy.select_action(obs, noise=noise)
+                    else:
+                        actions = policy.select_action(obs, generator=generator)
+                    actions = np.asarray(actions, np.float32)
+                    if actions.shape != envs.action_space.shape:
+                        raise RobolearnError(
+                            f"policy returned actions of shape {actions.shape}; the env expects {envs.action_space.shape}"
+                        )
+                actions = np.clip(actions, -1.0, 1.0)
+
+                obs, _, terminated, truncated, infos = envs.step(actions)
+                # Envs that ended on the previous step were reset by this call (NEXT_STEP): their new
+                # obs starts the episode assigned to them; every other env took a real step.
+                fresh, ended = ended, np.zeros(n_envs, dtype=bool)
+                new_seeds: list[Optional[int]] = [None] * n_envs
+                for j in range(n_envs):
+                    if fresh[j]:
+                        continue
+                    ep = episodes[j]
+                    if ep is None:  # idle: beyond the episode count, its rollouts are ignored
+                        ended[j] = bool(terminated[j] or truncated[j])
+                        continue
+                    info = _env_info(infos, j)
+                    ep.length += 1
+                    ep.digest.update(actions[j].tobytes())
+                    counted_steps += 1
+                    ep.reached |= bool(info.get("is_success", False))
+                    if ep.frames is not None:
+                        ep.frames.append(_frame(obs, j, image_keys))
+                    if not (terminated[j] or truncated[j]):
+                        continue
+                    fault = bool(info.get("sim_fault", False))
+                    if fault:
+                        faults += 1
+                        log.warning(
+                            "episode %d (seed %d): simulator fault after %d steps (%s); counted as a failure",
+                            ep.index, ep.seed, ep.length, info.get("fault", "sim_fault"),
+                        )
+                    records[ep.index] = _record(ep, info, fault, bool(truncated[j]))
+                    if ep.frames:
+                        clips.append((ep.index, ep.seed, ep.frames))
+                    done += 1
+                    bar.update(1)
+                    bar.set_postfix(success=f"{sum(r['success'] for r in records.values()) / done:.2f}")
+                    ended[j] = True
+                    if next_index < len(todo):
+                        episodes[j] = new_episode(next_index)
+                        new_seeds[j] = seeds[next_index]
+                        next_index += 1
+                    else:
+                        episodes[j] = None
+                if any(s is not None for s in new_seeds) and done < len(todo):
+                    envs.set_attr("next_seed", new_seeds)
+            t_end = time.perf_counter()
+            closed_cleanly = True
+        finally:
+            bar.close()
+            try:
+                with warnings.catch_warnings():
+                    # gymnasium warns that a call was pending when we close mid-step: that is the point.
+                    warnings.simplefilter("ignore")
+                    # terminate=True on errors and Ctrl-C: a worker may be mid-call; never leave processes behind.
+                    envs.close(terminate=not closed_cleanly)
+            except Exception:  # closing must not mask the error that got us here
+                if closed_cleanly:
+                    raise
+        return {"records": [records[i] for i in todo], "clips": sorted(clips), "fps": fps, "workers": n_envs,
+                "sim_faults": faults, "env_steps": counted_steps, "rollout_seconds": t_end - t_rollout,
+                "wall_seconds": t_end - t_start}

@@ -1,0 +1,122 @@
+"""The env side of an evaluation: what runs inside each vector-env worker.
+
+`EvalEnvWrapper` gives each episode the seed the runner assigned (also under gymnasium's autoreset),
+turns an exception from the env's step into `terminated=True, info["sim_fault"]=True` (the run goes
+on; the episode counts as a failure), and, for `--policy expert`, builds the scripted expert at each
+reset and puts its next action in `info["expert_action"]`, so the expert is evaluated through
+exactly the path a policy uses.
+
+Every spawned worker imports this module: it imports no torch, tqdm, imageio or wandb.
+"""
+from __future__ import annotations
+
+import robolearn.rendering  # noqa: F401  (sets MUJOCO_GL before anything imports mujoco)
+
+import importlib
+import multiprocessing
+import signal
+from typing import Any, Optional
+
+import gymnasium as gym
+import numpy as np
+
+from robolearn.envs import expert_rng, get_task, make_env
+from robolearn.errors import RobolearnError
+
+
+def _finite(obs: Any) -> bool:
+    """False when a float observation holds NaN/inf: a diverged simulation the env did not flag."""
+    values = obs.values() if isinstance(obs, dict) else [obs]
+    for v in values:
+        a = np.asarray(v)
+        if a.dtype.kind == "f" and not np.isfinite(a).all():
+            return False
+    return True
+
+
+class EvalEnvWrapper(gym.Wrapper):
+    """Per-episode seeding under autoreset, fault containment, and (optionally) the scripted expert."""
+
+    def __init__(self, env: gym.Env, env_id: str, expert: bool):
+        super().__init__(env)
+        self.env_id = env_id
+        self.use_expert = expert
+        self.next_seed: Optional[int] = None
+        """Seed for the next reset that comes without one (gymnasium's autoreset); set by the evaluator."""
+        self._expert = None
+        self._task = None
+        self._last_obs = None
+
+    def _expert_info(self, obs, info: dict) -> None:
+        info["expert_action"] = np.asarray(self._expert.act(obs), dtype=np.float32)
+        mode = getattr(self._expert, "mode", None)
+        if mode is not None:
+            info["expert_mode"] = mode
+
+    def reset(self, *, seed: Optional[int] = None, options: Optional[dict] = None):
+        if seed is None and self.next_seed is not None:
+            seed = self.next_seed
+        self.next_seed = None
+        obs, info = self.env.reset(seed=seed, options=options)
+        info = dict(info)
+        # Echoed back so the evaluator can check that every episode ran with the seed it assigned.
+        info["episode_seed"] = -1 if seed is None else int(seed)
+        if self.use_expert:
+            if self._task is None:
+                self._task = get_task(self.env_id)
+            # The expert's own randomness (mode choice, noise) follows the episode seed too, from a
+            # stream independent of the reset's.
+            # An idle env (past the episode count) resets without a seed; its rollout is ignored.
+            rng = expert_rng(seed) if seed is not None else np.random.default_rng()
+            self._expert = self._task.expert(self.env, rng)
+            self._expert_info(obs, info)
+        self._last_obs = obs
+        return obs, info
+
+    def _fault(self, reason: str):
+        info = {"success": 0.0, "is_success": False, "sim_fault": True, "fault": reason}
+        if self.use_expert:
+            info["expert_action"] = np.zeros(self.action_space.shape, np.float32)
+        # The last good observation keeps the shared-memory batch well-formed; the episode ends here.
+        return self._last_obs, 0.0, True, False, info
+
+    def step(self, action):
+        try:
+            obs, reward, terminated, truncated, info = self.env.step(action)
+        except Exception as e:  # MuJoCo/env errors inside the worker: contain them to this episode
+            return self._fault(f"{type(e).__name__}: {e}")
+        info = dict(info)
+        if info.get("sim_fault") or not _finite(obs):
+            reason = info.get("fault") or ("simulator fault" if info.get("sim_fault") else "non-finite observation")
+            return self._fault(str(reason))
+        if self.use_expert:
+            try:
+                self._expert_info(obs, info)
+            except Exception as e:  # an expert that cannot act on this state: same treatment
+                return self._fault(f"expert {type(e).__name__}: {e}")
+        self._last_obs = obs
+        return obs, float(reward), bool(terminated), bool(truncated), info
+
+
+def make_eval_env(env_id: str, env_kwargs: dict, expert: bool) -> gym.Env:
+    """Env factory for the vector env; runs in each worker (and once in the main process for spaces)."""
+    if multiprocessing.parent_process() is not None:
+        # A worker: Ctrl-C is handled once, by the main process, which then terminates the workers.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    env_id = _import_env_module(env_id)
+    return EvalEnvWrapper(make_env(env_id, **env_kwargs), env_id, expert)
+
+
+def _import_env_module(env_id: str) -> str:
+    """`module:EnvId` (gymnasium's convention) imports `module` first so it can register EnvId.
+
+    This is how an env registered outside robolearn reaches a spawned worker.
+    """
+    if ":" not in env_id:
+        return env_id
+    module, _, name = env_id.partition(":")
+    try:
+        importlib.import_module(module)
+    except ImportError as e:
+        raise RobolearnError(f"env '{env_id}': cannot import module '{module}' ({e})") from e
+    return name
