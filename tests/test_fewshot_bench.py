@@ -30,6 +30,7 @@ def _opts(root) -> RunOptions:
     return RunOptions(root=root, jobs=1, eval_workers=1, wandb="disabled", videos=0)
 
 
+@pytest.mark.slow  # collects 8 MetaWorld episodes with images (~20 s)
 @needs_metaworld
 def test_pool_is_merged_once_and_its_encoders_shared_by_held_out_tasks(tmp_path):
     tasks = [_tiny(t, f"metaworld/{t}-v3", pretrain_envs=POOL, pretrain_group="pool", cameras=["corner2"])
@@ -70,6 +71,7 @@ def test_pool_is_merged_once_and_its_encoders_shared_by_held_out_tasks(tmp_path)
     assert "2 demos of each of 2 envs" in report and "group `pool`" in report and "at most 3 steps" in report
 
 
+@pytest.mark.slow  # a whole (tiny) run: collect, pretrain, train, eval
 def test_single_pretraining_env_keeps_its_layout(tmp_path):
     """One env: collected straight into `<task>/pretrain_demos.hdf5`, no pool folder, no merge."""
     task = _tiny("pm", "robolearn/PointMass-v0", pretrain_envs=["robolearn/PointMass-v0"])
