@@ -104,8 +104,25 @@ def setup(device: str = "auto") -> torch.device:
         backend = "nccl" if dev.type == "cuda" else "gloo"
         kw = {"device_id": dev} if dev.type == "cuda" else {}
         # A generous timeout: rank 0 alone runs validation probes and checkpoint writes meanwhile.
-        dist.init_process_group(backend=backend, timeout=timedelta(minutes=30), **kw)
+        timeout = timedelta(minutes=30)
+        store, rank, world = _attempt_store(timeout)
+        dist.init_process_group(backend=backend, store=store, rank=rank, world_size=world, timeout=timeout, **kw)
     return dev
+
+
+def _attempt_store(timeout: timedelta):
+    """The rendezvous store of this torchrun attempt: the launcher's store under a per-attempt prefix.
+
+    torchrun keeps one store across restarts (same MASTER_PORT) and torch adds no per-attempt prefix
+    ("a new TCPStore for every retry" holds only without the agent's store), so after a rank dies the
+    restarted ranks read the dead ranks' gloo addresses and fail with "connectFullMesh ... Connection
+    refused" (tests/test_distributed.py's kill test, 4 of 4 runs on torch 2.13)."""
+    rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    agent = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"  # the launcher hosts the store
+    store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world,
+                          is_master=not agent and rank == 0, timeout=timeout, multi_tenant=not agent)
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    return dist.PrefixStore(f"robolearn/attempt_{attempt}", store), rank, world
 
 
 def shutdown() -> None:
