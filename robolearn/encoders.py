@@ -91,8 +91,15 @@ class ConvEncoder(Encoder):
     """Brandfonbrener et al. 2023: conv 32/64/128/256, 3x3, strides 2,2,1,1, VALID, GELU,
     spatial softmax, Linear -> LayerNorm -> tanh."""
 
+    MIN_IMAGE_SIZE = 23
+    """The smallest side its four VALID 3x3 convolutions (strides 2, 2, 1, 1) leave a pixel of."""
+
     def __init__(self, num_views: int, image_size: int, embed_dim: int = 64):
         super().__init__(num_views, image_size)
+        if image_size < self.MIN_IMAGE_SIZE:  # else torch fails deep inside a convolution
+            raise RobolearnError(f"the conv encoder needs images of at least {self.MIN_IMAGE_SIZE} px (four VALID "
+                                 f"3x3 convolutions, strides 2, 2, 1, 1), got {image_size} px; collect or import "
+                                 f"with a larger --image-size")
         chans, strides = (32, 64, 128, 256), (2, 2, 1, 1)
         layers, c_in = [], 3
         for c, s in zip(chans, strides):

@@ -49,6 +49,10 @@ def collapse_stats(emb) -> dict:
 def probe_report(train_emb, train_feat, valid_emb, valid_feat, names: list[str]) -> dict:
     r2 = ridge_r2(train_emb, train_feat, valid_emb, valid_feat)
     out = {f"probe_r2/{n}": float(v) for n, v in zip(names, r2)}
-    out["probe_r2/mean"] = float(np.mean(r2))
+    # The mean is over the features that vary: a constant one (MetaWorld's second-object slots on a
+    # one-object task, ReachTarget's fixed goal) scores 0 whatever the encoder and would drag every
+    # encoder's mean toward 0 alike.
+    varying = np.concatenate([np.asarray(train_feat), np.asarray(valid_feat)]).var(0) > 1e-12
+    out["probe_r2/mean"] = float(np.mean(r2[varying])) if varying.any() else 0.0
     out.update(collapse_stats(valid_emb))
     return out

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from robolearn.config import EncoderConfig
-from robolearn.encoders import make_encoder
+from robolearn.encoders import ConvEncoder, make_encoder
 from robolearn.errors import RobolearnError
 
 
@@ -60,3 +60,19 @@ def test_the_config_lists_exactly_the_registered_encoders():
     from robolearn.encoders import ENCODERS
 
     assert typing.get_args(typing.get_type_hints(EncoderConfig)["name"]) == ENCODERS.names()
+
+
+def test_conv_encoder_refuses_images_too_small_for_its_convolutions(tmp_path, capsys):
+    """A 16-px store: pretraining says what the smallest size is in one line, not a torch traceback."""
+    from robolearn.cli import main
+
+    data = tmp_path / "d.hdf5"
+    assert main(["collect", "--env", "robolearn/PointMass-v0", "--episodes", "2", "--image-size", "16",
+                 "--out", str(data)]) == 0
+    capsys.readouterr()
+    rc = main(["pretrain", "--data", str(data), "--objective", "none", "--out", str(tmp_path / "enc"),
+               "--wandb", "disabled"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and "at least 23 px" in err and "got 16 px" in err, err
+    assert not (tmp_path / "enc" / "encoder.json").exists()
+    assert ConvEncoder(1, 23)(torch.zeros(2, 1, 23, 23, 3, dtype=torch.uint8)).shape == (2, 64)  # the limit works
