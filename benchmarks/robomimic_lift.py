@@ -30,6 +30,7 @@ import numpy as np
 import tyro
 
 from robolearn.cli import main as robolearn_main
+from robolearn.data.store import demo_sort
 
 ROBOMIMIC_ENV_ARGS = {
     "env_name": "Lift", "type": 1,
@@ -59,7 +60,7 @@ class Args:
 def to_robomimic(store_path: Path, out: Path, image_size: int) -> None:
     """Rewrite a robolearn store of robosuite/Lift-v0 with robomimic's keys, next_obs and env_args."""
     with h5py.File(store_path, "r") as src, h5py.File(out, "w") as dst:
-        names = sorted(src["data"].keys(), key=lambda n: int(n.split("_")[1]))
+        names = demo_sort(src["data"].keys())
         data = dst.create_group("data")
         env_args = json.loads(json.dumps(ROBOMIMIC_ENV_ARGS))
         env_args["env_kwargs"].update(camera_names=["agentview", "robot0_eye_in_hand"],

@@ -65,6 +65,16 @@ class CameraRenderer:
     _scene_option: Optional[mujoco.MjvOption] = None
     """Visibility options for every render (robosuite hides its collision geoms); None: MuJoCo's."""
 
+    def _init_render_args(self, image_size: int, render: bool, render_mode: Optional[str]) -> None:
+        """Check and keep the env kwargs every task shares: image size, rendering on/off, render_mode."""
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise RobolearnError(f"render_mode '{render_mode}' not supported; use one of {self.metadata['render_modes']}")
+        if int(image_size) < 8:
+            raise RobolearnError(f"image_size must be at least 8 pixels, got {image_size}")
+        self.image_size = int(image_size)
+        self.render_images = bool(render)
+        self.render_mode = render_mode
+
     def _init_cameras(self, cameras: Optional[list[str]], default: list[str], label: str,
                       offsamples: Optional[int] = None) -> None:
         """Check and resolve the camera names (`label` names the env in errors); size the offscreen
@@ -169,18 +179,12 @@ class MujocoTaskEnv(CameraRenderer, gym.Env):
         render_mode: Optional[str] = None,
     ):
         super().__init__()
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise RobolearnError(f"render_mode '{render_mode}' not supported; use one of {self.metadata['render_modes']}")
-        if int(image_size) < 8:
-            raise RobolearnError(f"image_size must be at least 8 pixels, got {image_size}")
+        self._init_render_args(image_size, render, render_mode)
         self.model = mujoco.MjModel.from_xml_path(str(ASSETS / self.XML))
         self.data = mujoco.MjData(self.model)
-        self.image_size = int(image_size)
         self.horizon = int(horizon) if horizon is not None else self.DEFAULT_HORIZON
         if self.horizon < 1:
             raise RobolearnError(f"horizon must be at least 1, got {horizon}")
-        self.render_images = bool(render)
-        self.render_mode = render_mode
         self.control_hz = self.CONTROL_HZ
         # Physics steps per control step: the control period over the MJCF timestep.
         self.frame_skip = max(1, int(round(1.0 / (self.CONTROL_HZ * self.model.opt.timestep))))

@@ -96,18 +96,12 @@ class MetaWorldEnv(CameraRenderer, gym.Env):
         super().__init__()
         if task not in MT50:
             raise RobolearnError(f"unknown MetaWorld task '{task}'; known (MT50): {', '.join(MT50)}")
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise RobolearnError(f"render_mode '{render_mode}' not supported; use one of {self.metadata['render_modes']}")
-        if int(image_size) < 8:
-            raise RobolearnError(f"image_size must be at least 8 pixels, got {image_size}")
+        self._init_render_args(image_size, render, render_mode)
         self.task = task
-        self.image_size = int(image_size)
         self.horizon = int(horizon) if horizon is not None else DEFAULT_HORIZON
         if not 1 <= self.horizon <= DEFAULT_HORIZON:
             # MetaWorld refuses to step past its max_path_length.
             raise RobolearnError(f"horizon must be in 1..{DEFAULT_HORIZON} for MetaWorld, got {horizon}")
-        self.render_images = bool(render)
-        self.render_mode = render_mode
         self.control_hz = CONTROL_HZ
 
         classes, _ = import_metaworld()

@@ -112,18 +112,12 @@ class RobosuiteEnv(CameraRenderer, gym.Env):
         super().__init__()
         if task not in TASK_SPECS:
             raise RobolearnError(f"unknown robosuite task '{task}'; known: {', '.join(TASK_SPECS)}")
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise RobolearnError(f"render_mode '{render_mode}' not supported; use one of {self.metadata['render_modes']}")
-        if int(image_size) < 8:
-            raise RobolearnError(f"image_size must be at least 8 pixels, got {image_size}")
+        self._init_render_args(image_size, render, render_mode)
         self._task_spec = TASK_SPECS[task]
         self.task = task
-        self.image_size = int(image_size)
         self.horizon = int(horizon) if horizon is not None else self._task_spec.horizon
         if self.horizon < 1:
             raise RobolearnError(f"horizon must be at least 1, got {horizon}")
-        self.render_images = bool(render)
-        self.render_mode = render_mode
         self.control_hz = CONTROL_HZ
 
         suite, load_config = import_robosuite()

@@ -117,6 +117,10 @@ def _attempt_store(timeout: timedelta):
     ("a new TCPStore for every retry" holds only without the agent's store), so after a rank dies the
     restarted ranks read the dead ranks' gloo addresses and fail with "connectFullMesh ... Connection
     refused" (tests/test_distributed.py's kill test, 4 of 4 runs on torch 2.13)."""
+    missing = [k for k in ("RANK", "MASTER_ADDR", "MASTER_PORT") if k not in os.environ]
+    if missing:  # WORLD_SIZE > 1 set by hand: torch's env:// would have refused too
+        raise RobolearnError(f"WORLD_SIZE={os.environ['WORLD_SIZE']} but {', '.join(missing)} not set: "
+                             f"start several ranks with torchrun")
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     agent = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"  # the launcher hosts the store
     store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world,
