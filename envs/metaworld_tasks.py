@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import robolearn.rendering  # noqa: F401  (MUJOCO_GL before mujoco)
 
+import traceback
 import warnings
 from typing import Optional
 
@@ -178,7 +179,7 @@ class MetaWorldEnv(CameraRenderer, gym.Env):
         try:
             self._flat, _, _, _, mw_info = self._mw.step(np.clip(a, -1.0, 1.0).astype(np.float32))
         except Exception as e:  # MetaWorld/MuJoCo errors end this episode, not the run
-            return self._fault(f"{type(e).__name__}: {e}")
+            return self._fault(f"{type(e).__name__}: {e}", traceback.format_exc())
         self._steps += 1
         self._frames = None
         if self._mw._did_see_sim_exception:
@@ -189,12 +190,15 @@ class MetaWorldEnv(CameraRenderer, gym.Env):
         truncated = not solved and self._steps >= self.horizon
         return self._observation(), float(solved), solved, truncated, {"success": float(solved), "is_success": solved}
 
-    def _fault(self, reason: str):
+    def _fault(self, reason: str, tb: Optional[str] = None):
         self._frames = None
         obs = self._observation()
         for k in ("proprio", "state"):
             obs[k] = np.nan_to_num(obs[k], nan=0.0, posinf=0.0, neginf=0.0)
-        return obs, 0.0, True, False, {"success": 0.0, "is_success": False, "sim_fault": True, "fault": reason}
+        info = {"success": 0.0, "is_success": False, "sim_fault": True, "fault": reason}
+        if tb:  # the evaluator saves it beside its results (a fault must be debuggable, not just counted)
+            info["fault_traceback"] = tb
+        return obs, 0.0, True, False, info
 
     # ------------------------------------------------------------------ state
     def get_state(self) -> np.ndarray:

@@ -28,6 +28,7 @@ import robolearn.rendering  # noqa: F401  (MUJOCO_GL before mujoco)
 
 import logging
 import os
+import traceback
 from typing import Optional
 
 import gymnasium as gym
@@ -209,7 +210,7 @@ class RobosuiteEnv(CameraRenderer, gym.Env):
         try:
             self._raw, _, _, _ = self._rs.step(np.clip(a, -1.0, 1.0))
         except Exception as e:  # robosuite/MuJoCo errors end this episode, not the run
-            return self._fault(f"{type(e).__name__}: {e}")
+            return self._fault(f"{type(e).__name__}: {e}", traceback.format_exc())
         self._steps += 1
         self._frames = None
         if not (np.isfinite(self.data.qpos).all() and np.isfinite(self.data.qvel).all()):
@@ -218,12 +219,15 @@ class RobosuiteEnv(CameraRenderer, gym.Env):
         truncated = not solved and self._steps >= self.horizon
         return self._observation(), float(solved), solved, truncated, {"success": float(solved), "is_success": solved}
 
-    def _fault(self, reason: str):
+    def _fault(self, reason: str, tb: Optional[str] = None):
         self._frames = None
         obs = self._observation()
         for k in ("proprio", "state"):
             obs[k] = np.nan_to_num(obs[k], nan=0.0, posinf=0.0, neginf=0.0)
-        return obs, 0.0, True, False, {"success": 0.0, "is_success": False, "sim_fault": True, "fault": reason}
+        info = {"success": 0.0, "is_success": False, "sim_fault": True, "fault": reason}
+        if tb:  # the evaluator saves it beside its results (a fault must be debuggable, not just counted)
+            info["fault_traceback"] = tb
+        return obs, 0.0, True, False, info
 
     # ------------------------------------------------------------------ state
     def get_state(self) -> np.ndarray:

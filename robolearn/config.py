@@ -160,6 +160,10 @@ class EvalConfig:
     shard: Optional[str] = None
     """K/N: run only the K-th (from 0) of N contiguous shares of the episodes, seeds unchanged;
     join the shards with `robolearn eval-merge`."""
+    max_fault_rate: float = 0.05
+    """Fail (exit 2) when more than this share of an evaluation's episodes end in a simulator fault
+    (an exception in the env or the expert, a diverged simulation): a crash is not a failed policy.
+    The first traceback is saved as fault_traceback.txt in the evaluation folder."""
 
 
 @dataclass
@@ -205,6 +209,9 @@ class RunConfig:
     train_steps: int = 1000
     e2e_steps: int = 1000
     """Steps of end-to-end rows (scratch, ft-*)."""
+    max_fault_rate: float = 0.05
+    """Fail (exit 2, after writing the report) when more than this share of one evaluation's episodes
+    end in a simulator fault; the report's `sim faults` column names the saved traceback."""
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     dynamo_ablations: list[str] = field(default_factory=list)
     """DynaMo ablation flags to sweep, e.g. no_forward no_covariance."""
@@ -249,6 +256,9 @@ class BenchConfig:
     """Env processes of an evaluation when jobs is 1."""
     videos: int = 1
     """Episodes recorded to MP4 per evaluation (0: none)."""
+    max_fault_rate: float = 0.05
+    """Fail (exit 2, after writing the report) when more than this share of one evaluation's episodes
+    end in a simulator fault; the report's `sim faults` column names the saved traceback."""
     dry_run: bool = False
     """Print the suite's tasks and rows and exit."""
     report_only: bool = False

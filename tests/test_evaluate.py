@@ -152,7 +152,7 @@ def test_expert_pointmass_same_seed_same_results(tmp_path):
 # --------------------------------------------------------------------- faults
 @pytest.mark.slow
 def test_sim_fault_is_a_failure_and_the_run_goes_on(tmp_path, caplog):
-    cfg = _cfg(tmp_path, env=f"{__name__}:{FAULTY_ID}", episodes=6, workers=2)
+    cfg = _cfg(tmp_path, env=f"{__name__}:{FAULTY_ID}", episodes=6, workers=2, max_fault_rate=0.5)
     with caplog.at_level(logging.WARNING, logger="robolearn.evaluation"):
         r = evaluate(cfg)
     by_seed = {e["seed"]: e for e in r["per_episode"]}
@@ -166,6 +166,32 @@ def test_sim_fault_is_a_failure_and_the_run_goes_on(tmp_path, caplog):
     assert r["successes"] == 4
     warned = [m for m in caplog.messages if "simulator fault" in m]
     assert len(warned) == 2
+    # The fault is visible: the first one that raised, with its traceback saved beside results.json.
+    first = r["first_fault"]
+    assert (first["seed"], first["episode"]) == (EXCEPTION_SEED, EXCEPTION_SEED - SEED)
+    saved = (tmp_path / "eval" / "fault_traceback.txt").read_text()
+    assert first["traceback_file"] == str(tmp_path / "eval" / "fault_traceback.txt")
+    assert "Traceback (most recent call last)" in saved and "RuntimeError: injected failure inside step" in saved
+    assert "in step" in saved and __file__ in saved  # the frame that raised, in this file
+    assert json.loads((tmp_path / "eval" / "results.json").read_text())["first_fault"] == first
+    assert "fault_traceback" not in str(r["per_episode"])  # in the file, not repeated per episode
+    assert "traceback: " + first["traceback_file"] in format_results(r)
+
+
+@pytest.mark.slow
+def test_fault_rate_past_the_threshold_fails_in_one_line(tmp_path, capsys):
+    """2 faults in 6 episodes (33%) pass the default 5%: `robolearn eval` exits 2 with one line that
+    names the traceback file; results.json is still written, with the faults counted."""
+    from robolearn.cli import main
+
+    out = tmp_path / "eval"
+    code = main(["eval", "--policy", "expert", "--env", f"{__name__}:{FAULTY_ID}", "--episodes", "6",
+                 "--workers", "2", "--videos", "0", "--image-size", "32", "--wandb", "disabled", "--out", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert "2 of 6 episodes ended in a simulator fault" in err and str(out / "fault_traceback.txt") in err
+    assert "injected failure inside step" in (out / "fault_traceback.txt").read_text()
+    assert json.loads((out / "results.json").read_text())["sim_faults"] == 2
 
 
 # --------------------------------------------------------------------- the policy path
@@ -197,7 +223,8 @@ def test_policy_path_defaults_batching_and_resets(tmp_path, monkeypatch):
 
     fake = _RecordingPolicy()
     monkeypatch.setattr(evaluate_mod, "_load_policy", lambda path, device: fake)
-    r = evaluate(_cfg(tmp_path, policy=str(tmp_path / "pol"), episodes=4, workers=2, horizon=8, image_size=None))
+    r = evaluate(_cfg(tmp_path, policy=str(tmp_path / "pol"), episodes=4, workers=2, horizon=8, image_size=None,
+                      max_fault_rate=1.0))
 
     # env id and kwargs come from the policy; cfg.horizon is added on top.
     assert r["env"] == fake.env_id and r["env_kwargs"] == {"image_size": 24, "cameras": ["top"], "horizon": 8}
@@ -222,3 +249,26 @@ def test_refusals(tmp_path):
     with pytest.raises(RobolearnError, match="overwrite"):
         evaluate(_cfg(tmp_path, env="robolearn/PointMass-v0"))
     assert (out / "results.json").read_text() == "{}"
+
+
+@pytest.mark.slow
+def test_bench_row_shows_faults_and_the_run_fails_after_the_report(tmp_path):
+    """A task whose env raises: the row counts its faults in the report (linking the traceback), and the
+    run stops with one line naming the file, after every stage ran and the report was written."""
+    from robolearn.pipeline import RunOptions, TaskSpec, run_tasks
+
+    task = TaskSpec(name="faulty", env=FAULTY_ID, demos=4, image_size=32, encoders=["state"], heads=["mlp"],
+                    seeds=[0], train_steps=20, eval_episodes=4, collect_workers=1)
+    # One job, one eval worker: everything in this process, where FAULTY_ID is registered.
+    opts = RunOptions(root=tmp_path, jobs=1, eval_workers=1, wandb="disabled", videos=0)
+    tb = tmp_path / "faulty" / "eval" / "state-mlp-s0" / "fault_traceback.txt"
+    with pytest.raises(RobolearnError, match="2 of 4 episodes ended in a simulator fault") as e:
+        run_tasks([task], opts, "faults")
+    assert str(tb) in str(e.value) and "\n" not in str(e.value)
+    (row,) = json.loads((tmp_path / "results.json").read_text())["rows"]
+    assert row["sim_faults"] == 2 and row["fault_traceback"] == "faulty/eval/state-mlp-s0/fault_traceback.txt"
+    report = (tmp_path / "report.md").read_text()
+    assert "| sim faults |" in report and "| 2 ([traceback](faulty/eval/state-mlp-s0/fault_traceback.txt)) |" in report
+    # A higher threshold accepts the same finished stages (nothing reruns).
+    run_tasks([task], RunOptions(root=tmp_path, jobs=1, eval_workers=1, wandb="disabled", videos=0,
+                                 max_fault_rate=0.5), "faults")

@@ -94,7 +94,7 @@ class _Episode:
 def _record(ep: _Episode, info: dict, fault: bool, truncated: bool) -> dict:
     final = {}
     for k, v in info.items():
-        if k in ("expert_action", "expert_mode", "episode_seed"):
+        if k in ("expert_action", "expert_mode", "episode_seed", "fault_traceback"):
             continue
         s = _scalar(v)
         if s is not None:
@@ -115,6 +115,10 @@ def _record(ep: _Episode, info: dict, fault: bool, truncated: bool) -> dict:
     }
 
 
+def _fault_order(fault: dict) -> tuple:
+    return (fault["traceback"] is None, fault["episode"])
+
+
 class EnvRunner:
     """Rolls episodes `episodes` (global indices; episode i has seed `seed + i`) out in `env_id` on
     `workers` envs, recording frames of the episodes numbered below `videos`."""
@@ -132,7 +136,10 @@ class EnvRunner:
         records      one dict per episode, in episode order
         clips        (episode, seed, frames) of the recorded episodes
         fps          the env's control rate
-        workers, sim_faults, env_steps, rollout_seconds, wall_seconds"""
+        workers, sim_faults, env_steps, rollout_seconds, wall_seconds
+        first_fault  None, or one faulted episode's episode, seed, reason and traceback (None when
+                     the env reported the fault without raising): the lowest-numbered with a
+                     traceback, else the lowest-numbered (the same whatever the workers)"""
         expert, todo, n_envs = self.expert, self.todo, self.n_envs
         seeds = [self.seed + i for i in todo]
         env_fn = functools.partial(make_eval_env, self.env_id, self.env_kwargs, expert)
@@ -154,6 +161,7 @@ class EnvRunner:
         records: dict[int, dict] = {}
         clips: list[tuple[int, int, list]] = []  # (episode, seed, frames) of the recorded episodes
         faults = 0
+        first_fault: Optional[dict] = None
         counted_steps = 0
         envs = _make_vector_env(env_fn, n_envs)
         closed_cleanly = False
@@ -235,6 +243,10 @@ class EnvRunner:
                     fault = bool(info.get("sim_fault", False))
                     if fault:
                         faults += 1
+                        this = {"episode": ep.index, "seed": ep.seed, "reason": str(info.get("fault", "sim_fault")),
+                                "traceback": info.get("fault_traceback")}
+                        if first_fault is None or _fault_order(this) < _fault_order(first_fault):
+                            first_fault = this
                         log.warning(
                             "episode %d (seed %d): simulator fault after %d steps (%s); counted as a failure",
                             ep.index, ep.seed, ep.length, info.get("fault", "sim_fault"),
@@ -268,5 +280,5 @@ class EnvRunner:
                 if closed_cleanly:
                     raise
         return {"records": [records[i] for i in todo], "clips": sorted(clips), "fps": fps, "workers": n_envs,
-                "sim_faults": faults, "env_steps": counted_steps, "rollout_seconds": t_end - t_rollout,
+                "sim_faults": faults, "first_fault": first_fault, "env_steps": counted_steps, "rollout_seconds": t_end - t_rollout,
                 "wall_seconds": t_end - t_start}
