@@ -6,6 +6,7 @@ only what it uses (`info` needs neither MuJoCo nor onnx).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from robolearn.config import (BenchConfig, CollectConfig, EvalConfig, ExportConf
                               TrainConfig, WandbMode)
 from robolearn.distributed import is_main, shutdown
 from robolearn.errors import RobolearnError
+from robolearn.locking import exclusive
 from robolearn.policies import HEADS
 from robolearn.pretraining import OBJECTIVES
 
@@ -186,6 +188,24 @@ COMMANDS = {
 }
 
 
+def output_of(cfg) -> Path | None:
+    """The folder (or file) a command writes: it holds that output's one-writer lock while it runs.
+    None for the commands that write nothing, and on the ranks other than 0 of a torchrun job (rank 0
+    writes for all of them)."""
+    if int(os.environ.get("RANK", "0")) != 0:
+        return None
+    if isinstance(cfg, RunConfig):
+        return Path(cfg.root) / cfg.name
+    if isinstance(cfg, BenchConfig):
+        return None if cfg.dry_run else Path(cfg.out) if cfg.out else Path("runs") / "bench" / cfg.suite
+    if isinstance(cfg, ImportCommand):
+        return Path(cfg.source.out)
+    if isinstance(cfg, ExportDataCommand):
+        return Path(cfg.target.out)
+    out = getattr(cfg, "out", None)  # collect, pretrain, train, eval, eval-merge, export
+    return None if out is None else Path(out)
+
+
 def set_threads(threads: int | None) -> None:
     """torch's CPU threads: the flag, else half the cores. torch's default (all cores) made a
     3,000-step head fit take over 10 minutes on a busy 2-core machine, against 20 s with one."""
@@ -205,8 +225,10 @@ def main(argv: list[str] | None = None) -> int:
                    config=(tyro.conf.OmitSubcommandPrefixes,))
     fn = next(f for f, cls, _ in COMMANDS.values() if type(cfg) is cls)
     set_threads(getattr(cfg, "threads", None))
+    target = output_of(cfg)
     try:
-        fn(cfg)
+        with exclusive(target, f"robolearn {argv[0]}") if target is not None else contextlib.nullcontext():
+            fn(cfg)
     except RobolearnError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

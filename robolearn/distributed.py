@@ -247,6 +247,9 @@ class ShardedBatchSampler:
 def sharded_loader(dataset, batch_size: int, seed: int, workers: int = 0, pin_memory: bool = False, **kw):
     """A DataLoader over this rank's shard (ShardedBatchSampler); reshuffled per epoch, by seed."""
     sampler = ShardedBatchSampler(len(dataset), batch_size, seed)
+    # Its own generator: starting an epoch's iterator draws a seed from it, not from torch's global
+    # one, whose state (dropout) a checkpoint restores exactly (robolearn.checkpoint).
+    kw.setdefault("generator", torch.Generator().manual_seed(int(seed)))
     return DataLoader(dataset, batch_sampler=sampler, num_workers=workers,
                       persistent_workers=workers > 0, pin_memory=pin_memory, **kw)
 

@@ -25,7 +25,7 @@ from torch.utils.data import TensorDataset
 
 from robolearn import __version__
 from robolearn import distributed as dist
-from robolearn.checkpoint import file_sha256, prepare_run_dir, save_json, save_weights
+from robolearn.checkpoint import file_sha256, metrics_mark, prepare_run_dir, save_json, save_weights
 from robolearn.config import TrainConfig, resolve_optim, save_config, to_dict
 from robolearn.data.normalize import Normalizer
 from robolearn.data.store import file_hash, open_store
@@ -225,7 +225,8 @@ def _train(cfg: TrainConfig, out: Path, store) -> Path:
         f = demo_features(features, store, valid_demos, cameras, raw, device) if e2e else feats
         return [t.to(device) for t in feature_windows(f, actions, valid_demos, t_o, t_pred)]
 
-    tracker = Tracker(out, cfg, job="train", mode=cfg.wandb, project=cfg.project)
+    # A rerun after a kill drops the rows the killed attempt logged after its last checkpoint.
+    tracker = Tracker(out, cfg, job="train", mode=cfg.wandb, project=cfg.project, rewind_to=metrics_mark(out))
     try:
         prep = head.prepare(x.to(device), y.to(device), pad.to(device))
         if prep:

@@ -192,7 +192,8 @@ def fit(
             if tracker is not None and val:
                 tracker.log(val, step=step + 1)
         if cfg.checkpoint_every > 0 and main and ((step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps):
-            save_checkpoint(run_dir, model, opts, step + 1, info)
+            mark = {"metrics_bytes": tracker.logged_bytes()} if tracker is not None and tracker.active else {}
+            save_checkpoint(run_dir, model, opts, step + 1, {**info, **mark})
     bar.close()
     if synced_bn:
         dist.revert_sync_batchnorm(model)

@@ -1,0 +1,148 @@
+"""One writer per output: every command that writes a run folder or a file holds an exclusive lock on it.
+
+Two jobs given the same `--out` (a requeued job while the first still runs, a command submitted
+twice) would both resume from one checkpoint and interleave their writes. The lock is `flock` on a
+file beside the output, `.<name>.lock` (beside, not inside: `--overwrite` and the atomic publish of
+a bundle replace the folder itself). It records the holder's pid, host and command; a second writer
+exits 2 with one line naming them.
+
+The kernel releases a flock when its process dies (kill -9 included), so a lock file left behind by
+a killed run is taken over, with a warning. On a filesystem that does not share flocks between hosts
+the record still guards: the holder touches the file every HEARTBEAT_S seconds, and a record from
+another host is honoured until it is STALE_S seconds old.
+"""
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Iterator, Optional
+
+from robolearn.errors import RobolearnError
+
+HEARTBEAT_S = 30.0
+STALE_S = 300.0
+
+
+def lock_path(target: Path) -> Path:
+    target = Path(target)
+    return target.parent / f".{target.name}.lock"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: it exists
+        return True
+    return True
+
+
+def _read(fd: int) -> dict:
+    try:
+        raw = os.pread(fd, 4096, 0).decode("utf-8", "replace")
+        return json.loads(raw) if raw.strip() else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _describe(rec: dict) -> str:
+    since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(rec["started"])) if "started" in rec else "?"
+    return f"pid {rec.get('pid', '?')} on host {rec.get('host', '?')} (`{rec.get('command', '?')}`, since {since})"
+
+
+def _open_locked(path: Path) -> tuple[int, Optional[dict]]:
+    """Open and flock the lock file. Returns (fd, None) once locked; (-1, holder's record) when another
+    process holds it. Retries when the file was replaced between open and flock (a holder finishing)."""
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                os.close(fd)
+                raise
+            rec = _read(fd)
+            for _ in range(20):  # the holder may be between its flock and writing its record
+                if rec:
+                    break
+                time.sleep(0.05)
+                rec = _read(fd)
+            os.close(fd)
+            return -1, rec
+        try:
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            return fd, None
+        os.close(fd)  # we locked a file its holder had just removed: lock the current one
+
+
+def _take_over(fd: int, path: Path, target: Path) -> None:
+    """The flock is ours. A record left in the file is a dead process's (same host), or another host's."""
+    prev = _read(fd)
+    if not prev:
+        return
+    host = socket.gethostname()
+    if prev.get("host") not in (None, host):
+        age = time.time() - os.fstat(fd).st_mtime
+        if age < STALE_S:
+            os.close(fd)
+            raise RobolearnError(f"{target} is being written by {_describe(prev)}, updated {age:.0f} s ago "
+                                 f"(this filesystem does not share locks between hosts); wait for it, or "
+                                 f"remove {path} if that job is gone")
+        why = f"not updated for {age:.0f} s"
+    else:
+        why = "that process is gone" if not _pid_alive(int(prev.get("pid", 0))) else "it no longer holds the lock"
+    print(f"warning: {target}: taking over the lock left by {_describe(prev)}: {why} (a killed run)",
+          file=sys.stderr)
+
+
+@contextlib.contextmanager
+def exclusive(target: Path, command: str = "") -> Iterator[None]:
+    """Hold the one-writer lock of `target` (a run folder or an output file) for the block.
+
+    A second holder gets a RobolearnError naming the first one's pid and host."""
+    target = Path(target)
+    path = lock_path(target)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, holder = _open_locked(path)
+    if fd < 0:
+        raise RobolearnError(f"{target} is being written by {_describe(holder or {})}; "
+                             f"one writer per output (wait for it, or choose another --out)")
+    _take_over(fd, path, target)
+    rec = {"pid": os.getpid(), "host": socket.gethostname(), "command": command or " ".join(sys.argv[:3]),
+           "started": time.time()}
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps(rec).encode(), 0)
+    os.fsync(fd)
+    stop = threading.Event()
+
+    def heartbeat():  # the record's mtime tells other hosts this holder is alive
+        while not stop.wait(HEARTBEAT_S):
+            with contextlib.suppress(OSError):
+                os.utime(fd)
+
+    beat = threading.Thread(target=heartbeat, name="robolearn-lock", daemon=True)
+    beat.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        # Removed while still locked, then released: a writer that opened the old file sees it
+        # replaced and retries (see _open_locked).
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        os.close(fd)
+
+
+__all__ = ["exclusive", "lock_path"]

@@ -1,0 +1,186 @@
+"""One writer per output folder, and kill -9 anywhere: real processes, real signals, real files."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from robolearn.errors import RobolearnError
+from robolearn.locking import STALE_S, exclusive, lock_path
+
+ROBOLEARN = [sys.executable, "-m", "robolearn.cli"]
+ENV = dict(os.environ, TQDM_DISABLE="1", WANDB_MODE="disabled")
+
+HOLD = """
+import sys, time
+from robolearn.locking import exclusive
+with exclusive(sys.argv[1], "holder"):
+    print("locked", flush=True)
+    time.sleep(600)
+"""
+
+
+def _holder(target: Path) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(target)], stdout=subprocess.PIPE, text=True, env=ENV)
+    assert proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+def test_second_writer_refused_and_a_killed_holders_lock_taken_over(tmp_path, capsys):
+    target = tmp_path / "run"
+    proc = _holder(target)
+    try:
+        with pytest.raises(RobolearnError) as e:
+            with exclusive(target):
+                pass
+        msg = str(e.value)
+        assert f"pid {proc.pid} on host {socket.gethostname()}" in msg and "\n" not in msg
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert lock_path(target).exists()  # a killed holder cannot clean up
+    with exclusive(target):  # the kernel released the dead process's flock: taken over, with a warning
+        assert json.loads(lock_path(target).read_text())["pid"] == os.getpid()
+    assert f"taking over the lock left by pid {proc.pid}" in capsys.readouterr().err
+    assert not lock_path(target).exists()  # a clean exit removes it
+
+
+def test_a_record_from_another_host_is_honoured_until_stale(tmp_path, capsys):
+    """On a filesystem that does not share flocks between hosts, the holder's record still guards."""
+    target = tmp_path / "run"
+    lock = lock_path(target)
+    lock.write_text(json.dumps({"pid": 4242, "host": "node-17", "command": "robolearn train", "started": time.time()}))
+    with pytest.raises(RobolearnError, match="pid 4242 on host node-17"):
+        with exclusive(target):
+            pass
+    os.utime(lock, (time.time() - STALE_S - 5,) * 2)  # its heartbeat stopped
+    with exclusive(target):
+        pass
+    assert "taking over the lock left by pid 4242 on host node-17" in capsys.readouterr().err
+
+
+def test_cli_second_writer_exits_2_in_one_line(tmp_path):
+    out = tmp_path / "ev"
+    proc = _holder(out)
+    try:
+        res = subprocess.run(ROBOLEARN + ["eval", "--policy", "expert", "--env", "robolearn/PointMass-v0",
+                                          "--episodes", "1", "--out", str(out), "--wandb", "disabled"],
+                             capture_output=True, text=True, timeout=300, env=ENV)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    err = res.stderr.strip()
+    assert res.returncode == 2 and len(err.splitlines()) == 1, err
+    assert err.startswith("error:") and f"pid {proc.pid}" in err and socket.gethostname() in err
+    assert not (out / "results.json").exists()
+
+
+# --------------------------------------------------------------------- kill -9 during `robolearn train`
+STEPS, EVERY, LOG = 450, 150, 10
+
+
+@pytest.fixture(scope="module")
+def demos(tmp_path_factory) -> Path:
+    from robolearn.config import CollectConfig
+    from robolearn.data.collect import collect
+
+    out = tmp_path_factory.mktemp("ow") / "pm.hdf5"
+    return collect(CollectConfig(env="robolearn/PointMass-v0", episodes=20, out=out, seed=0, image_size=32, workers=1))
+
+
+def _train_args(demos: Path, out: Path, steps: int = STEPS, every: int = EVERY) -> list[str]:
+    return ROBOLEARN + ["train", "--data", str(demos), "--encoder", "state", "--out", str(out), "--threads", "1",
+                        "--optim.steps", str(steps), "--optim.batch-size", "32", "--optim.checkpoint-every", str(every),
+                        "--optim.log-every", str(LOG), "--wandb", "disabled"]
+
+
+def _wait(cond, proc: subprocess.Popen, what: str, timeout: float = 240) -> None:
+    deadline = time.time() + timeout
+    while not cond():
+        assert proc.poll() is None, f"the run ended before {what}: {proc.stderr.read()[-2000:]}"
+        assert time.time() < deadline, f"no {what} within {timeout} s"
+        time.sleep(0.05)
+
+
+def _loss_steps(out: Path) -> list[int]:
+    from robolearn.tracking import read_metrics
+
+    return [r["step"] for r in read_metrics(out) if "train/loss" in r]
+
+
+def _checkpoint_step(out: Path) -> int:
+    try:
+        return json.loads((out / "checkpoint" / "trainer.json").read_text())["step"]
+    except (OSError, ValueError):
+        return 0
+
+
+@pytest.mark.slow
+def test_train_killed_between_checkpoints_resumes_once_per_step_and_matches_an_uninterrupted_run(demos, tmp_path):
+    """A second `train` on a running folder exits 2 naming the first; kill -9 between checkpoints, rerun:
+    it takes the lock over, resumes, logs each step once, and ends with an uninterrupted run's weights."""
+    import torch
+    from safetensors.torch import load_file
+
+    out = tmp_path / "pol"
+    first = subprocess.Popen(_train_args(demos, out), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait(lambda: lock_path(out).exists() and (out / "metrics.jsonl").exists(), first, "a started run")
+        first.send_signal(signal.SIGSTOP)  # paused (still holding its lock) while the second one starts
+        try:
+            second = subprocess.run(_train_args(demos, out), env=ENV, capture_output=True, text=True, timeout=300)
+        finally:
+            first.send_signal(signal.SIGCONT)
+        assert second.returncode == 2 and len(second.stderr.strip().splitlines()) == 1, second.stderr
+        assert f"pid {first.pid} on host {socket.gethostname()}" in second.stderr
+        _wait(lambda: 0 < _checkpoint_step(out) < STEPS, first, "a checkpoint")
+        first.send_signal(signal.SIGKILL)
+        assert first.wait() == -signal.SIGKILL
+    finally:
+        if first.poll() is None:
+            first.kill()
+    saved = _checkpoint_step(out)
+    assert not (out / "policy.json").exists()
+    assert max(_loss_steps(out)) >= saved  # the killed attempt logged up to or past its checkpoint
+
+    rerun = subprocess.run(_train_args(demos, out), env=ENV, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert f"taking over the lock left by pid {first.pid}" in rerun.stderr
+    assert f"resumed from step {saved}" in rerun.stderr + rerun.stdout
+    assert _loss_steps(out) == list(range(LOG, STEPS + 1, LOG))  # each step once, in order
+
+    ref = tmp_path / "ref"
+    done = subprocess.run(_train_args(demos, ref), env=ENV, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    a, b = load_file(str(out / "model.safetensors")), load_file(str(ref / "model.safetensors"))
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_train_killed_before_its_first_checkpoint_restarts_without_the_dead_attempts_rows(demos, tmp_path):
+    out = tmp_path / "pol"
+    first = subprocess.Popen(_train_args(demos, out, every=STEPS), env=ENV, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        _wait(lambda: len(_loss_steps(out)) >= 3, first, "three logged steps")
+        first.send_signal(signal.SIGKILL)
+        assert first.wait() == -signal.SIGKILL
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert _checkpoint_step(out) == 0 and not (out / "checkpoint").is_dir() or not any((out / "checkpoint").glob("step-*"))
+    # The rerun (here a shorter one) starts over: only its own rows remain.
+    rerun = subprocess.run(_train_args(demos, out, steps=60, every=60), env=ENV, capture_output=True, text=True,
+                           timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert _loss_steps(out) == list(range(LOG, 61, LOG))
+    assert (out / "policy.json").exists()
