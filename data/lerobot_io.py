@@ -415,11 +415,13 @@ def _load_json(path: Path) -> dict:
         raise DataError(f"{path}: not valid JSON ({type(e).__name__})") from None
 
 
-def _read_parquet(path: Path, columns: Optional[list[str]] = None) -> pa.Table:
+def _read_parquet(path: Path, columns: Optional[list[str]] = None, schema_only: bool = False):
+    """The table (or only its schema); a missing or damaged file (e.g. truncated: no footer) is a
+    one-line DataError, not pyarrow's traceback."""
     if not path.is_file():
         raise DataError(f"{path}: missing")
     try:
-        return pq.read_table(path, columns=columns)
+        return pq.read_schema(path) if schema_only else pq.read_table(path, columns=columns)
     except (pa.ArrowException, OSError) as e:
         raise DataError(f"{path}: cannot read as parquet ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
 
@@ -539,7 +541,7 @@ def import_lerobot(cfg) -> Path:
              for x in ("chunk_index", "file_index", "from_timestamp", "to_timestamp")]
     rows = []
     for p in ep_files:
-        schema = pq.read_schema(p)
+        schema = _read_parquet(p, schema_only=True)
         missing = [c for c in need + vneed if c not in schema.names]
         if missing:
             raise DataError(f"{p}: no column {', '.join(missing)}")
@@ -686,9 +688,7 @@ def import_lerobot(cfg) -> Path:
 
 
 def _load_data_file(path: Path, lowdim: list[str], image_keys: list[str]) -> dict:
-    schema = pq.read_schema(path) if path.is_file() else None
-    if schema is None:
-        raise DataError(f"{path}: missing")
+    schema = _read_parquet(path, schema_only=True)
     for c in ("episode_index", "frame_index", "timestamp", *lowdim, *image_keys):
         if c not in schema.names:
             raise DataError(f"{path}: no column '{c}'")
