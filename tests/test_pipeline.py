@@ -179,4 +179,9 @@ def test_robolearn_run_end_to_end_tiny(tmp_path):
     results = json.loads((root / "results.json").read_text())
     assert {(r["encoder"], r["head"]) for r in results["rows"]} == {(o, h) for o in ("state", "idm", "none")
                                                                     for h in ("mlp", "knn")}
-    assert all(r["episodes"] == 2 and 0 <= r["ci_low"] <= r["success"] <= r["ci_high"] for r in results["rows"])
+    from robolearn.evaluate import wilson_interval
+
+    for r in results["rows"]:  # each row is its eval folder's outcome, with that outcome's interval
+        ev = json.loads((root / "pointmass" / "eval" / f"{r['encoder']}-{r['head']}-s0" / "results.json").read_text())
+        assert r["episodes"] == 2 and r["successes"] == sum(e["success"] for e in ev["per_episode"])
+        assert (r["ci_low"], r["ci_high"]) == pytest.approx(wilson_interval(r["successes"], 2))
