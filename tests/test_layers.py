@@ -14,7 +14,7 @@ SOURCES = {"robolearn": ROOT / "robolearn", "robolearn.envs": ROOT / "envs", "ro
 # Bottom to top. A module belongs to the layer of its longest matching entry ("a.b" matches a.b and a.b.*).
 LAYERS = [
     ("foundation", ["robolearn.errors", "robolearn.rendering", "robolearn.registry", "robolearn.settings",
-                    "robolearn.distributed", "robolearn.checkpoint", "robolearn.tracking", "robolearn.runtime",
+                    "robolearn.distributed", "robolearn.checkpoint", "robolearn.tracking", "robolearn.runtime", "robolearn.locking",
                     "robolearn.trainable"]),
     ("envs", ["robolearn.envs"]),
     ("data", ["robolearn.data"]),
