@@ -35,6 +35,7 @@ import numpy as np
 
 from robolearn import __version__
 from robolearn.errors import DataError
+from robolearn.locking import pid_alive
 
 # robomimic's EnvType.GYM_TYPE: our envs are registered gymnasium envs.
 GYM_ENV_TYPE = 2
@@ -135,8 +136,16 @@ class StoreWriter:
             raise DataError(f"{self.path} exists; pass --overwrite to replace it")
         if not self.path.parent.is_dir():
             raise DataError(f"{self.path}: folder {self.path.parent} does not exist")
+        self._remove_stale_temps()
         self._file = h5py.File(self._tmp, "w")
         self._file.create_group("data")
+
+    def _remove_stale_temps(self) -> None:
+        """Temp files of writers killed mid-write (kill -9 runs no cleanup): their process is gone."""
+        for p in self.path.parent.glob(f".{self.path.name}.tmp-*"):
+            pid = p.name.rsplit("-", 1)[-1]
+            if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
+                p.unlink(missing_ok=True)
 
     def abort(self) -> None:
         """Close and delete the temp file; the final path is never touched."""

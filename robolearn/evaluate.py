@@ -8,9 +8,9 @@ runs them and writes results.json and the tracking.
 
 Shards: `--shard K/N` runs the K-th of N contiguous shares of the episodes (episode i keeps seed
 `cfg.seed + i`), so machines or array jobs can split one evaluation; `merge_results` (`robolearn
-eval-merge`) joins the shards' results.json into exactly the unsharded result (timings aside) when
-the shards use the unsharded run's --workers (the policy's batch size; float rounding may differ
-between batch sizes).
+eval-merge`) joins the shards' results.json into the unsharded result: the same episodes, seeds and
+outcomes. Not bit for bit: which episodes share a policy batch changes float rounding, so an
+episode's actions_digest can differ (benchmarks/results/shard_parity).
 """
 from __future__ import annotations
 

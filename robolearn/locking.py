@@ -36,7 +36,8 @@ def lock_path(target: Path) -> Path:
     return target.parent / f".{target.name}.lock"
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this host."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -102,7 +103,7 @@ def _take_over(fd: int, path: Path, target: Path) -> None:
                                  f"remove {path} if that job is gone")
         why = f"not updated for {age:.0f} s"
     else:
-        why = "that process is gone" if not _pid_alive(int(prev.get("pid", 0))) else "it no longer holds the lock"
+        why = "that process is gone" if not pid_alive(int(prev.get("pid", 0))) else "it no longer holds the lock"
     print(f"warning: {target}: taking over the lock left by {_describe(prev)}: {why} (a killed run)",
           file=sys.stderr)
 
@@ -145,4 +146,4 @@ def exclusive(target: Path, command: str = "") -> Iterator[None]:
         os.close(fd)
 
 
-__all__ = ["exclusive", "lock_path"]
+__all__ = ["exclusive", "lock_path", "pid_alive"]

@@ -184,3 +184,36 @@ def test_train_killed_before_its_first_checkpoint_restarts_without_the_dead_atte
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert _loss_steps(out) == list(range(LOG, 61, LOG))
     assert (out / "policy.json").exists()
+
+
+# --------------------------------------------------------------------- kill -9 during `robolearn collect`
+@pytest.mark.slow
+def test_collect_killed_mid_write_leaves_nothing_and_the_rerun_equals_an_uninterrupted_one(tmp_path):
+    import h5py
+    import numpy as np
+
+    def args(out):
+        return ROBOLEARN + ["collect", "--env", "robolearn/PointMass-v0", "--episodes", "30", "--image-size", "16",
+                            "--workers", "1", "--out", str(out)]
+
+    out = tmp_path / "demos.hdf5"
+    proc = subprocess.Popen(args(out), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait(lambda: list(tmp_path.glob(".demos.hdf5.tmp-*")), proc, "the temporary file")
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait() == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert not out.exists() and list(tmp_path.glob(".demos.hdf5.tmp-*"))  # half-written, hidden, never renamed
+    done = subprocess.run(args(out), env=ENV, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demos.hdf5"]  # the dead run's temp and lock are gone
+    ref = tmp_path / "ref" / "demos.hdf5"
+    ref.parent.mkdir()
+    assert subprocess.run(args(ref), env=ENV, capture_output=True, timeout=300).returncode == 0
+    with h5py.File(out) as a, h5py.File(ref) as b:
+        assert list(a["data"]) == list(b["data"])
+        for demo in a["data"]:
+            assert np.array_equal(a["data"][demo]["actions"][()], b["data"][demo]["actions"][()])
+            assert np.array_equal(a["data"][demo]["obs"]["proprio"][()], b["data"][demo]["obs"]["proprio"][()])

@@ -14,7 +14,7 @@ consumes (robolearn.evaluation.workers).
 Each episode's record carries a digest of the actions applied (`actions_digest`): two evaluations
 rolled an episode out identically exactly when the digests agree. A sampling policy's noise comes
 from one generator per episode, seeded with the episode's seed: an episode's rollout does not depend
-on the episodes run before it on its worker or beside it (so shards merge exactly).
+on the episodes run before it on its worker or beside it (so shards merge to the same outcomes).
 """
 from __future__ import annotations
 
