@@ -65,21 +65,27 @@ def test_non_editable_install_runs_collect_train_eval(wheel, tmp_path):
     work = tmp_path / "work"
     work.mkdir()
 
-    def robolearn(*args: str) -> str:
-        done = subprocess.run([sys.executable, "-m", "robolearn.cli", *args], cwd=work, env=env,
-                              capture_output=True, text=True, timeout=300)
-        assert done.returncode == 0, done.stderr[-3000:]
-        return done.stdout
-
-    where = subprocess.run([sys.executable, "-c", "import robolearn.envs, robolearn.evaluation, robolearn.export; "
-                            "print(robolearn.envs.__file__); print(robolearn.export.__file__)"],
-                           cwd=work, env=env, capture_output=True, text=True, timeout=120)
-    assert where.returncode == 0, where.stderr
-    assert all(line.startswith(str(site)) for line in where.stdout.split()), where.stdout
-    assert "collect" in robolearn("--help")
-    robolearn("collect", "--env", "robolearn/PointMass-v0", "--episodes", "4", "--out", "d.hdf5", "--image-size", "32",
-              "--workers", "1")
-    robolearn("train", "--data", "d.hdf5", "--encoder", "state", "--out", "pol", "--optim.steps", "20",
-              "--optim.batch-size", "16", "--wandb", "disabled")
-    out = robolearn("eval", "--policy", "pol", "--episodes", "2", "--workers", "1", "--out", "ev", "--wandb", "disabled")
-    assert "success" in out and (work / "ev" / "results.json").exists()
+    # One interpreter for the whole check (each start costs seconds): where the packages come from,
+    # then the commands a user runs first, through the installed console entry point's main().
+    script = """
+import sys, robolearn.envs, robolearn.evaluation, robolearn.export
+from robolearn.cli import main
+print(robolearn.envs.__file__); print(robolearn.export.__file__)
+try:
+    main(["--help"])
+except SystemExit as e:
+    assert e.code == 0
+for argv in (["collect", "--env", "robolearn/PointMass-v0", "--episodes", "4", "--out", "d.hdf5", "--image-size", "32",
+              "--workers", "1"],
+             ["train", "--data", "d.hdf5", "--encoder", "state", "--out", "pol", "--optim.steps", "20",
+              "--optim.batch-size", "16", "--wandb", "disabled"],
+             ["eval", "--policy", "pol", "--episodes", "2", "--workers", "1", "--out", "ev", "--wandb", "disabled"]):
+    assert main(argv) == 0, argv
+"""
+    done = subprocess.run([sys.executable, "-c", script], cwd=work, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    where = [line for line in done.stdout.splitlines() if line.endswith("__init__.py")]
+    assert len(where) == 2 and all(line.startswith(str(site)) for line in where), done.stdout
+    assert "collect" in done.stdout and "success" in done.stdout and (work / "ev" / "results.json").exists()
+    entry = (site / "bin" / "robolearn").read_text()  # the console script the wheel installs
+    assert "from robolearn.cli import main" in entry
