@@ -115,6 +115,10 @@ def exclusive(target: Path, command: str = "") -> Iterator[None]:
     A second holder gets a RobolearnError naming the first one's pid and host."""
     target = Path(target)
     path = lock_path(target)
+    created, p = [], path.parent  # folders made for the lock: removed again if the command leaves them empty
+    while not p.exists():
+        created.append(p)
+        p = p.parent
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, holder = _open_locked(path)
     if fd < 0:
@@ -144,6 +148,11 @@ def exclusive(target: Path, command: str = "") -> Iterator[None]:
         with contextlib.suppress(OSError):
             os.unlink(path)
         os.close(fd)
+        for d in created:  # innermost first; a folder the command wrote into stays
+            try:
+                d.rmdir()
+            except OSError:
+                break
 
 
 __all__ = ["exclusive", "lock_path", "pid_alive"]

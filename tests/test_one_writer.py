@@ -52,6 +52,17 @@ def test_second_writer_refused_and_a_killed_holders_lock_taken_over(tmp_path, ca
     assert not lock_path(target).exists()  # a clean exit removes it
 
 
+def test_a_failed_command_leaves_no_folder_made_for_its_lock(tmp_path):
+    target = tmp_path / "a" / "b" / "demos.hdf5"
+    with pytest.raises(RuntimeError):
+        with exclusive(target):
+            raise RuntimeError("the command failed before writing anything")
+    assert list(tmp_path.iterdir()) == []
+    with exclusive(target):
+        target.write_text("x")
+    assert target.read_text() == "x" and sorted(p.name for p in target.parent.iterdir()) == ["demos.hdf5"]
+
+
 def test_a_record_from_another_host_is_honoured_until_stale(tmp_path, capsys):
     """On a filesystem that does not share flocks between hosts, the holder's record still guards."""
     target = tmp_path / "run"
