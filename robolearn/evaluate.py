@@ -75,7 +75,8 @@ def evaluate(cfg: EvalConfig) -> dict:
     runner = EnvRunner(env_id, env_kwargs, todo, cfg.seed, cfg.workers, cfg.videos, expert,
                        desc=f"eval {env_id}{shard_note}")
     if cfg.overwrite:
-        for stale in [*(out / "videos").glob("episode_*.mp4"), out / FAULT_FILE]:
+        # The replaced evaluation's files: its metrics rows would otherwise stay beside the new ones.
+        for stale in [*(out / "videos").glob("episode_*.mp4"), out / FAULT_FILE, out / "metrics.jsonl"]:
             stale.unlink(missing_ok=True)
     run = runner.run(policy)
 

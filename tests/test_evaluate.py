@@ -135,6 +135,7 @@ def test_expert_blockpush_results_video_and_reproducible(tmp_path):
     again = evaluate(_cfg(tmp_path, env="robolearn/BlockPush-v0", episodes=8, workers=1, overwrite=True))
     assert _outcomes(again) == _outcomes(r)
     assert again["videos"] == [] and not any((cfg.out / "videos").iterdir())
+    assert [row["eval/episodes"] for row in read_metrics(cfg.out)] == [8]  # the replaced run's row is gone
 
 
 @pytest.mark.slow

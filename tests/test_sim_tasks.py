@@ -86,6 +86,20 @@ def test_expert_episode_succeeds_with_images(request, fixture, env_id):
 
 @pytest.mark.slow
 @needs_sim
+@pytest.mark.parametrize("env_id", ["robosuite/Stack-v0", "robosuite/Door-v0"])
+def test_stack_and_door_experts_solve_an_episode(env_id):
+    """The other robosuite experts, physics only (their success over 50 seeds:
+    benchmarks/results/robosuite_expert/)."""
+    env = make_env(env_id, render=False)
+    try:
+        _, infos = run_expert(env, env_id, seed=0)
+    finally:
+        env.close()
+    assert infos[-1]["is_success"] and not any(i.get("sim_fault") for i in infos)
+
+
+@pytest.mark.slow
+@needs_sim
 @pytest.mark.parametrize("fixture", ["lift", "pick_place"])
 def test_gymnasium_check_env(request, fixture):
     import warnings
