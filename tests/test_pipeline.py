@@ -137,6 +137,9 @@ def test_killed_pretraining_resumes_from_checkpoint(pointmass_demos, tmp_path):
     resumed = [r for r in read_metrics(out) if "resumed_from" in r]
     assert resumed and resumed[0]["resumed_from"] == saved
     assert (out / "encoder.json").exists()
+    # The killed attempt's rows after its checkpoint are gone: each step logged once, in order.
+    steps = [r["step"] for r in read_metrics(out) if "train/loss" in r]
+    assert steps == sorted(set(steps)) and steps[-1] == 60
 
 
 def test_tracking_writes_metrics_locally_and_an_offline_wandb_run(pm_encoders):
