@@ -607,7 +607,9 @@ def summary(path) -> str:
         lines.append(f"  success    {'mean %.3f' % succ.mean() if len(succ) else 'not recorded'}")
         if "collect_attempts" in data.attrs:
             lines.append(f"  collected  {len(names)} of {int(data.attrs['collect_attempts'])} expert attempts "
-                         f"({int(data.attrs.get('collect_failed', 0))} failed)")
+                         f"({int(data.attrs.get('collect_failed', 0))} failed"
+                         + (f", {int(data.attrs['collect_sim_faults'])} of them simulator faults"
+                            if data.attrs.get("collect_sim_faults") else "") + ")")
         if s.robolearn_version:
             lines.append(f"  written by robolearn {s.robolearn_version}")
     return "\n".join(lines)

@@ -273,3 +273,18 @@ def test_bench_row_shows_faults_and_the_run_fails_after_the_report(tmp_path):
     # A higher threshold accepts the same finished stages (nothing reruns).
     run_tasks([task], RunOptions(root=tmp_path, jobs=1, eval_workers=1, wandb="disabled", videos=0,
                                  max_fault_rate=0.5), "faults")
+
+
+def test_collect_counts_simulator_faults_apart(tmp_path, capsys):
+    """Collection keeps successful episodes only: attempts ended by a fault are failures, counted and
+    named apart (stderr, the store's attributes, `robolearn info`)."""
+    from robolearn.config import CollectConfig
+    from robolearn.data.collect import collect
+    from robolearn.data.store import summary
+
+    # Seeds SEED..: SEED+1 diverges, SEED+3 raises; one worker, so this process's registration serves.
+    out = collect(CollectConfig(env=FAULTY_ID, episodes=3, out=tmp_path / "d.hdf5", seed=SEED, image_size=16,
+                                workers=1))
+    err = capsys.readouterr().err
+    assert "collected 3 episodes in 5 attempts (2 failed, 2 of them simulator faults (first: seed 100001:" in err
+    assert "(2 failed, 2 of them simulator faults)" in summary(out)
