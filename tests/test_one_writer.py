@@ -216,3 +216,36 @@ def test_collect_killed_mid_write_leaves_nothing_and_the_rerun_equals_an_uninter
         for demo in a["data"]:
             assert np.array_equal(a["data"][demo]["actions"][()], b["data"][demo]["actions"][()])
             assert np.array_equal(a["data"][demo]["obs"]["proprio"][()], b["data"][demo]["obs"]["proprio"][()])
+
+
+# --------------------------------------------------------------------- kill -9 during `robolearn eval`
+@pytest.mark.slow
+def test_eval_killed_before_its_results_writes_nothing_and_the_rerun_has_the_uninterrupted_outcomes(tmp_path):
+    def args(out, workers):
+        return ROBOLEARN + ["eval", "--policy", "expert", "--env", "robolearn/PointMass-v0", "--episodes", "12",
+                            "--workers", str(workers), "--videos", "0", "--image-size", "16", "--out", str(out),
+                            "--wandb", "disabled"]
+
+    out = tmp_path / "ev"
+    # Its own session: kill -9 reaches its env worker processes too (as a scheduler kills a job).
+    proc = subprocess.Popen(args(out, 2), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        _wait(lambda: lock_path(out).exists(), proc, "the lock")
+        time.sleep(1.0)  # starting its env workers or rolling out: nothing is written before the end
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert not (out / "results.json").exists()
+    rerun = subprocess.run(args(out, 2), env=ENV, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    from robolearn.cli import main
+
+    assert main([str(a) for a in args(tmp_path / "ref", 1)[3:]]) == 0  # uninterrupted, in this process
+
+    def outcomes(folder):
+        return [(e["seed"], e["success"], e["length"]) for e in json.loads((folder / "results.json").read_text())["per_episode"]]
+
+    assert outcomes(out) == outcomes(tmp_path / "ref") and len(outcomes(out)) == 12
