@@ -30,6 +30,21 @@ from robolearn.errors import RobolearnError
 HEARTBEAT_S = 30.0
 STALE_S = 300.0
 
+_HELD: set[int] = set()
+"""File descriptors of the locks this process holds."""
+
+
+def _close_in_child() -> None:
+    # A forked child (a DataLoader worker) would otherwise share the flock and keep it after its
+    # parent is killed; closing its copy leaves the parent's lock in place.
+    for fd in list(_HELD):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _HELD.clear()
+
+
+os.register_at_fork(after_in_child=_close_in_child)
+
 
 def lock_path(target: Path) -> Path:
     target = Path(target)
@@ -127,6 +142,7 @@ def exclusive(target: Path, command: str = "") -> Iterator[None]:
     _take_over(fd, path, target)
     rec = {"pid": os.getpid(), "host": socket.gethostname(), "command": command or " ".join(sys.argv[:3]),
            "started": time.time()}
+    _HELD.add(fd)
     os.ftruncate(fd, 0)
     os.pwrite(fd, json.dumps(rec).encode(), 0)
     os.fsync(fd)
@@ -143,6 +159,7 @@ def exclusive(target: Path, command: str = "") -> Iterator[None]:
         yield
     finally:
         stop.set()
+        _HELD.discard(fd)
         # Removed while still locked, then released: a writer that opened the old file sees it
         # replaced and retries (see _open_locked).
         with contextlib.suppress(OSError):

@@ -52,6 +52,36 @@ def test_second_writer_refused_and_a_killed_holders_lock_taken_over(tmp_path, ca
     assert not lock_path(target).exists()  # a clean exit removes it
 
 
+FORK_AND_HOLD = """
+import os, sys, time
+from robolearn.locking import exclusive
+with exclusive(sys.argv[1], "holder"):
+    if os.fork() == 0:  # a forked child, as a DataLoader worker is: it outlives its killed parent here
+        time.sleep(60)
+        os._exit(0)
+    print("locked", flush=True)
+    time.sleep(600)
+"""
+
+
+def test_a_forked_child_does_not_keep_its_killed_parents_lock(tmp_path, capsys):
+    target = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-c", FORK_AND_HOLD, str(target)], stdout=subprocess.PIPE, text=True,
+                            env=ENV, start_new_session=True)
+    try:
+        assert proc.stdout.readline().strip() == "locked"
+        proc.send_signal(signal.SIGKILL)  # the parent only; its child sleeps on
+        proc.wait()
+        with exclusive(target):
+            pass
+        assert f"taking over the lock left by pid {proc.pid}" in capsys.readouterr().err
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # the child too
+        except ProcessLookupError:
+            pass
+
+
 def test_a_failed_command_leaves_no_folder_made_for_its_lock(tmp_path):
     target = tmp_path / "a" / "b" / "demos.hdf5"
     with pytest.raises(RuntimeError):
