@@ -7,9 +7,10 @@ a bundle replace the folder itself). It records the holder's pid, host and comma
 exits 2 with one line naming them.
 
 The kernel releases a flock when its process dies (kill -9 included), so a lock file left behind by
-a killed run is taken over, with a warning. On a filesystem that does not share flocks between hosts
-the record still guards: the holder touches the file every HEARTBEAT_S seconds, and a record from
-another host is honoured until it is STALE_S seconds old.
+a killed run is taken over, with a warning. Where flock does not reach (a filesystem without it, or
+one that does not share it between hosts) the record still guards: a live pid of this host holds it,
+and the holder touches the file every HEARTBEAT_S seconds, so a record from another host is honoured
+until it is STALE_S seconds old.
 """
 from __future__ import annotations
 
@@ -75,14 +76,21 @@ def _describe(rec: dict) -> str:
     return f"pid {rec.get('pid', '?')} on host {rec.get('host', '?')} (`{rec.get('command', '?')}`, since {since})"
 
 
-def _open_locked(path: Path) -> tuple[int, Optional[dict]]:
-    """Open and flock the lock file. Returns (fd, None) once locked; (-1, holder's record) when another
-    process holds it. Retries when the file was replaced between open and flock (a holder finishing)."""
+# flock refused by the filesystem itself (Lustre mounted without flock, some NFS setups).
+_NO_FLOCK = {errno.ENOSYS, errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP}
+
+
+def _open_locked(path: Path) -> tuple[int, Optional[dict], bool]:
+    """Open and flock the lock file. Returns (fd, None, flocked) once ours (flocked False where the
+    filesystem has no flock: the record alone guards); (-1, holder's record, True) when another process
+    holds it. Retries when the file was replaced between open and flock (a holder finishing)."""
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:
+            if e.errno in _NO_FLOCK:
+                return fd, None, False
             if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 os.close(fd)
                 raise
@@ -93,22 +101,28 @@ def _open_locked(path: Path) -> tuple[int, Optional[dict]]:
                 time.sleep(0.05)
                 rec = _read(fd)
             os.close(fd)
-            return -1, rec
+            return -1, rec, True
         try:
             same = os.fstat(fd).st_ino == os.stat(path).st_ino
         except FileNotFoundError:
             same = False
         if same:
-            return fd, None
+            return fd, None, True
         os.close(fd)  # we locked a file its holder had just removed: lock the current one
 
 
-def _take_over(fd: int, path: Path, target: Path) -> None:
-    """The flock is ours. A record left in the file is a dead process's (same host), or another host's."""
+def _take_over(fd: int, path: Path, target: Path, flocked: bool) -> None:
+    """The flock is ours (or the filesystem has none). A record left in the file is a dead process's
+    (same host), or another host's, or (without flock) possibly a live one's."""
     prev = _read(fd)
     if not prev:
         return
     host = socket.gethostname()
+    pid = int(prev.get("pid", 0) or 0)
+    if not flocked and prev.get("host") == host and pid != os.getpid() and pid_alive(pid):
+        os.close(fd)
+        raise RobolearnError(f"{target} is being written by {_describe(prev)}; one writer per output "
+                             f"(wait for it, or choose another --out)")
     if prev.get("host") not in (None, host):
         age = time.time() - os.fstat(fd).st_mtime
         if age < STALE_S:
@@ -118,7 +132,7 @@ def _take_over(fd: int, path: Path, target: Path) -> None:
                                  f"remove {path} if that job is gone")
         why = f"not updated for {age:.0f} s"
     else:
-        why = "that process is gone" if not pid_alive(int(prev.get("pid", 0))) else "it no longer holds the lock"
+        why = "that process is gone" if not pid_alive(pid) else "it no longer holds the lock"
     print(f"warning: {target}: taking over the lock left by {_describe(prev)}: {why} (a killed run)",
           file=sys.stderr)
 
@@ -135,11 +149,11 @@ def exclusive(target: Path, command: str = "") -> Iterator[None]:
         created.append(p)
         p = p.parent
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, holder = _open_locked(path)
+    fd, holder, flocked = _open_locked(path)
     if fd < 0:
         raise RobolearnError(f"{target} is being written by {_describe(holder or {})}; "
                              f"one writer per output (wait for it, or choose another --out)")
-    _take_over(fd, path, target)
+    _take_over(fd, path, target, flocked)
     rec = {"pid": os.getpid(), "host": socket.gethostname(), "command": command or " ".join(sys.argv[:3]),
            "started": time.time()}
     _HELD.add(fd)

@@ -82,6 +82,30 @@ def test_a_forked_child_does_not_keep_its_killed_parents_lock(tmp_path, capsys):
             pass
 
 
+def test_without_flock_the_record_guards(tmp_path, monkeypatch, capsys):
+    """A filesystem without flock (Lustre mounted without it): flock's own error stands in for one."""
+    import errno
+
+    import robolearn.locking as locking
+
+    def no_flock(fd, op):
+        raise OSError(errno.ENOSYS, "Function not implemented")
+
+    monkeypatch.setattr(locking.fcntl, "flock", no_flock)
+    target = tmp_path / "run"
+    alive = os.getppid()  # a live process of this host
+    lock_path(target).write_text(json.dumps({"pid": alive, "host": socket.gethostname(), "started": time.time()}))
+    with pytest.raises(RobolearnError, match=f"pid {alive} on host"):
+        with exclusive(target):
+            pass
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = int(gone.stdout)
+    lock_path(target).write_text(json.dumps({"pid": dead, "host": socket.gethostname(), "started": time.time()}))
+    with exclusive(target):
+        pass
+    assert f"taking over the lock left by pid {dead}" in capsys.readouterr().err
+
+
 def test_a_failed_command_leaves_no_folder_made_for_its_lock(tmp_path):
     target = tmp_path / "a" / "b" / "demos.hdf5"
     with pytest.raises(RuntimeError):
