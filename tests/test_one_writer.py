@@ -303,3 +303,23 @@ def test_eval_killed_before_its_results_writes_nothing_and_the_rerun_has_the_uni
         return [(e["seed"], e["success"], e["length"]) for e in json.loads((folder / "results.json").read_text())["per_episode"]]
 
     assert outcomes(out) == outcomes(tmp_path / "ref") and len(outcomes(out)) == 12
+
+
+@pytest.mark.slow
+def test_train_killed_during_its_final_write_finishes_on_rerun_with_the_same_policy(demos, tmp_path):
+    """The final files are written atomically, one after the other (weights, results.json, policy.json
+    last), so a kill during the final write leaves the run without policy.json: its last checkpoint
+    is complete. That state, made by removing what the kill would not have written; the rerun finishes
+    from the last checkpoint with the same weights and logs no step twice."""
+    from robolearn.cli import main
+
+    out = tmp_path / "pol"
+    args = [str(a) for a in _train_args(demos, out, steps=60, every=30)[3:]]
+    assert main(args) == 0
+    meta = json.loads((out / "policy.json").read_text())
+    for name in ("policy.json", "results.json"):
+        (out / name).unlink()
+    assert main(args) == 0
+    again = json.loads((out / "policy.json").read_text())
+    assert again["weights_hash"] == meta["weights_hash"]
+    assert _loss_steps(out) == list(range(LOG, 61, LOG))
