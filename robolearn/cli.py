@@ -78,12 +78,12 @@ def _import(cmd: ImportCommand):
     if isinstance(cmd.source, ImportRobomimicConfig):
         from robolearn.data.robomimic_io import import_robomimic as run
     else:
-        from robolearn.data.lerobot_io import import_lerobot as run
+        from robolearn.data.lerobot_import import import_lerobot as run
     print(summary(run(cmd.source)))
 
 
 def _export_data(cmd: ExportDataCommand):
-    from robolearn.data.lerobot_io import export_lerobot
+    from robolearn.data.lerobot_export import export_lerobot
 
     print(f"LeRobot v3.0 dataset written to {export_lerobot(cmd.target)}")
 

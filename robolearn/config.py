@@ -88,8 +88,9 @@ class _TrainOptions:
     """Demonstration file (HDF5, robomimic layout)."""
     encoder: str = "runs/enc"
     """Encoder run folder written by `robolearn pretrain` (frozen; its embedding is standardized with
-    training-split statistics); `state` for the privileged-state ceiling (no images: the task's
-    `state` observation); `scratch` to train a fresh encoder end to end with the head."""
+    training-split statistics); `state` for low-dimensional observations, no images: the task's
+    privileged `state` where a simulator recorded it (the ceiling), beside proprio, else proprio alone
+    (a real robot's joints, e.g. LeRobot's observation.state); `scratch` to train a fresh encoder end to end with the head."""
     finetune: bool = False
     """Train the given pretrained encoder end to end with the head instead of freezing it."""
     scratch_encoder: EncoderConfig = field(default_factory=EncoderConfig)

@@ -133,15 +133,33 @@ def demo_features(features: StepFeatures, store, demos, cameras, raw_emb: Option
     return out
 
 
+def _imported_hint(store, what: str) -> str:
+    """What to do about a missing observation (`what`: "lowdim" or "images"); an imported store's
+    user cannot record again, so the advice names the importer's options."""
+    source = str(store.h5["data"].attrs.get("source", ""))
+    if source.startswith("lerobot"):
+        return ("import it again mapping its column, e.g. `--map joints=observation.state`" if what == "lowdim" else
+                "import it again with its cameras (`--cameras NAME ...`, or `--map image=observation.images.image`)")
+    if source.startswith("robomimic"):
+        return f"import it again with {'--proprio-keys / --state-keys' if what == 'lowdim' else '--cameras'}"
+    return "record demonstrations that have it (`robolearn collect`), or import them (`robolearn import`)"
+
+
 def lowdim_dims(cfg: TrainConfig, store, kind: str) -> dict[str, int]:
-    keys = ([STATE] if kind == STATE else []) + (["proprio"] if cfg.use_proprio else [])
-    missing = [k for k in keys if k not in store.lowdim_keys]
-    if missing:
-        what = ("it was recorded before tasks had a privileged `state` observation; collect it again"
-                if STATE in missing else "drop --use-proprio")
-        raise RobolearnError(f"{cfg.data}: no '{missing[0]}' observation ({what})")
-    if not keys and kind == STATE:
-        raise RobolearnError("a state policy needs the `state` observation")
+    """Low-dimensional inputs: for `state`, the privileged `state` where a simulator recorded it and
+    proprio beside it (--use-proprio), or proprio alone where there is no `state` (a real robot's
+    recording: its joints are all it has); beside images, proprio when --use-proprio."""
+    have = set(store.lowdim_keys)
+    if kind == STATE:
+        keys = ([STATE] if STATE in have else []) + (["proprio"] if "proprio" in have and
+                                                      (cfg.use_proprio or STATE not in have) else [])
+        if not keys:
+            raise RobolearnError(f"{cfg.data}: neither a 'state' nor a 'proprio' observation to train `--encoder state` "
+                                 f"on (obs keys: {', '.join(store.obs_keys)}); {_imported_hint(store, 'lowdim')}")
+    else:
+        keys = ["proprio"] if cfg.use_proprio else []
+        if cfg.use_proprio and "proprio" not in have:
+            raise RobolearnError(f"{cfg.data}: no 'proprio' observation (pass --no-use-proprio to train on images alone)")
     return {k: int(np.prod(store.obs(store.demo_names(None)[0], k, slice(0, 1)).shape[1:])) for k in keys}
 
 
@@ -154,7 +172,8 @@ def build_features(cfg: TrainConfig, store, device) -> tuple[str, StepFeatures, 
         meta = {"encoder": None, "objective": STATE, "cameras": [], "image_size": 0, "embed_dim": 0}
         return STATE, StepFeatures(None, lowdim_dims(cfg, store, STATE)), meta
     if not store.cameras:
-        raise RobolearnError(f"{cfg.data}: no camera images; only `--encoder state` trains on it")
+        raise RobolearnError(f"{cfg.data}: no camera images for --encoder {enc}; train `--encoder state` on its "
+                             f"low-dimensional observations, or {_imported_hint(store, 'images')}")
     if enc == SCRATCH:
         cameras = list(cfg.cameras or store.cameras)
         encoder = make_encoder(cfg.scratch_encoder, len(cameras), int(store.image_size))
