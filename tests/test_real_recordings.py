@@ -1,0 +1,171 @@
+"""Real robot recordings in, real robot policies out: LeRobot v3.0 folders shaped like public recordings
+from real arms (tests/recordings.py: joints only, no reward/done, 480x640 h264 and AV1 mp4, the
+(n-1)/fps to_timestamp, non-standard names, a missing video) import with the documented flags, train
+from proprio alone and from a camera, and are judged offline against the two baselines."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from recordings import FPS, JOINTS, write_recording
+
+from robolearn.cli import main
+from robolearn.data.store import open_store, summary
+from robolearn.data.video import resize
+
+QUICK = ["--optim.steps", "50", "--optim.batch-size", "16", "--optim.warmup-steps", "5", "--optim.log-every", "25",
+         "--optim.checkpoint-every", "50", "--optim.eval-every", "50", "--wandb", "disabled"]
+
+
+def run_cli(args, capsys) -> tuple[int, str]:
+    capsys.readouterr()
+    rc = main([str(a) for a in args])
+    return rc, capsys.readouterr().err.strip()
+
+
+def warnings_in(err: str) -> list[str]:
+    return [ln for ln in err.splitlines() if ln.startswith("warning: ")]
+
+
+@pytest.fixture(scope="module")
+def joints_only(tmp_path_factory):
+    root = tmp_path_factory.mktemp("rec") / "so101_joints"
+    return root, write_recording(root)
+
+
+@pytest.fixture(scope="module")
+def two_cameras(tmp_path_factory):
+    """front: h264, wrist: AV1 (LeRobot's default codec), both 480x640; to_timestamp = (n-1)/fps."""
+    root = tmp_path_factory.mktemp("rec") / "so101_cams"
+    return root, write_recording(root, lengths=(6, 6, 6, 6), cameras={"front": "libx264", "wrist": "libsvtav1"},
+                                 short_to=True)
+
+
+def test_joints_only_recording_imports_and_trains_from_proprio(joints_only, tmp_path, capsys):
+    root, truth = joints_only
+    out = tmp_path / "joints.hdf5"
+    rc, err = run_cli(["import", "lerobot", root, "--out", out], capsys)
+    assert rc == 0, err
+    with open_store(out) as s:
+        assert s.cameras == [] and s.lowdim_keys == ["proprio"]
+        for i, d in enumerate(s.demo_names()):
+            assert np.array_equal(s.actions(d), truth["action"][i]) and np.array_equal(s.obs(d, "proprio"), truth["state"][i])
+        attrs = s.h5["data"].attrs
+        assert json.loads(attrs["synthesized"]) == ["rewards", "dones"]
+        assert attrs["robot_type"] == "so101_follower" and float(attrs["fps"]) == FPS
+        assert json.loads(attrs["lerobot_features"])["proprio"] == {"feature": "observation.state", "names": JOINTS}
+    text = summary(out)
+    assert "synthesized rewards, dones" in text and "so101_follower" in text
+
+    # --encoder state trains on proprio where there is no privileged state.
+    rc, err = run_cli(["train", "--data", out, "--encoder", "state", "--out", tmp_path / "pol", *QUICK], capsys)
+    assert rc == 0, err
+    meta = json.loads((tmp_path / "pol/policy.json").read_text())
+    assert meta["lowdim"] == {"proprio": 6} and meta["cameras"] == []
+    assert np.isfinite(json.loads((tmp_path / "pol/results.json").read_text())["val/action_mse"])
+    # An image encoder on it: one line naming the importer's options, not "collect it again".
+    rc, err = run_cli(["train", "--data", out, "--encoder", "scratch", "--out", tmp_path / "pol2", *QUICK], capsys)
+    assert rc == 2 and len(err.splitlines()) == 1 and "--cameras" in err and "collect" not in err, err
+
+
+def test_cameras_at_480x640_import_resized_with_the_short_timestamp_convention(two_cameras, tmp_path, capsys):
+    root, truth = two_cameras
+    out = tmp_path / "cams.hdf5"
+    rc, err = run_cli(["import", "lerobot", root, "--out", out, "--image-size", "32"], capsys)
+    assert rc == 0, err
+    warns = warnings_in(err)
+    assert len(warns) == 1 and "(n-1)/fps" in warns[0], err
+    with open_store(out) as s:
+        assert s.cameras == ["front", "wrist"] and s.image_shape == (32, 32)
+        for cam in ("front", "wrist"):
+            for i, d in enumerate(s.demo_names()):
+                got = s.obs(d, f"{cam}_image").astype(float)
+                want = resize(truth["frames"][cam][i], 32, 32).astype(float)
+                assert len(got) == 6 and np.abs(got - want).mean() < 6, (cam, d)  # every frame, lossy codec
+
+    # A subset, and none at all.
+    rc, err = run_cli(["import", "lerobot", root, "--out", tmp_path / "front.hdf5", "--image-size", "32",
+                       "--cameras", "front"], capsys)
+    assert rc == 0, err
+    with open_store(tmp_path / "front.hdf5") as s:
+        assert s.cameras == ["front"]
+    rc, err = run_cli(["import", "lerobot", root, "--out", tmp_path / "none.hdf5", "--cameras", "none"], capsys)
+    assert rc == 0 and not warnings_in(err), err  # no camera read, so no timestamp warning
+    with open_store(tmp_path / "none.hdf5") as s:
+        assert s.cameras == [] and s.lowdim_keys == ["proprio"]
+
+    # One camera + proprio, end to end; and the camera alone.
+    rc, err = run_cli(["train", "--data", tmp_path / "front.hdf5", "--encoder", "scratch", "--out", tmp_path / "img_pol",
+                       *QUICK], capsys)
+    assert rc == 0, err
+    meta = json.loads((tmp_path / "img_pol/policy.json").read_text())
+    assert meta["cameras"] == ["front"] and meta["lowdim"] == {"proprio": 6}
+    rc, err = run_cli(["train", "--data", tmp_path / "front.hdf5", "--encoder", "scratch", "--no-use-proprio",
+                       "--out", tmp_path / "img_only", *QUICK], capsys)
+    assert rc == 0, err
+    assert json.loads((tmp_path / "img_only/policy.json").read_text())["lowdim"] == {}
+
+
+def _spoil_spans(root, shift_frames):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    p = root / "meta/episodes/chunk-000/file-000.parquet"
+    t = pq.read_table(p)
+    col = "videos/observation.images.front/to_timestamp"
+    v = np.asarray(t.column(col).to_pylist()) - shift_frames / FPS
+    pq.write_table(t.set_column(t.schema.get_field_index(col), col, pa.array(v)), p)
+
+
+@pytest.mark.parametrize("case", ["two frames short", "segments overlap"])
+def test_larger_timestamp_mismatches_stay_errors(case, tmp_path, capsys):
+    root = tmp_path / "ds"
+    if case == "two frames short":
+        write_recording(root, lengths=(5, 5), cameras={"front": "libx264"}, short_to=True)
+        _spoil_spans(root, 1)
+        expected = "spans 3.0 frames"
+    else:
+        write_recording(root, lengths=(5, 5), cameras={"front": "libx264"}, short_to=True, overlap=True)
+        expected = "inside those frames"
+    rc, err = run_cli(["import", "lerobot", root, "--out", tmp_path / "o.hdf5"], capsys)
+    assert rc == 2 and err.startswith("error: ") and len(err.splitlines()) == 1 and expected in err, err
+    assert not (tmp_path / "o.hdf5").exists()
+
+
+def test_missing_video_stops_naming_the_camera_or_drops_it(two_cameras, tmp_path, capsys):
+    src, _ = two_cameras
+    root = tmp_path / "ds"
+    shutil.copytree(src, root)
+    shutil.rmtree(root / "videos/observation.images.wrist")
+    out = tmp_path / "o.hdf5"
+    rc, err = run_cli(["import", "lerobot", root, "--out", out, "--image-size", "32"], capsys)
+    assert rc == 2 and len(err.splitlines()) == 1 and "camera 'wrist'" in err and "--drop-bad-cameras" in err, err
+    assert not out.exists()
+    rc, err = run_cli(["import", "lerobot", root, "--out", out, "--image-size", "32", "--drop-bad-cameras"], capsys)
+    assert rc == 0, err
+    assert any("dropping camera 'wrist'" in w for w in warnings_in(err)), err
+    with open_store(out) as s:
+        assert s.cameras == ["front"]
+
+
+def test_non_standard_names_import_with_map(tmp_path, capsys):
+    root = tmp_path / "ds"
+    truth = write_recording(root, lengths=(5, 6), cameras={"image": "libx264"},
+                            names={"action": "actions", "observation.state": "state",
+                                   "observation.images.image": "image"})
+    out = tmp_path / "o.hdf5"
+    rc, err = run_cli(["import", "lerobot", root, "--out", out], capsys)
+    assert rc == 2 and "--map actions=action" in err and len(err.splitlines()) == 1, err
+    rc, err = run_cli(["import", "lerobot", root, "--out", out, "--image-size", "32", "--map", "actions=action",
+                       "state=observation.state", "image=observation.images.image"], capsys)
+    assert rc == 0, err
+    with open_store(out) as s:
+        assert s.cameras == ["image"] and s.lowdim_keys == ["proprio"]
+        assert np.array_equal(s.actions("demo_1"), truth["action"][1])
+        assert np.array_equal(s.obs("demo_1", "proprio"), truth["state"][1])
+        feats = json.loads(s.h5["data"].attrs["lerobot_features"])
+        assert feats["proprio"] == {"feature": "observation.state", "column": "state", "names": JOINTS}
+    rc, err = run_cli(["import", "lerobot", root, "--out", out, "--overwrite", "--map", "nope=action"], capsys)
+    assert rc == 2 and "no feature 'nope'" in err, err
