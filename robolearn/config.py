@@ -21,7 +21,7 @@ from robolearn.settings import (OPTIM_DEFAULTS, CollectConfig, DataConfig, Encod
                                 from_dict, load_config, resolve_optim, save_config, to_dict)
 
 __all__ = ["OPTIM_DEFAULTS", "BenchConfig", "CollectConfig", "DataConfig", "EncoderConfig", "EvalConfig",
-           "ExportConfig", "ExportLerobotConfig", "ImportLerobotConfig", "ImportRobomimicConfig", "OptimConfig",
+           "EvalOfflineConfig", "ExportConfig", "ExportLerobotConfig", "ImportLerobotConfig", "ImportRobomimicConfig", "OptimConfig",
            "PretrainConfig", "RunConfig", "TrainConfig", "WandbMode", "config_hash", "from_dict", "load_config",
            "method_config", "resolve_optim", "save_config", "to_dict"]
 
@@ -161,6 +161,25 @@ class EvalConfig:
     shard: Optional[str] = None
     """K/N: run only the K-th (from 0) of N contiguous shares of the episodes, seeds unchanged;
     join the shards with `robolearn eval-merge`."""
+
+
+@dataclass
+class EvalOfflineConfig:
+    """Judge a policy without a simulator or a robot: run it on the recorded observations of held-out
+    episodes and compare its actions with the recorded ones, beside two baselines (the training
+    mean; repeating the previous action). What real-robot users check before risking hardware."""
+
+    policy: Path = Path("runs/pol")
+    """Policy run folder (written by `robolearn train`)."""
+    data: Optional[Path] = None
+    """Demonstration store (default: the one the policy was trained on)."""
+    split: Literal["valid", "train", "all"] = "valid"
+    """Episodes to judge on: the held-out ones (valid); train and all are for comparison only."""
+    out: Path = Path("runs/eval_offline")
+    """Folder for results.json."""
+    overwrite: bool = False
+    seed: int = 0
+    """Seed of the noise of generative heads (diffusion, VQ-BeT)."""
 
 
 @dataclass

@@ -16,6 +16,7 @@ again for readers of format 2), `normalizer.json`, `config.yaml`,
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Optional
 
@@ -192,6 +193,29 @@ def build_features(cfg: TrainConfig, store, device) -> tuple[str, StepFeatures, 
     return kind, StepFeatures(encoder, lowdim_dims(cfg, store, kind)), meta
 
 
+def action_bounds(store, normalizer) -> dict:
+    """Where the policy's actions are clipped: a simulated task's action space [-1, 1]; for a
+    recording without a task (a real robot's joint targets, in its own units), the range its
+    training actions span: the policy never commands beyond what the demonstrations did."""
+    if store.env_id:
+        return {"action_low": [-1.0] * store.action_dim, "action_high": [1.0] * store.action_dim}
+    st = normalizer.stats("actions")
+    return {"action_low": [float(x) for x in st["min"]], "action_high": [float(x) for x in st["max"]]}
+
+
+def dataset_meta(store) -> dict:
+    """What the data says about the robot: its type and control rate, and, for each observation and
+    action key, the LeRobot feature and per-dimension names it came from (the bundle repeats them
+    so that a robot's software can check what it sends)."""
+    attrs = store.h5["data"].attrs
+    text = lambda k: attrs[k].decode() if isinstance(attrs[k], bytes) else str(attrs[k])  # noqa: E731
+    return {"robot_type": text("robot_type") if "robot_type" in attrs else None,
+            "fps": float(attrs["fps"]) if "fps" in attrs else None,
+            "source": text("source") if "source" in attrs else None,
+            "features": json.loads(text("lerobot_features")) if "lerobot_features" in attrs else {},
+            "synthesized": json.loads(text("synthesized")) if "synthesized" in attrs else []}
+
+
 def train(cfg: TrainConfig) -> Path:
     out = Path(cfg.out)
     store = open_store(cfg.data)
@@ -297,6 +321,7 @@ def _train(cfg: TrainConfig, out: Path, store) -> Path:
             "emb_dim": emb_dim, "image_emb_dim": features.image_dim, "use_proprio": cfg.use_proprio,
             "action_dim": store.action_dim, "obs_horizon": t_o, "pred_horizon": t_pred, "action_horizon": t_a,
             "env_id": store.env_id, "env_kwargs": store.env_kwargs, "data": str(cfg.data), "data_hash": data_hash,
+            **action_bounds(store, normalizer), "dataset": dataset_meta(store),
             "weights_hash": file_sha256(out / "model.safetensors"), "robolearn_version": __version__,
         }
         save_json(out / "policy.json", meta)  # written last: marks the run as finished

@@ -43,12 +43,20 @@ def two_cameras(tmp_path_factory):
                                  short_to=True)
 
 
-def test_joints_only_recording_imports_and_trains_from_proprio(joints_only, tmp_path, capsys):
+@pytest.fixture(scope="module")
+def joints_policy(joints_only, tmp_path_factory):
+    """The joints-only recording imported with no options and a policy trained on its proprio."""
     root, truth = joints_only
-    out = tmp_path / "joints.hdf5"
-    rc, err = run_cli(["import", "lerobot", root, "--out", out], capsys)
-    assert rc == 0, err
-    with open_store(out) as s:
+    tmp = tmp_path_factory.mktemp("joints")
+    store, pol = tmp / "joints.hdf5", tmp / "pol"
+    assert main([str(a) for a in ["import", "lerobot", root, "--out", store]]) == 0
+    assert main([str(a) for a in ["train", "--data", store, "--encoder", "state", "--out", pol, *QUICK]]) == 0
+    return store, pol, truth
+
+
+def test_joints_only_recording_imports_and_trains_from_proprio(joints_policy, tmp_path, capsys):
+    store, pol, truth = joints_policy
+    with open_store(store) as s:
         assert s.cameras == [] and s.lowdim_keys == ["proprio"]
         for i, d in enumerate(s.demo_names()):
             assert np.array_equal(s.actions(d), truth["action"][i]) and np.array_equal(s.obs(d, "proprio"), truth["state"][i])
@@ -56,17 +64,20 @@ def test_joints_only_recording_imports_and_trains_from_proprio(joints_only, tmp_
         assert json.loads(attrs["synthesized"]) == ["rewards", "dones"]
         assert attrs["robot_type"] == "so101_follower" and float(attrs["fps"]) == FPS
         assert json.loads(attrs["lerobot_features"])["proprio"] == {"feature": "observation.state", "names": JOINTS}
-    text = summary(out)
+    text = summary(store)
     assert "synthesized rewards, dones" in text and "so101_follower" in text
 
-    # --encoder state trains on proprio where there is no privileged state.
-    rc, err = run_cli(["train", "--data", out, "--encoder", "state", "--out", tmp_path / "pol", *QUICK], capsys)
-    assert rc == 0, err
-    meta = json.loads((tmp_path / "pol/policy.json").read_text())
+    # --encoder state trained on proprio, as there is no privileged state; the policy says what it expects.
+    meta = json.loads((pol / "policy.json").read_text())
     assert meta["lowdim"] == {"proprio": 6} and meta["cameras"] == []
-    assert np.isfinite(json.loads((tmp_path / "pol/results.json").read_text())["val/action_mse"])
+    assert meta["dataset"]["robot_type"] == "so101_follower" and meta["dataset"]["fps"] == FPS
+    assert meta["dataset"]["features"]["actions"] == {"feature": "action", "names": JOINTS}
+    with open_store(store) as s:  # clipped to what the training demonstrations commanded
+        acts = np.concatenate([s.actions(d) for d in s.demo_names("train")])
+    assert meta["action_low"] == pytest.approx(acts.min(0).tolist()) and meta["action_high"] == pytest.approx(acts.max(0).tolist())
+    assert np.isfinite(json.loads((pol / "results.json").read_text())["val/action_mse"])
     # An image encoder on it: one line naming the importer's options, not "collect it again".
-    rc, err = run_cli(["train", "--data", out, "--encoder", "scratch", "--out", tmp_path / "pol2", *QUICK], capsys)
+    rc, err = run_cli(["train", "--data", store, "--encoder", "scratch", "--out", tmp_path / "pol2", *QUICK], capsys)
     assert rc == 2 and len(err.splitlines()) == 1 and "--cameras" in err and "collect" not in err, err
 
 
@@ -169,3 +180,66 @@ def test_non_standard_names_import_with_map(tmp_path, capsys):
         assert feats["proprio"] == {"feature": "observation.state", "column": "state", "names": JOINTS}
     rc, err = run_cli(["import", "lerobot", root, "--out", out, "--overwrite", "--map", "nope=action"], capsys)
     assert rc == 2 and "no feature 'nope'" in err, err
+
+
+def test_eval_offline_reports_action_error_beside_both_baselines(joints_policy, tmp_path, capsys):
+    from robolearn.evaluation.offline import executed, predict_chunks
+    from robolearn.policies.policy import Policy
+
+    store, pol, _ = joints_policy
+    out = tmp_path / "offline"
+    capsys.readouterr()
+    rc = main(["eval-offline", "--policy", str(pol), "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert rc == 0
+    r = json.loads((out / "results.json").read_text())
+    assert r["split"] == "valid" and r["episodes"] >= 1 and r["action_names"] == JOINTS
+    for who in ("policy", "train_mean", "repeat_previous"):
+        assert len(r["executed"][who]["mae"]) == 6 and np.isfinite(r["executed"][who]["nmae"])
+        assert len(r["by_chunk_position"][who]) == r["pred_horizon"] == 5  # the MLP head's chunk
+    assert "shoulder_pan.pos" in printed and "repeat_previous" in printed and "chunk position" in printed
+    # The baselines are what they say: recomputed here from the recorded actions.
+    with open_store(store) as s:
+        valid = s.demo_names("valid")
+        acts = [s.actions(d) for d in valid]
+        policy = Policy.load(pol)
+        mean = policy.normalizer.stats("actions")["mean"]
+        want_mean = np.abs(np.concatenate(acts) - mean).mean(0)
+        want_prev = np.abs(np.concatenate([np.concatenate([mean[None], a[:-1]]) - a for a in acts])).mean(0)
+        assert r["executed"]["train_mean"]["mae"] == pytest.approx(want_mean.tolist(), rel=1e-4)
+        assert r["executed"]["repeat_previous"]["mae"] == pytest.approx(want_prev.tolist(), rel=1e-4)
+        # The executed actions are the ones the Policy sends, step by step, with its queue.
+        d = valid[0]
+        got = executed(predict_chunks(policy, s, d, None), policy.action_horizon)
+        policy.reset()
+        stepped = np.stack([policy.select_action({"proprio": s.obs(d, "proprio")[t]}) for t in range(s.length(d))])
+        np.testing.assert_allclose(got, stepped, rtol=1e-5, atol=1e-4)
+    rc, err = run_cli(["eval-offline", "--policy", pol, "--out", out], capsys)
+    assert rc == 2 and "--overwrite" in err
+
+
+def test_bundle_says_what_the_robot_must_send(joints_policy, tmp_path, capsys):
+    from robolearn.runtime import BundleError, BundlePolicy
+
+    store, pol, truth = joints_policy
+    bundle = tmp_path / "bundle"
+    rc, err = run_cli(["export", "--policy", pol, "--out", bundle], capsys)
+    assert rc == 0, err
+    spec = json.loads((bundle / "policy.json").read_text())
+    assert spec["control_hz"] == FPS and spec["dataset"]["robot_type"] == "so101_follower"
+    assert spec["observation"]["features"]["proprio"] == {"feature": "observation.state", "names": JOINTS}
+    assert spec["action"]["names"] == JOINTS and len(spec["action"]["low"]) == 6
+    p = BundlePolicy(bundle)
+    state = truth["state"][0][0]
+    a = p.act({"proprio": state})
+    for obs in ({"observation.state": state}, dict(zip(JOINTS, state.tolist()))):  # LeRobot's names
+        p.reset()
+        np.testing.assert_allclose(p.act(obs), a, rtol=1e-6)
+    assert list(p.action_dict(a)) == JOINTS
+    low, high = np.asarray(spec["action"]["low"]), np.asarray(spec["action"]["high"])
+    assert (a >= low - 1e-4).all() and (a <= high + 1e-4).all()
+    with pytest.raises(BundleError, match="lacks 'gripper.pos' of observation.state") as e:
+        p.act(dict(zip(JOINTS[:5], state.tolist())))
+    assert len(str(e.value).splitlines()) == 1
+    with pytest.raises(BundleError, match="LeRobot: 'observation.state'"):
+        p.act({"observation.images.front": np.zeros((32, 32, 3), np.uint8)})

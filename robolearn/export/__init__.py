@@ -76,7 +76,7 @@ def _export(cfg: ExportConfig) -> Path:
     if not data.exists():
         raise RobolearnError(f"{data}: the policy's dataset is needed for the parity check and was not found")
     store = open_store(data)
-    hz = control_hz(meta["env_id"], dict(meta.get("env_kwargs") or {}))
+    hz = control_hz(meta)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
