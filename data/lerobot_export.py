@@ -96,7 +96,9 @@ def export_lerobot(cfg) -> Path:
         extra_keys = [k for k in store.lowdim_keys if k not in ("proprio", "state")]
         first = store.h5["data"][demos[0]]
         has = {k: k in store.lowdim_keys for k in ("proprio", "state")}
-        has_rewards, has_dones = "rewards" in first, "dones" in first
+        # Rewards an importer made up (zeros) do not go out as if recorded; dones (the last frame) are true.
+        synthesized = json.loads(_attr_str(attrs["synthesized"])) if "synthesized" in attrs else []
+        has_rewards, has_dones = "rewards" in first and "rewards" not in synthesized, "dones" in first
         feature_dim = store.feature_dim
         ep_tasks = []
         for d in demos:
@@ -155,13 +157,19 @@ def export_lerobot(cfg) -> Path:
                 }
                 for k, v in cols.items():
                     row[k] = _vector(v, np.float32)
+                ep_values = {**cols, "index": np.arange(index, index + n), "episode_index": np.full(n, e),
+                             "frame_index": np.arange(n), "timestamp": ts,
+                             "task_index": np.full(n, task_index[ep_tasks[e]])}
                 if has_rewards:
                     r = store.rewards(d).astype(np.float32)
                     row[REWARD] = pa.array(r, pa.float32())
                     numeric.setdefault(REWARD, []).append(r[:, None])
+                    ep_values[REWARD] = r
                 if has_dones:
                     dn = np.asarray(store.h5["data"][d]["dones"][()], bool)
                     row[DONE] = pa.array(dn, pa.bool_())
+                    ep_values[DONE] = dn
+                    numeric.setdefault(DONE, []).append(dn[:, None].astype(np.float32))
                 table = pa.table(row)
                 if pending and pending_bytes + table.nbytes > cfg.data_file_mb * MiB:
                     flush_data()
@@ -187,8 +195,12 @@ def export_lerobot(cfg) -> Path:
                     start = w.duration
                     w.write(frames)
                     img_stats[c].add(frames)
+                    one = _ImageStats()
+                    one.add(frames)
+                    ep_values[key] = one.result(n)
                     ep.update({f"videos/{key}/chunk_index": video_pos[c][0], f"videos/{key}/file_index": video_pos[c][1],
                                f"videos/{key}/from_timestamp": start, f"videos/{key}/to_timestamp": w.duration})
+                ep.update(_episode_stats(ep_values))
                 ep["meta/episodes/chunk_index"] = 0
                 ep["meta/episodes/file_index"] = 0
                 episodes.append(ep)
@@ -203,9 +215,7 @@ def export_lerobot(cfg) -> Path:
             ep_path = tmp / EPISODES_PATH.format(chunk_index=0, file_index=0)
             ep_path.parent.mkdir(parents=True, exist_ok=True)
             ep_cols = {k: [ep[k] for ep in episodes] for k in episodes[0]}
-            ep_schema = {k: (pa.list_(pa.string()) if k == "tasks" else pa.float64() if k.endswith("_timestamp")
-                             else pa.int64()) for k in ep_cols}
-            pq.write_table(pa.table({k: pa.array(v, ep_schema[k]) for k, v in ep_cols.items()}), ep_path)
+            pq.write_table(pa.table({k: pa.array(v, _episode_column_type(k)) for k, v in ep_cols.items()}), ep_path)
             pq.write_table(_tasks_table(task_list), tmp / TASKS)
 
             def names(prefix, n_):
@@ -221,7 +231,7 @@ def export_lerobot(cfg) -> Path:
                              "video.channels": 3, "video.g": cfg.gop, "video.crf": cfg.crf, "has_audio": False},
                 }
             for k, v in numeric.items():
-                if k == REWARD:
+                if k in (REWARD, DONE):
                     features[k] = {"dtype": "float32", "shape": [1], "names": None}
                     continue
                 dim = v[0].shape[1]
@@ -290,6 +300,30 @@ def export_lerobot(cfg) -> Path:
     print(f"exported {len(demos)} episodes, {index} frames ({index / max(elapsed, 1e-9):.0f} frames/s{video}) -> {out}",
           file=sys.stderr)
     return out
+
+
+def _episode_stats(values: dict) -> dict:
+    """meta/episodes' per-episode statistics, as LeRobot's writer adds them (flattened
+    `stats/<feature>/<stat>`; min, max, mean, std, count, q01..q99): vectors per dimension, scalar
+    columns as one value, images per channel in [0, 1] shaped (3, 1, 1). LeRobot's split_dataset and
+    delete_episodes rebuild stats.json from these; without them it writes {} and its normalizer
+    silently skips every feature."""
+    out = {}
+    for key, v in values.items():
+        st = v if isinstance(v, dict) else _stats(np.asarray(v, np.float64).reshape(len(v), -1))
+        out.update({f"stats/{key}/{name}": x for name, x in st.items()})
+    return out
+
+
+def _episode_column_type(key: str) -> pa.DataType:
+    if key == "tasks":
+        return pa.list_(pa.string())
+    if key.startswith("stats/"):
+        if key.endswith("/count"):
+            return pa.list_(pa.int64())
+        image = key.split("/")[1].startswith(IMAGES)
+        return pa.list_(pa.list_(pa.list_(pa.float64()))) if image else pa.list_(pa.float64())
+    return pa.float64() if key.endswith("_timestamp") else pa.int64()
 
 
 def _codec_name(encoder: str) -> str:

@@ -243,3 +243,38 @@ def test_bundle_says_what_the_robot_must_send(joints_policy, tmp_path, capsys):
     assert len(str(e.value).splitlines()) == 1
     with pytest.raises(BundleError, match="LeRobot: 'observation.state'"):
         p.act({"observation.images.front": np.zeros((32, 32, 3), np.uint8)})
+
+
+def test_export_writes_lerobots_per_episode_stats(two_cameras, tmp_path, capsys):
+    """meta/episodes carries stats/<feature>/<stat> per episode as LeRobot's writer adds them (its
+    split_dataset and delete_episodes rebuild stats.json from these), next.done's included; rewards
+    the import synthesized do not go out as if they had been recorded."""
+    import pyarrow.parquet as pq
+
+    root, _ = two_cameras
+    store = tmp_path / "front.hdf5"
+    assert run_cli(["import", "lerobot", root, "--out", store, "--image-size", "32", "--cameras", "front"], capsys)[0] == 0
+    out = tmp_path / "again"
+    rc, err = run_cli(["export-data", "lerobot", store, "--out", out], capsys)
+    assert rc == 0, err
+    eps = pq.read_table(out / "meta/episodes/chunk-000/file-000.parquet").to_pylist()
+    info = json.loads((out / "meta/info.json").read_text())
+    assert "next.reward" not in info["features"] and info["features"]["next.done"]["dtype"] == "bool"
+    stat_names = ["min", "max", "mean", "std", "count", "q01", "q10", "q50", "q90", "q99"]
+    for feat in ("action", "observation.state", "observation.images.front", "next.done", "timestamp", "frame_index",
+                 "episode_index", "index", "task_index"):
+        assert all(f"stats/{feat}/{s}" in eps[0] for s in stat_names), feat
+    with open_store(store) as s:
+        for e, d in enumerate(s.demo_names()):
+            ep, n = eps[e], s.length(d)
+            assert ep["stats/action/count"] == [n] and ep["stats/observation.images.front/count"] == [n]
+            np.testing.assert_allclose(ep["stats/action/mean"], s.actions(d).mean(0), rtol=1e-5)
+            np.testing.assert_allclose(ep["stats/observation.state/max"], s.obs(d, "proprio").max(0), rtol=1e-6)
+            assert ep["stats/next.done/max"] == [1.0] and ep["stats/next.done/mean"] == pytest.approx([1 / n])
+            assert ep["stats/frame_index/max"] == [n - 1]
+            img = np.asarray(ep["stats/observation.images.front/mean"])
+            assert img.shape == (3, 1, 1)
+            np.testing.assert_allclose(img.reshape(3), s.obs(d, "front_image").reshape(-1, 3).mean(0) / 255, rtol=1e-6)
+    assert "next.done" in json.loads((out / "meta/stats.json").read_text())
+    rc, err = run_cli(["import", "lerobot", out, "--out", tmp_path / "back.hdf5"], capsys)
+    assert rc == 0, err
