@@ -79,6 +79,9 @@ def test_joints_only_recording_imports_and_trains_from_proprio(joints_policy, tm
     # An image encoder on it: one line naming the importer's options, not "collect it again".
     rc, err = run_cli(["train", "--data", store, "--encoder", "scratch", "--out", tmp_path / "pol2", *QUICK], capsys)
     assert rc == 2 and len(err.splitlines()) == 1 and "--cameras" in err and "collect" not in err, err
+    # No task to roll out in: rollouts point to the offline evaluation.
+    rc, err = run_cli(["eval", "--policy", pol, "--out", tmp_path / "ev", "--wandb", "disabled"], capsys)
+    assert rc == 2 and len(err.splitlines()) == 1 and "eval-offline" in err, err
 
 
 def test_cameras_at_480x640_import_resized_with_the_short_timestamp_convention(two_cameras, tmp_path, capsys):
@@ -117,6 +120,14 @@ def test_cameras_at_480x640_import_resized_with_the_short_timestamp_convention(t
                        "--out", tmp_path / "img_only", *QUICK], capsys)
     assert rc == 0, err
     assert json.loads((tmp_path / "img_only/policy.json").read_text())["lowdim"] == {}
+    # A frozen encoder (pretrained on these frames) + proprio.
+    rc, err = run_cli(["pretrain", "--data", tmp_path / "front.hdf5", "--objective", "none", "--out", tmp_path / "enc",
+                       "--wandb", "disabled"], capsys)
+    assert rc == 0, err
+    rc, err = run_cli(["train", "--data", tmp_path / "front.hdf5", "--encoder", tmp_path / "enc",
+                       "--out", tmp_path / "frozen_pol", *QUICK], capsys)
+    assert rc == 0, err
+    assert json.loads((tmp_path / "frozen_pol/policy.json").read_text())["features"] == "frozen"
 
 
 def _spoil_spans(root, shift_frames):
@@ -159,6 +170,8 @@ def test_missing_video_stops_naming_the_camera_or_drops_it(two_cameras, tmp_path
     assert any("dropping camera 'wrist'" in w for w in warnings_in(err)), err
     with open_store(out) as s:
         assert s.cameras == ["front"]
+    rc, err = run_cli(["train", "--data", out, "--encoder", "scratch", "--out", tmp_path / "pol", *QUICK], capsys)
+    assert rc == 0, err
 
 
 def test_non_standard_names_import_with_map(tmp_path, capsys):
@@ -178,6 +191,9 @@ def test_non_standard_names_import_with_map(tmp_path, capsys):
         assert np.array_equal(s.obs("demo_1", "proprio"), truth["state"][1])
         feats = json.loads(s.h5["data"].attrs["lerobot_features"])
         assert feats["proprio"] == {"feature": "observation.state", "column": "state", "names": JOINTS}
+    for enc in ("state", "scratch"):
+        rc, err = run_cli(["train", "--data", out, "--encoder", enc, "--out", tmp_path / enc, *QUICK], capsys)
+        assert rc == 0, err
     rc, err = run_cli(["import", "lerobot", root, "--out", out, "--overwrite", "--map", "nope=action"], capsys)
     assert rc == 2 and "no feature 'nope'" in err, err
 
