@@ -148,10 +148,15 @@ def _imported_hint(store, what: str) -> str:
 
 def lowdim_dims(cfg: TrainConfig, store, kind: str) -> dict[str, int]:
     """Low-dimensional inputs: for `state`, the privileged `state` where a simulator recorded it and
-    proprio beside it (--use-proprio), or proprio alone where there is no `state` (a real robot's
-    recording: its joints are all it has); beside images, proprio when --use-proprio."""
+    proprio beside it (--use-proprio), or proprio alone in a recording without `state` (imported, or
+    naming no task: a real robot's joints are all it has); beside images, proprio when --use-proprio."""
     have = set(store.lowdim_keys)
     if kind == STATE:
+        imported = "source" in store.h5["data"].attrs
+        if STATE not in have and store.env_id and not imported:
+            # Collected here for a simulated task: its ceiling is the privileged state, not proprio.
+            raise RobolearnError(f"{cfg.data}: no 'state' observation (it was recorded before tasks had a privileged "
+                                 "`state` observation; collect it again)")
         keys = ([STATE] if STATE in have else []) + (["proprio"] if "proprio" in have and
                                                       (cfg.use_proprio or STATE not in have) else [])
         if not keys:
