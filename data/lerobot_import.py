@@ -291,6 +291,10 @@ def import_lerobot(cfg) -> Path:
             raise RobolearnError(f"{root}: cameras have different sizes "
                                  f"({', '.join(f'{c} {h}x{w}' for c, (h, w) in sizes.items())}); pass --image-size")
         size = next(iter(sizes.values()), None)
+        if size is not None and size[0] * size[1] > 256 * 256:
+            raw = sum(r["length"] for r in chosen) * len(cams) * size[0] * size[1] * 3
+            _warn(f"keeping {size[0]}x{size[1]} frames ({raw / 2**30:.1f} GiB before compression); the encoders "
+                  "train on small square frames: --image-size 96 resizes on import")
     writer, extras = _writer(cfg, ds, cams, size, chosen, tasks, lowdim)
     t0 = time.perf_counter()
     frames = _write_demos(ds, writer, cams, size, chosen, tasks, lowdim, extras)
