@@ -342,7 +342,6 @@ def _write_demos(ds: _Dataset, writer: StoreWriter, cams, size, chosen, tasks, l
     data_cache: dict = {}
     frames_done = 0
     modes, success = extras.get("modes") or [], extras.get("success") or []
-    tol = 0.45 / ds.fps  # unambiguous: the nearest frame of a 1/fps grid, and never its neighbour
     image_cols = [ds.cam_of[c] for c in cams if not ds.is_video(c)]
     bar = tqdm(total=sum(r["length"] for r in chosen), desc="import lerobot", unit="frame", dynamic_ncols=True)
     try:
@@ -353,31 +352,12 @@ def _write_demos(ds: _Dataset, writer: StoreWriter, cams, size, chosen, tasks, l
             if data_cache.get("path") != dpath:
                 data_cache = {"path": dpath, **_load_data_file(dpath, lowdim, image_cols, ds.col)}
             sel = _episode_rows_of(data_cache, e, n, dpath)
-            ts = data_cache["timestamp"][sel]
             cols = {k: v[sel] for k, v in data_cache["cols"].items()}
             acts = cols[ACTION]
             bad = np.nonzero(~np.isfinite(acts).all(1))[0]
             if len(bad):
                 raise DataError(f"{dpath}: episode {e} has NaN or inf in '{ds.col(ACTION)}' (frame {bad[0]})")
-            obs = {}
-            for k, v in cols.items():
-                if k in (ACTION, REWARD, DONE, FEATURES):
-                    continue
-                if not np.isfinite(v).all():
-                    raise DataError(f"{dpath}: episode {e} has NaN or inf in '{ds.col(k)}'")
-                obs[_store_key(k)] = v.astype(np.float32)
-            for c in cams:
-                key = ds.cam_of[c]
-                if not ds.is_video(c):
-                    obs[f"{c}{IMAGE_SUFFIX}"] = _decode_images(data_cache["images"][key], sel, size, dpath, ds.col(key))
-                    continue
-                vpath = ds.video_path(c, r)
-                rd = readers.get(key)
-                if rd is None or rd.path != vpath:  # one open file per camera
-                    if rd is not None:
-                        rd.close()
-                    rd = readers[key] = VideoReader(vpath, size)
-                obs[f"{c}{IMAGE_SUFFIX}"] = rd.frames_at(r[f"videos/{key}/from_timestamp"] + ts.astype(np.float64), tol)
+            obs = _episode_obs(ds, r, cols, data_cache, sel, cams, size, readers, dpath)
             demo = {"obs": obs, "actions": acts.astype(np.float32)}
             if REWARD in cols:
                 demo["rewards"] = cols[REWARD].reshape(-1)
@@ -404,6 +384,35 @@ def _write_demos(ds: _Dataset, writer: StoreWriter, cams, size, chosen, tasks, l
             rd.close()
         bar.close()
     return frames_done
+
+
+def _episode_obs(ds: _Dataset, r: dict, cols: dict, cache: dict, sel: np.ndarray, cams, size, readers: dict,
+                 dpath: Path) -> dict:
+    """One episode's observations under the store's keys: low-dim columns, and each camera's frames
+    from its image column or its video (one open reader per camera, kept across episodes)."""
+    e = r["episode_index"]
+    obs = {}
+    for k, v in cols.items():
+        if k in (ACTION, REWARD, DONE, FEATURES):
+            continue
+        if not np.isfinite(v).all():
+            raise DataError(f"{dpath}: episode {e} has NaN or inf in '{ds.col(k)}'")
+        obs[_store_key(k)] = v.astype(np.float32)
+    tol = 0.45 / ds.fps  # unambiguous: the nearest frame of a 1/fps grid, and never its neighbour
+    ts = cache["timestamp"][sel].astype(np.float64)
+    for c in cams:
+        key = ds.cam_of[c]
+        if not ds.is_video(c):
+            obs[f"{c}{IMAGE_SUFFIX}"] = _decode_images(cache["images"][key], sel, size, dpath, ds.col(key))
+            continue
+        vpath = ds.video_path(c, r)
+        rd = readers.get(key)
+        if rd is None or rd.path != vpath:
+            if rd is not None:
+                rd.close()
+            rd = readers[key] = VideoReader(vpath, size)
+        obs[f"{c}{IMAGE_SUFFIX}"] = rd.frames_at(r[f"videos/{key}/from_timestamp"] + ts, tol)
+    return obs
 
 
 def _episode_rows_of(cache: dict, e: int, n: int, dpath: Path) -> np.ndarray:

@@ -20,10 +20,9 @@ Mapping to the store: observation.images.<cam> <-> obs/<cam>_image, observation.
 observation.environment_state <-> obs/state (privileged), other observation.<x> <-> obs/<x>,
 action <-> actions, next.reward <-> rewards, next.done <-> dones. robolearn's extras travel in
 meta/robolearn.json (env_args, feature names, masks, modes) and a `task_features` column; LeRobot
-readers ignore both.
+readers ignore both. meta/episodes also holds per-episode `stats/<feature>/<stat>` columns (LeRobot's
+writer adds them; the importer does not need them, the exporter writes them).
 """
-from __future__ import annotations
-
 from __future__ import annotations
 
 import json
@@ -37,10 +36,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from robolearn.errors import DataError
-
-
-from .store import IMAGE_SUFFIX, StoreWriter, make_env_args, open_store
-from .video import VideoReader, VideoWriter, resize
 
 CODEBASE_VERSION = "v3.0"
 CHUNKS_SIZE = 1000
