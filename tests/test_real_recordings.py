@@ -116,6 +116,21 @@ def test_cameras_at_480x640_import_resized_with_the_short_timestamp_convention(t
     assert rc == 0, err
     meta = json.loads((tmp_path / "img_pol/policy.json").read_text())
     assert meta["cameras"] == ["front"] and meta["lowdim"] == {"proprio": 6}
+    # Judged offline and exported: the bundle takes a LeRobot robot's observation (joints by name,
+    # the frame by camera name) as well as its own keys.
+    rc, err = run_cli(["eval-offline", "--policy", tmp_path / "img_pol", "--out", tmp_path / "img_off"], capsys)
+    assert rc == 0, err
+    assert len(json.loads((tmp_path / "img_off/results.json").read_text())["executed"]["policy"]["mae"]) == 6
+    rc, err = run_cli(["export", "--policy", tmp_path / "img_pol", "--out", tmp_path / "img_bundle"], capsys)
+    assert rc == 0, err
+    from robolearn.runtime import BundlePolicy
+
+    bundle = BundlePolicy(tmp_path / "img_bundle")
+    with open_store(tmp_path / "front.hdf5") as s:
+        frame, joints = s.obs("demo_0", "front_image")[0], s.obs("demo_0", "proprio")[0]
+    a = bundle.act({"front_image": frame, "proprio": joints})
+    bundle.reset()
+    np.testing.assert_allclose(bundle.act({"front": frame, **dict(zip(JOINTS, joints.tolist()))}), a, rtol=1e-6)
     rc, err = run_cli(["train", "--data", tmp_path / "front.hdf5", "--encoder", "scratch", "--no-use-proprio",
                        "--out", tmp_path / "img_only", *QUICK], capsys)
     assert rc == 0, err
