@@ -98,6 +98,8 @@ def export_lerobot(cfg) -> Path:
         has = {k: k in store.lowdim_keys for k in ("proprio", "state")}
         # Rewards an importer made up (zeros) do not go out as if recorded; dones (the last frame) are true.
         synthesized = json.loads(_attr_str(attrs["synthesized"])) if "synthesized" in attrs else []
+        # A recording's per-joint names (kept by the importer) go back out with it.
+        recorded = json.loads(_attr_str(attrs["lerobot_features"])) if "lerobot_features" in attrs else {}
         has_rewards, has_dones = "rewards" in first and "rewards" not in synthesized, "dones" in first
         feature_dim = store.feature_dim
         ep_tasks = []
@@ -235,8 +237,9 @@ def export_lerobot(cfg) -> Path:
                     features[k] = {"dtype": "float32", "shape": [1], "names": None}
                     continue
                 dim = v[0].shape[1]
-                nm = (list(store.feature_names) if k == FEATURES else
-                      names({STATE: "proprio", ENV_STATE: "state", ACTION: "action"}.get(k, k.split(".")[-1]), dim))
+                short = {STATE: "proprio", ENV_STATE: "state", ACTION: "action"}.get(k, k.split(".")[-1])
+                kept = recorded.get("actions" if k == ACTION else short, {}).get("names") or []
+                nm = (list(store.feature_names) if k == FEATURES else kept if len(kept) == dim else names(short, dim))
                 features[k] = {"dtype": "float32", "shape": [dim], "names": nm}
             if has_dones:
                 features[DONE] = {"dtype": "bool", "shape": [1], "names": None}
@@ -260,7 +263,7 @@ def export_lerobot(cfg) -> Path:
             (tmp / STATS).write_text(json.dumps(stats, indent=2))
             info = {
                 "codebase_version": CODEBASE_VERSION,
-                "robot_type": store.env_id,
+                "robot_type": _attr_str(attrs["robot_type"]) if "robot_type" in attrs else store.env_id,
                 "total_episodes": len(episodes),
                 "total_frames": int(index),
                 "total_tasks": len(task_list),

@@ -291,6 +291,8 @@ def test_export_writes_lerobots_per_episode_stats(two_cameras, tmp_path, capsys)
     eps = pq.read_table(out / "meta/episodes/chunk-000/file-000.parquet").to_pylist()
     info = json.loads((out / "meta/info.json").read_text())
     assert "next.reward" not in info["features"] and info["features"]["next.done"]["dtype"] == "bool"
+    assert info["robot_type"] == "so101_follower" and info["features"]["observation.state"]["names"] == JOINTS
+    assert info["features"]["action"]["names"] == JOINTS
     stat_names = ["min", "max", "mean", "std", "count", "q01", "q10", "q50", "q90", "q99"]
     for feat in ("action", "observation.state", "observation.images.front", "next.done", "timestamp", "frame_index",
                  "episode_index", "index", "task_index"):
