@@ -191,7 +191,8 @@ class ExportConfig:
     parity_frames: int = 64
     """Validation frames checked for torch/ONNX parity before the bundle is written."""
     tolerance: Optional[float] = None
-    """Largest action difference (action units) allowed between the bundle and the torch policy;
+    """Largest action difference allowed between the bundle and the torch policy, in action units, or
+    in units of a dimension's half-range where that exceeds 1 (a robot's joint targets in degrees);
     default: the head's `export_tolerance` (1e-4; diffusion 1e-3)."""
     overwrite: bool = False
     threads: Optional[int] = None

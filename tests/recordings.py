@@ -17,6 +17,7 @@ from robolearn.data.video import VideoWriter
 
 JOINTS = ["shoulder_pan.pos", "shoulder_lift.pos", "elbow_flex.pos", "wrist_flex.pos", "wrist_roll.pos", "gripper.pos"]
 FPS = 30
+LAG = 3
 H, W = 480, 640
 
 
@@ -49,9 +50,14 @@ def write_recording(root: Path, lengths=(8, 8, 8, 8), cameras: Optional[dict[str
     truth: dict = {"action": [], "state": [], "frames": {c: [] for c in cameras}}
     rows, eps, start = [], [], 0
     for e, n in enumerate(lengths):
-        t = np.arange(n)[:, None]
-        state = (rng.uniform(-60, 60, size=(1, 6)) + 3.0 * t * rng.normal(size=(1, 6))).astype(np.float32)
-        action = (state + 2.0 + 0.5 * rng.normal(size=state.shape)).astype(np.float32)
+        # Joints (degrees) swing smoothly within their range; the commanded action leads the measured
+        # joints by a few frames, as a follower arm lags its leader.
+        t = np.arange(n + LAG)[:, None]
+        off, amp = rng.uniform(-30, 30, size=(1, 6)), rng.uniform(10, 40, size=(1, 6))
+        w, phase = 2 * np.pi / rng.uniform(40, 120, size=(1, 6)), rng.uniform(0, 2 * np.pi, size=(1, 6))
+        path = off + amp * np.sin(w * t + phase)
+        state = path[:n].astype(np.float32)
+        action = (path[LAG:] + 0.5 * rng.normal(size=state.shape)).astype(np.float32)
         truth["state"].append(state)
         truth["action"].append(action)
         for i in range(n):

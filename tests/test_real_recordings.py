@@ -260,6 +260,8 @@ def test_bundle_says_what_the_robot_must_send(joints_policy, tmp_path, capsys):
     assert spec["control_hz"] == FPS and spec["dataset"]["robot_type"] == "so101_follower"
     assert spec["observation"]["features"]["proprio"] == {"feature": "observation.state", "names": JOINTS}
     assert spec["action"]["names"] == JOINTS and len(spec["action"]["low"]) == 6
+    # Parity in units of each joint's half-range (float32 rounding of degrees is not a failure).
+    assert spec["parity"]["max_error"] <= 1e-4 and spec["parity"]["max_abs_error"] >= spec["parity"]["max_error"]
     p = BundlePolicy(bundle)
     state = truth["state"][0][0]
     a = p.act({"proprio": state})
