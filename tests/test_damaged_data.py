@@ -14,7 +14,7 @@ from robolearn.config import CollectConfig, ExportLerobotConfig
 @pytest.fixture(scope="module")
 def lerobot_dataset(tmp_path_factory) -> Path:
     from robolearn.data.collect import collect
-    from robolearn.data.lerobot_io import export_lerobot
+    from robolearn.data.lerobot_export import export_lerobot
 
     root = tmp_path_factory.mktemp("damaged")
     store = collect(CollectConfig(env="robolearn/PointMass-v0", episodes=3, out=root / "pm.hdf5", seed=0,
