@@ -144,6 +144,39 @@ def test_robosuite_images_right_way_up(lift, camera):
         mujoco.mj_forward(u.model, u.data)
 
 
+def _red_centroid(img: np.ndarray) -> np.ndarray:
+    img = img.astype(int)
+    mask = (img[..., 0] > img[..., 1] + 50) & (img[..., 0] > img[..., 2] + 50)  # the red cube
+    assert mask.sum() >= 3, "the cube is not in view"
+    return np.argwhere(mask).mean(0)
+
+
+@pytest.mark.slow
+@needs_sim
+def test_robosuite_light_meshes_render_what_full_meshes_render(lift):
+    """The decimated render model (the default) shows what robosuite's full meshes show: every pixel
+    within a few levels on average, the cube at the same place in both cameras."""
+    full = make_env(LIFT, image_size=48, light_meshes=False)
+    try:
+        u = lift.unwrapped
+        assert u._render_twin is None or u._render_twin.model.mesh_facenum.sum() < 0.4 * u.model.mesh_facenum.sum()
+        rng = np.random.default_rng(0)
+        for seed in (0, 1):
+            a, _ = full.reset(seed=seed)
+            b, _ = lift.reset(seed=seed)
+            for _ in range(6):
+                act = rng.uniform(-1, 1, 7).astype(np.float32)
+                a, *_ = full.step(act)
+                b, *_ = lift.step(act)
+            for cam in ("agentview", "robot0_eye_in_hand"):
+                x, y = a[f"{cam}_image"].astype(int), b[f"{cam}_image"].astype(int)
+                assert np.abs(x - y).mean() < 2.0, cam
+                assert np.abs(_red_centroid(x) - _red_centroid(y)).max() < 1.0, cam
+        assert u._render_twin.model.mesh_facenum.sum() < 0.4 * u.model.mesh_facenum.sum()
+    finally:
+        full.close()
+
+
 @pytest.mark.slow
 @needs_sim
 def test_metaworld_corner_cameras_turned_right_way_up():
