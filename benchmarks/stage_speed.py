@@ -25,10 +25,13 @@ cores (an upper bound: it ignores waits at the per-step barrier).
 """
 from __future__ import annotations
 
-import robolearn.rendering  # noqa: F401  (MUJOCO_GL before mujoco)
-
-import json
 import os
+
+os.environ.setdefault("TQDM_DISABLE", "1")  # before tqdm is imported
+
+import robolearn.rendering  # noqa: E402,F401  (MUJOCO_GL before mujoco)
+
+import json  # noqa: E402
 import subprocess
 import sys
 import tempfile
@@ -66,8 +69,8 @@ class Args:
     """The cpu suite's pretraining and end-to-end batch."""
     head_batch: int = 256
     """The cpu suite's frozen-head batch."""
-    episodes: int = 4
-    """Rollout episodes per row (capped at --horizon steps each)."""
+    episodes: int = 16
+    """Rollout episodes per row (capped at --horizon steps each); robosuite and MetaWorld run a quarter."""
     horizon: int = 50
     rollout_size: int = 64
     """Image size of the rollout and render stages."""
@@ -155,8 +158,9 @@ def model_rate(model, batch, optim_cfg, n: int, warmup: int) -> tuple[float, flo
 def optim(steps: int, batch: int, warmup: int, **kw):
     from robolearn.settings import OptimConfig
 
-    return OptimConfig(steps=steps, batch_size=batch, warmup_steps=min(50, steps), log_every=warmup,
-                       eval_every=10**9, checkpoint_every=0, device="cpu", **kw)
+    # As robolearn.pipeline builds them: a method's short-run settings (SIRL's batch) win.
+    return OptimConfig(**{**dict(steps=steps, batch_size=batch, warmup_steps=min(50, steps), log_every=warmup,
+                                 eval_every=10**9, checkpoint_every=0, device="cpu"), **kw})
 
 
 # ----------------------------------------------------------------------------- stages
@@ -216,13 +220,14 @@ def pretrain_stage(args: Args, data: Path, tmp: Path, size: int) -> dict:
         info = data_info(store, cameras)
         obj_cfg = cfg.objective_config()
         objective = cls(make_encoder(EncoderConfig(), info.num_views, info.image_size), obj_cfg, info)
+        (tmp / f"prep-{name}-{size}").mkdir(exist_ok=True)
         objective.prepare(tmp / f"prep-{name}-{size}", data, normalizer)
         dataset = objective.make_dataset(data, "train", cameras, normalizer, False) or WindowDataset(
             data, cls.window_spec(obj_cfg), split="train", cameras=cameras, normalizer=normalizer)
-        batch = next(iter(sharded_loader(dataset, args.pretrain_batch, 0)))
+        batch = next(iter(sharded_loader(dataset, cfg.optim.batch_size, 0)))  # as the run's (all windows if fewer)
         store.close()
         limit = model_rate(objective, batch, resolve_optim(cfg.optim, cls.optim_defaults), args.steps, args.warmup)
-        row(f"pretrain {name} {size}px", "steps", achieved, limit, f"b{args.pretrain_batch}; command {total.wall:.0f} s")
+        row(f"pretrain {name} {size}px", "steps", achieved, limit, f"b{cfg.optim.batch_size}; command {total.wall:.0f} s")
     return encoders
 
 
@@ -271,6 +276,8 @@ def train_stage(args: Args, data: Path, enc: Path, tmp: Path, size: int) -> dict
         else:
             model = policy.head
             d, t, a = policy.meta["emb_dim"], policy.pred_horizon, policy.action_dim
+            # A batch holds every window when there are fewer than batch_size (ShardedBatchSampler).
+            batch_size = min(batch_size, json.loads((out / "results.json").read_text())["train_windows"])
             g = torch.Generator().manual_seed(0)
             batch = (torch.randn(batch_size, policy.obs_horizon, d, generator=g),
                      torch.rand(batch_size, t, a, generator=g) * 2 - 1, torch.zeros(batch_size, t, dtype=torch.bool))
@@ -306,10 +313,10 @@ def plain_loop(env_id: str, kwargs: dict, episodes: int, seed: int, policy=None)
     env = make_env(env_id, **kwargs)
     task = get_task(env_id) if policy is None else None
     steps, clock = 0, Clock()
-    try:
-        for i in range(episodes):
-            obs, _ = env.reset(seed=seed + i)
-            with clock:
+    try:  # from the first reset, as the evaluator's rollout time: its first render opens the GL context
+        with clock:
+            for i in range(episodes):
+                obs, _ = env.reset(seed=seed + i)
                 act = task.expert(env, expert_rng(seed + i)).act if policy is None else policy.select_action
                 if policy is not None:
                     policy.reset()
@@ -335,10 +342,11 @@ def rollout_stage(args: Args, env_id: str, policy_dir: Optional[Path] = None) ->
         kwargs["image_size"] = int(policy.meta["image_size"])
         what = f"{policy.meta['head']} policy"
     seed = 100_000
-    n, clock = plain_loop(env_id, kwargs, args.episodes, seed, policy)
+    episodes = args.episodes if env_id.startswith("robolearn/") else max(2, args.episodes // 4)
+    n, clock = plain_loop(env_id, kwargs, episodes, seed, policy)
     base = (n / clock.wall, n / clock.cpu)
     for w in args.workers:
-        r = EnvRunner(env_id, kwargs, range(args.episodes), seed, workers=w, expert=policy is None,
+        r = EnvRunner(env_id, kwargs, range(episodes), seed, workers=w, expert=policy is None,
                       desc=f"{env_id} {w}").run(policy)
         steps, wall = r["env_steps"], r["rollout_seconds"]
         cpu = r["main_cpu_seconds"] + r["worker_cpu_seconds"]
@@ -368,7 +376,6 @@ def render_stage(args: Args, env_id: str) -> None:
 
 def main(args: Args) -> None:
     torch.set_num_threads(1)
-    os.environ.setdefault("TQDM_DISABLE", "1")
     bad = [s for s in args.stages if s not in STAGES]
     if bad:
         sys.exit(f"unknown stage(s) {', '.join(bad)}; known: {', '.join(STAGES)}")

@@ -38,16 +38,17 @@ def _decimable(model: mujoco.MjModel, keep_detail: tuple[str, ...]) -> list[int]
     return out
 
 
-def light_model(model: mujoco.MjModel, xml: str, keep: float = KEEP,
-                keep_detail: tuple[str, ...] = ()) -> mujoco.MjModel:
-    """`model` compiled again from `xml` with its large visual meshes decimated to `keep` of their faces."""
+def light_model(model: mujoco.MjModel, spec: mujoco.MjSpec, keep: float = KEEP,
+                keep_detail: tuple[str, ...] = ()) -> tuple[mujoco.MjModel, list[int]]:
+    """`model` compiled again from `spec` (its source) with its large visual meshes decimated to
+    `keep` of their faces; and the ids of the meshes decimated."""
     try:
         import fast_simplification
     except ImportError as e:
-        raise RobolearnError(f"rendering robosuite tasks needs fast-simplification ({e}); "
+        raise RobolearnError(f"rendering the simulator tasks needs fast-simplification ({e}); "
                              f"install it with pip install 'robolearn[sim]'") from None
-    spec = mujoco.MjSpec.from_string(xml)
-    for mid in _decimable(model, keep_detail):
+    meshes = _decimable(model, keep_detail)
+    for mid in meshes:
         va, nv = model.mesh_vertadr[mid], model.mesh_vertnum[mid]
         fa, nf = model.mesh_faceadr[mid], model.mesh_facenum[mid]
         points, faces = fast_simplification.simplify(
@@ -68,25 +69,32 @@ def light_model(model: mujoco.MjModel, xml: str, keep: float = KEEP,
         raise RobolearnError("internal: the render model does not match the simulated one")
     light.vis.global_.offwidth, light.vis.global_.offheight = model.vis.global_.offwidth, model.vis.global_.offheight
     light.vis.quality.offsamples = model.vis.quality.offsamples
-    return light
+    return light, meshes
 
 
-# Fields a task may change at run time (placements, colours, cameras), copied before each render.
-_SYNCED = ("body_pos", "body_quat", "geom_rgba", "geom_matid", "site_rgba", "mat_rgba", "cam_pos", "cam_quat",
-           "cam_fovy", "light_pos", "light_dir")
+# Fields a task may change at run time (placements, colours, cameras, goal sites), copied before
+# each render. A decimated mesh's geom keeps its own pose: the compiler re-centred the new mesh.
+_SYNCED = ("body_pos", "body_quat", "geom_rgba", "geom_matid", "site_pos", "site_quat", "site_rgba", "mat_rgba",
+           "cam_pos", "cam_quat", "cam_fovy", "light_pos", "light_dir")
 
 
 class RenderTwin:
-    """The light model and its data, kept in step with a simulated (model, data)."""
+    """The light model and its data, kept in step with a simulated (model, data). `spec`: the
+    simulated model's source (mujoco.MjSpec.from_string / from_file)."""
 
-    def __init__(self, model: mujoco.MjModel, xml: str, keep: float = KEEP, keep_detail: tuple[str, ...] = ()):
-        self.model = light_model(model, xml, keep, keep_detail)
+    def __init__(self, model: mujoco.MjModel, spec: mujoco.MjSpec, keep: float = KEEP,
+                 keep_detail: tuple[str, ...] = ()):
+        self.model, meshes = light_model(model, spec, keep, keep_detail)
         self.data = mujoco.MjData(self.model)
+        mesh_geom = model.geom_type == mujoco.mjtGeom.mjGEOM_MESH
+        self._same_pose = ~(mesh_geom & np.isin(model.geom_dataid, meshes))
 
     def sync(self, model: mujoco.MjModel, data: mujoco.MjData) -> mujoco.MjData:
         m, d = self.model, self.data
         for name in _SYNCED:
             getattr(m, name)[:] = getattr(model, name)
+        keep = self._same_pose
+        m.geom_pos[keep], m.geom_quat[keep] = model.geom_pos[keep], model.geom_quat[keep]
         d.qpos[:] = data.qpos
         d.mocap_pos[:], d.mocap_quat[:] = data.mocap_pos, data.mocap_quat
         mujoco.mj_kinematics(m, d)

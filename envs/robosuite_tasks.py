@@ -169,7 +169,8 @@ class RobosuiteEnv(CameraRenderer, gym.Env):
         if self._renderer is None and self.light_meshes and self._render_twin is None:
             # Built at the first render (physics-only envs never pay for it); the gripper, large in
             # the wrist camera's view, keeps its full meshes.
-            self._render_twin = RenderTwin(self.model, self._rs.model.get_xml(), keep_detail=("gripper",))
+            self._render_twin = RenderTwin(self.model, mujoco.MjSpec.from_string(self._rs.model.get_xml()),
+                                           keep_detail=("gripper",))
         return super()._get_renderer()
 
     def _arm_controller(self):
