@@ -58,6 +58,10 @@ def evaluate(cfg: EvalConfig) -> dict:
         policy = _load_policy(cfg.policy, "cuda" if torch.cuda.is_available() else "cpu")
         env_id = cfg.env or policy.env_id
         env_kwargs = dict(policy.env_kwargs or {})
+        if policy.cameras and "cameras" in env_kwargs:
+            # Render only what the policy reads (an encoder may use fewer views than were recorded);
+            # videos show the policy's cameras too.
+            env_kwargs["cameras"] = list(policy.cameras)
     if cfg.image_size is not None:
         env_kwargs["image_size"] = cfg.image_size
     if cfg.videos == 0 and (expert or not policy.cameras):
