@@ -175,9 +175,9 @@ def collect_stage(args: Args, tmp: Path, size: int) -> Path:
     with open_store(out) as s:
         frames = sum(s.length(d) for d in s.demo_names(None))
         attempts = int(s.h5["data"].attrs["collect_attempts"])
-    task, env = _make({"env": "robolearn/PointMass-v0", "image_size": size, "cameras": None, "horizon": None})
-    n = 0  # frames kept, over the time of every attempt (as collect spends it)
+    n = 0  # frames kept, over the time of every attempt (as collect spends it), env start-up included
     with Clock() as p:
+        task, env = _make({"env": "robolearn/PointMass-v0", "image_size": size, "cameras": None, "horizon": None})
         for seed in range(attempts):
             ep = run_episode(env, task, seed)
             n += len(ep["actions"]) if ep["is_success"] else 0
