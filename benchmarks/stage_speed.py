@@ -6,7 +6,7 @@ overhead removed, and their ratio:
 | stage | achieved (the real path) | limit (overhead removed) |
 | --- | --- | --- |
 | collect | `robolearn collect` (1 process): stored frames/s | the same episodes in a plain loop: env step + render + expert, no HDF5 |
-| pretrain <objective> | `robolearn pretrain`: steps/s from its metrics.jsonl (steady part: after the warmup steps) | the model's own step on one batch already in memory: loss, backward, clip, AdamW, EMA (`after_step`) |
+| pretrain <objective> | `robolearn pretrain`: steps/s of its training loop (metrics.jsonl), every step counted | the model's own step on one batch already in memory: loss, backward, clip, AdamW, EMA (`after_step`) |
 | train <head> | `robolearn train` on a frozen encoder (`scratch`: end to end on image windows) | the same, for the head (end to end: encoder + head) |
 | embed | the embedding cache: frames/s of `embed_demos` over the store | the encoder's forward on in-memory frames |
 | rollouts <env> | the evaluator (`EnvRunner`, scripted expert, cameras rendered) with 1 and 2 workers | a plain loop: make_env + expert, step and render |
@@ -61,10 +61,8 @@ class Args:
     """Env families of the rollout and render stages."""
     demos: int = 12
     """PointMass demonstrations the training stages read."""
-    warmup: int = 5
-    """Steps before the timed part."""
     steps: int = 20
-    """Timed training steps."""
+    """Training steps per run (one log at the end, so logging costs what it costs in a long run)."""
     pretrain_batch: int = 32
     """The cpu suite's pretraining and end-to-end batch."""
     head_batch: int = 256
@@ -119,47 +117,40 @@ HEADER = (f"{'stage':34} {'unit':9} {'wall/s':>8} {'cpu/s':>8} | {'lim wall':>8}
           f"{'cpu (wall) ratio':>12}")
 
 
-def steady_rate(run_dir: Path, warmup: int) -> tuple[float, float]:
-    """Steps per wall and CPU second after the first `warmup` steps, from the trainer's cumulative
-    rates in metrics.jsonl (logged every `warmup` steps)."""
+def run_rate(run_dir: Path) -> tuple[float, float]:
+    """Steps per wall and CPU second of a run's training loop (its last log: the cumulative rate over
+    every step, the first included), from metrics.jsonl."""
     logs = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    logs = [m for m in logs if "train/steps_per_s" in m]
-    first, last = logs[0], logs[-1]
-    rates = []
-    for key in ("train/steps_per_s", "train/cpu_steps_per_s"):
-        t0, t1 = first["step"] / first[key], last["step"] / last[key]
-        rates.append((last["step"] - first["step"]) / max(t1 - t0, 1e-9))
-    return rates[0], rates[1]
+    last = [m for m in logs if "train/steps_per_s" in m][-1]
+    return last["train/steps_per_s"], last["train/cpu_steps_per_s"]
 
 
-def model_rate(model, batch, optim_cfg, n: int, warmup: int) -> tuple[float, float]:
-    """The model's own step on one in-memory batch: loss, backward, per-group clip, optimizer, after_step."""
+def model_rate(model, batch, optim_cfg, n: int) -> tuple[float, float]:
+    """The model's own step on one in-memory batch: loss, backward, per-group clip, optimizer,
+    after_step; n steps, the first included (as the run's rate)."""
     opts = model.configure_optimizers(optim_cfg)
     groups = [g for o in opts for g in o.param_groups]
     model.train()
-    clock = Clock()
-    for i in range(warmup + n):
-        if i == warmup:
-            clock.__enter__()
-        loss, _ = model.train_loss(batch)
-        for o in opts:
-            o.zero_grad(set_to_none=True)
-        loss.backward()
-        if optim_cfg.grad_clip > 0:
-            for g in groups:
-                torch.nn.utils.clip_grad_norm_(g["params"], optim_cfg.grad_clip)
-        for o in opts:
-            o.step()
-        model.after_step(i + 1, warmup + n)
-    clock.__exit__()
+    with Clock() as clock:
+        for i in range(n):
+            loss, _ = model.train_loss(batch)
+            for o in opts:
+                o.zero_grad(set_to_none=True)
+            loss.backward()
+            if optim_cfg.grad_clip > 0:
+                for g in groups:
+                    torch.nn.utils.clip_grad_norm_(g["params"], optim_cfg.grad_clip)
+            for o in opts:
+                o.step()
+            model.after_step(i + 1, n)
     return n / clock.wall, n / clock.cpu
 
 
-def optim(steps: int, batch: int, warmup: int, **kw):
+def optim(steps: int, batch: int, **kw):
     from robolearn.settings import OptimConfig
 
     # As robolearn.pipeline builds them: a method's short-run settings (SIRL's batch) win.
-    return OptimConfig(**{**dict(steps=steps, batch_size=batch, warmup_steps=min(50, steps), log_every=warmup,
+    return OptimConfig(**{**dict(steps=steps, batch_size=batch, warmup_steps=min(50, steps), log_every=steps,
                                  eval_every=10**9, checkpoint_every=0, device="cpu"), **kw})
 
 
@@ -201,18 +192,16 @@ def pretrain_stage(args: Args, data: Path, tmp: Path, size: int) -> dict:
     encoders = {}
     for name in ["none"] + (list(args.objectives) if "pretrain" in args.stages else []):
         out = tmp / f"enc-{name}-{size}"
-        steps = 0 if name == "none" else args.warmup + args.steps
+        steps = 0 if name == "none" else args.steps
         cls = get_objective(name)
         cfg = PretrainConfig(data=data, out=out, objective=name, wandb="disabled",
-                             optim=optim(steps, args.pretrain_batch, args.warmup, **cls.short_run_optim))
-        if name == "idm":
-            cfg.idm.shift_pad = 0  # as the cpu suite (robolearn.bench.SHORT_IDM)
+                             optim=optim(steps, args.pretrain_batch, **cls.short_run_optim))
         with Clock() as total:
             pretrain(cfg)
         encoders[name] = out
         if name == "none":
             continue
-        achieved = steady_rate(out, args.warmup)
+        achieved = run_rate(out)
         # The limit: the objective's step on one batch of the same loader, already in memory.
         store = open_store(data)
         cameras = list(store.cameras)
@@ -226,7 +215,7 @@ def pretrain_stage(args: Args, data: Path, tmp: Path, size: int) -> dict:
             data, cls.window_spec(obj_cfg), split="train", cameras=cameras, normalizer=normalizer)
         batch = next(iter(sharded_loader(dataset, cfg.optim.batch_size, 0)))  # as the run's (all windows if fewer)
         store.close()
-        limit = model_rate(objective, batch, resolve_optim(cfg.optim, cls.optim_defaults), args.steps, args.warmup)
+        limit = model_rate(objective, batch, resolve_optim(cfg.optim, cls.optim_defaults), args.steps)
         row(f"pretrain {name} {size}px", "steps", achieved, limit, f"b{cfg.optim.batch_size}; command {total.wall:.0f} s")
     return encoders
 
@@ -249,9 +238,9 @@ def train_stage(args: Args, data: Path, enc: Path, tmp: Path, size: int) -> dict
         cls = get_head(head_name)
         batch_size = args.pretrain_batch if e2e else args.head_batch
         out = tmp / f"pol-{head}-{size}"
-        steps = args.warmup + args.steps if cls.trainable else 1
+        steps = args.steps if cls.trainable else 1
         cfg = TrainConfig(data=data, encoder="scratch" if e2e else str(enc), out=out, head=head_name,
-                          wandb="disabled", optim=optim(steps, batch_size, args.warmup, **cls.short_run_optim))
+                          wandb="disabled", optim=optim(steps, batch_size, **cls.short_run_optim))
         with Clock() as total:
             from robolearn.train import train
             train(cfg)
@@ -260,7 +249,7 @@ def train_stage(args: Args, data: Path, enc: Path, tmp: Path, size: int) -> dict
             row(f"train {head} {size}px", "command", (1 / total.wall, 1 / total.cpu), None,
                 f"no gradient steps: the whole command {total.wall:.1f} s (embedding cache included)")
             continue
-        achieved = steady_rate(out, args.warmup)
+        achieved = run_rate(out)
         policy = Policy.load(out)
         ocfg = resolve_optim(cfg.optim, cls.optim_defaults)
         if e2e:
@@ -281,7 +270,7 @@ def train_stage(args: Args, data: Path, enc: Path, tmp: Path, size: int) -> dict
             g = torch.Generator().manual_seed(0)
             batch = (torch.randn(batch_size, policy.obs_horizon, d, generator=g),
                      torch.rand(batch_size, t, a, generator=g) * 2 - 1, torch.zeros(batch_size, t, dtype=torch.bool))
-        limit = model_rate(model, batch, ocfg, args.steps, args.warmup)
+        limit = model_rate(model, batch, ocfg, args.steps)
         row(f"train {head} {size}px", "steps", achieved, limit, f"b{batch_size}; command {total.wall:.0f} s")
     return policies
 
