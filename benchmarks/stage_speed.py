@@ -347,20 +347,25 @@ def rollout_stage(args: Args, env_id: str, policy_dir: Optional[Path] = None) ->
 def render_stage(args: Args, env_id: str) -> None:
     from robolearn.envs import make_env
 
-    env = make_env(env_id, image_size=args.rollout_size)
-    u = env.unwrapped
-    env.reset(seed=0)
-    rng = np.random.default_rng(0)
-    u.render_all(force=True)  # GL context and mesh upload: not timed
-    clock, n = Clock(), 30
-    for _ in range(n):
-        env.step(rng.uniform(-1, 1, env.action_space.shape).astype(np.float32))
-        with clock:
-            u.render_all(force=True)
-    env.close()
-    row(f"render {env_id.split('/')[-1]} {args.rollout_size}px", "frames", (n / clock.wall, n / clock.cpu), None,
-        f"{1e3 * clock.wall / n:.1f} ms wall, {1e3 * clock.cpu / n:.1f} ms cpu per step's frames "
-        f"({len(u.cameras)} cameras: {', '.join(u.cameras)})")
+    variants = [{}]
+    if not env_id.startswith("robolearn/"):  # the adapters: also robosuite's / MetaWorld's full meshes
+        variants.append({"light_meshes": False})
+    for kw in variants:
+        env = make_env(env_id, image_size=args.rollout_size, **kw)
+        u = env.unwrapped
+        env.reset(seed=0)
+        rng = np.random.default_rng(0)
+        u.render_all(force=True)  # GL context, mesh upload (and the light twin): not timed
+        clock, n = Clock(), 30
+        for _ in range(n):
+            env.step(rng.uniform(-1, 1, env.action_space.shape).astype(np.float32))
+            with clock:
+                u.render_all(force=True)
+        env.close()
+        what = " full meshes" if kw else ""
+        row(f"render {env_id.split('/')[-1]}{what} {args.rollout_size}px", "frames", (n / clock.wall, n / clock.cpu),
+            None, f"{1e3 * clock.wall / n:.1f} ms wall, {1e3 * clock.cpu / n:.1f} ms cpu per step's frames "
+                  f"({len(u.cameras)} cameras: {', '.join(u.cameras)})")
 
 
 def main(args: Args) -> None:
