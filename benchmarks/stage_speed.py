@@ -10,7 +10,8 @@ overhead removed, and their ratio:
 | train <head> | `robolearn train` on a frozen encoder (`scratch`: end to end on image windows) | the same, for the head (end to end: encoder + head) |
 | embed | the embedding cache: frames/s of `embed_demos` over the store | the encoder's forward on in-memory frames |
 | rollouts <env> | the evaluator (`EnvRunner`, scripted expert, cameras rendered) with 1 and 2 workers | a plain loop: make_env + expert, step and render |
-| render <env> | one frame of every default camera (`render_all`) | — (ms per frame: the simulator's own cost) |
+| batches | a frozen head's batches by `TensorBatches` | — (and by a DataLoader over a TensorDataset, as before) |
+| render <env> | one frame of every default camera (`render_all`) | — (ms per frame: the simulator's own cost; the adapters also with their full meshes) |
 
 Rates are given per wall second and per CPU second (this process; rollouts add their worker
 processes' CPU). On a shared machine the wall rate falls with the load and the CPU rate does not,
@@ -44,13 +45,13 @@ import numpy as np
 import torch
 import tyro
 
-STAGES = ["collect", "pretrain", "train", "embed", "rollouts", "render"]
+STAGES = ["collect", "pretrain", "train", "embed", "batches", "rollouts", "render"]
 
 
 @dataclass
 class Args:
     stages: list[str] = field(default_factory=lambda: list(STAGES))
-    """Stages to measure (collect pretrain train embed rollouts render)."""
+    """Stages to measure (collect pretrain train embed batches rollouts render)."""
     image_sizes: list[int] = field(default_factory=lambda: [32, 64])
     """Image sizes of the training stages."""
     objectives: list[str] = field(default_factory=lambda: ["idm", "dynamo", "sirl", "ccl"])
@@ -345,27 +346,52 @@ def rollout_stage(args: Args, env_id: str, policy_dir: Optional[Path] = None) ->
 
 
 def render_stage(args: Args, env_id: str) -> None:
+    """Frames of every camera per step; for the adapters also with their full meshes, after the same
+    actions from the same reset, and the mean absolute pixel difference between the two."""
     from robolearn.envs import make_env
 
-    variants = [{}]
-    if not env_id.startswith("robolearn/"):  # the adapters: also robosuite's / MetaWorld's full meshes
-        variants.append({"light_meshes": False})
+    variants = [{}] if env_id.startswith("robolearn/") else [{}, {"light_meshes": False}]
+    frames: list[list[dict]] = []
     for kw in variants:
         env = make_env(env_id, image_size=args.rollout_size, **kw)
         u = env.unwrapped
         env.reset(seed=0)
         rng = np.random.default_rng(0)
         u.render_all(force=True)  # GL context, mesh upload (and the light twin): not timed
-        clock, n = Clock(), 30
+        clock, n, seen = Clock(), 30, []
         for _ in range(n):
             env.step(rng.uniform(-1, 1, env.action_space.shape).astype(np.float32))
             with clock:
-                u.render_all(force=True)
+                seen.append({k: v.copy() for k, v in u.render_all(force=True).items()})
         env.close()
+        frames.append(seen)
+        note = ""
+        if kw:
+            diff = {c: np.mean([np.abs(a[c].astype(int) - b[c]).mean() for a, b in zip(*frames)]) for c in u.cameras}
+            note = "; light vs full, mean |pixel difference| " + ", ".join(f"{c} {d:.2f}" for c, d in diff.items())
         what = " full meshes" if kw else ""
         row(f"render {env_id.split('/')[-1]}{what} {args.rollout_size}px", "frames", (n / clock.wall, n / clock.cpu),
             None, f"{1e3 * clock.wall / n:.1f} ms wall, {1e3 * clock.cpu / n:.1f} ms cpu per step's frames "
-                  f"({len(u.cameras)} cameras: {', '.join(u.cameras)})")
+                  f"({len(u.cameras)} cameras: {', '.join(u.cameras)}){note}")
+
+
+def batches_stage(args: Args) -> None:
+    """A frozen head's batches: a DataLoader over a TensorDataset (what train used) against
+    TensorBatches (one index per tensor), batch 256 of 3,000 windows."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from robolearn.distributed import ShardedBatchSampler, TensorBatches
+
+    ds = TensorDataset(torch.randn(3000, 1, 68), torch.randn(3000, 5, 2), torch.zeros(3000, 5, dtype=torch.bool))
+    rates = []
+    for make in (lambda s: DataLoader(ds, batch_sampler=s), lambda s: TensorBatches(ds.tensors, s)):
+        n, clock = 0, Clock()
+        with clock:
+            for _ in range(10):
+                n += sum(1 for _ in make(ShardedBatchSampler(len(ds), args.head_batch, 0)))
+        rates.append((n / clock.wall, n / clock.cpu))
+    row("head batches: TensorBatches", "batches", rates[1], None, f"{1e3 / rates[1][1]:.2f} ms cpu per batch")
+    row("head batches: DataLoader", "batches", rates[0], None, f"{1e3 / rates[0][1]:.2f} ms cpu per batch (before)")
 
 
 def main(args: Args) -> None:
@@ -389,6 +415,8 @@ def main(args: Args) -> None:
                 if "train" in stages:
                     pols = train_stage(args, data, encs["none"], tmp, size)
                     policy_dir = policy_dir or pols.get("mlp")
+        if "batches" in stages:
+            batches_stage(args)
         if "rollouts" in stages:
             for env_id in args.envs:
                 rollout_stage(args, env_id)
