@@ -599,6 +599,16 @@ def summary(path) -> str:
         if "collect_attempts" in data.attrs:
             lines.append(f"  collected  {len(names)} of {int(data.attrs['collect_attempts'])} expert attempts "
                          f"({int(data.attrs.get('collect_failed', 0))} failed)")
+        if "source" in data.attrs:
+            rate = [f"robot {_attr_str(data.attrs['robot_type'])}" if "robot_type" in data.attrs else "",
+                    f"{float(data.attrs['fps']):g} fps" if "fps" in data.attrs else ""]
+            rate = ", ".join(r for r in rate if r)
+            lines.append(f"  source     {_attr_str(data.attrs['source'])}" + (f" ({rate})" if rate else ""))
+        synth = json.loads(_attr_str(data.attrs["synthesized"])) if "synthesized" in data.attrs else []
+        if synth:
+            lines.append(f"  synthesized {', '.join(synth)}: not in the source; "
+                         + "; ".join({"rewards": "rewards are 0", "dones": "done is 1 on each episode's last step only"}
+                                     .get(k, k) for k in synth))
         if s.robolearn_version:
             lines.append(f"  written by robolearn {s.robolearn_version}")
     return "\n".join(lines)

@@ -17,8 +17,8 @@ import tyro
 
 import robolearn.rendering  # noqa: F401  (MUJOCO_GL before anything imports mujoco)
 from robolearn import config
-from robolearn.config import (BenchConfig, CollectConfig, EvalConfig, ExportConfig, PretrainConfig, RunConfig,
-                              TrainConfig, WandbMode)
+from robolearn.config import (BenchConfig, CollectConfig, EvalConfig, EvalOfflineConfig, ExportConfig,
+                              PretrainConfig, RunConfig, TrainConfig, WandbMode)
 from robolearn.distributed import is_main, shutdown
 from robolearn.errors import RobolearnError
 from robolearn.policies import HEADS
@@ -78,12 +78,12 @@ def _import(cmd: ImportCommand):
     if isinstance(cmd.source, ImportRobomimicConfig):
         from robolearn.data.robomimic_io import import_robomimic as run
     else:
-        from robolearn.data.lerobot_io import import_lerobot as run
+        from robolearn.data.lerobot_import import import_lerobot as run
     print(summary(run(cmd.source)))
 
 
 def _export_data(cmd: ExportDataCommand):
-    from robolearn.data.lerobot_io import export_lerobot
+    from robolearn.data.lerobot_export import export_lerobot
 
     print(f"LeRobot v3.0 dataset written to {export_lerobot(cmd.target)}")
 
@@ -143,6 +143,12 @@ def _eval(cfg: EvalConfig):
     print(format_results(evaluate(cfg)))
 
 
+def _eval_offline(cfg: EvalOfflineConfig):
+    from robolearn.evaluation.offline import evaluate_offline, format_offline
+
+    print(format_offline(evaluate_offline(cfg)))
+
+
 def _eval_merge(cfg: EvalMergeConfig):
     from robolearn.evaluate import format_results, merge_results
 
@@ -177,6 +183,8 @@ COMMANDS = {
     "pretrain": (_pretrain, PretrainConfig, f"Pretrain a visual encoder ({' | '.join(OBJECTIVES)})."),
     "train": (_train, TrainConfig, f"Train a policy head ({' | '.join(HEADS)}): frozen encoder, `state` ceiling, or end to end."),
     "eval": (_eval, EvalConfig, "Roll a policy out in MuJoCo; success with a Wilson 95% interval, videos."),
+    "eval-offline": (_eval_offline, EvalOfflineConfig, "Open-loop action error on recorded held-out episodes, beside "
+                     "the training-mean and repeat-previous-action baselines (no simulator needed)."),
     "eval-merge": (_eval_merge, EvalMergeConfig, "Join the results of `eval --shard K/N` runs into one."),
     "export": (_export, ExportConfig, "Export a policy as a self-contained ONNX bundle for a robot."),
     "run": (_run, RunConfig, "collect -> pretrain -> train -> eval -> report on one task, with one config."),

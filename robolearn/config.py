@@ -21,7 +21,7 @@ from robolearn.settings import (OPTIM_DEFAULTS, CollectConfig, DataConfig, Encod
                                 from_dict, load_config, resolve_optim, save_config, to_dict)
 
 __all__ = ["OPTIM_DEFAULTS", "BenchConfig", "CollectConfig", "DataConfig", "EncoderConfig", "EvalConfig",
-           "ExportConfig", "ExportLerobotConfig", "ImportLerobotConfig", "ImportRobomimicConfig", "OptimConfig",
+           "EvalOfflineConfig", "ExportConfig", "ExportLerobotConfig", "ImportLerobotConfig", "ImportRobomimicConfig", "OptimConfig",
            "PretrainConfig", "RunConfig", "TrainConfig", "WandbMode", "config_hash", "from_dict", "load_config",
            "method_config", "resolve_optim", "save_config", "to_dict"]
 
@@ -88,8 +88,9 @@ class _TrainOptions:
     """Demonstration file (HDF5, robomimic layout)."""
     encoder: str = "runs/enc"
     """Encoder run folder written by `robolearn pretrain` (frozen; its embedding is standardized with
-    training-split statistics); `state` for the privileged-state ceiling (no images: the task's
-    `state` observation); `scratch` to train a fresh encoder end to end with the head."""
+    training-split statistics); `state` for low-dimensional observations, no images: the task's
+    privileged `state` where a simulator recorded it (the ceiling), beside proprio, else proprio alone
+    (a real robot's joints, e.g. LeRobot's observation.state); `scratch` to train a fresh encoder end to end with the head."""
     finetune: bool = False
     """Train the given pretrained encoder end to end with the head instead of freezing it."""
     scratch_encoder: EncoderConfig = field(default_factory=EncoderConfig)
@@ -163,6 +164,25 @@ class EvalConfig:
 
 
 @dataclass
+class EvalOfflineConfig:
+    """Judge a policy without a simulator or a robot: run it on the recorded observations of held-out
+    episodes and compare its actions with the recorded ones, beside two baselines (the training
+    mean; repeating the previous action). What real-robot users check before risking hardware."""
+
+    policy: Path = Path("runs/pol")
+    """Policy run folder (written by `robolearn train`)."""
+    data: Optional[Path] = None
+    """Demonstration store (default: the one the policy was trained on)."""
+    split: Literal["valid", "train", "all"] = "valid"
+    """Episodes to judge on: the held-out ones (valid); train and all are for comparison only."""
+    out: Path = Path("runs/eval_offline")
+    """Folder for results.json."""
+    overwrite: bool = False
+    seed: int = 0
+    """Seed of the noise of generative heads (diffusion, VQ-BeT)."""
+
+
+@dataclass
 class ExportConfig:
     """Export a trained policy as a self-contained ONNX bundle for a robot computer."""
 
@@ -171,7 +191,8 @@ class ExportConfig:
     parity_frames: int = 64
     """Validation frames checked for torch/ONNX parity before the bundle is written."""
     tolerance: Optional[float] = None
-    """Largest action difference (action units) allowed between the bundle and the torch policy;
+    """Largest action difference allowed between the bundle and the torch policy, in action units, or
+    in units of a dimension's half-range where that exceeds 1 (a robot's joint targets in degrees);
     default: the head's `export_tolerance` (1e-4; diffusion 1e-3)."""
     overwrite: bool = False
     threads: Optional[int] = None

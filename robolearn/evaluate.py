@@ -58,6 +58,9 @@ def evaluate(cfg: EvalConfig) -> dict:
         policy = _load_policy(cfg.policy, "cuda" if torch.cuda.is_available() else "cpu")
         env_id = cfg.env or policy.env_id
         env_kwargs = dict(policy.env_kwargs or {})
+        if not env_id:  # trained on a recording (a real robot's): there is no task to roll out in
+            raise RobolearnError(f"{cfg.policy}: its data names no task to roll out in (a recording from a robot); "
+                                 "judge it with `robolearn eval-offline`, or pass --env")
         if policy.cameras and "cameras" in env_kwargs:
             # Render only what the policy reads (an encoder may use fewer views than were recorded);
             # videos show the policy's cameras too.

@@ -35,3 +35,14 @@ def blockpush_demos(tmp_path_factory):
     # 120-step budget was set on them; on DART demos SIRL lost to random init for 2 of 3 seeds.
     return collect(CollectConfig(env="robolearn/BlockPush-v0", episodes=20, out=out, seed=0, image_size=32,
                                  expert_noise=0.0))
+
+
+@pytest.fixture(scope="session")
+def reach_demos(tmp_path_factory):
+    """20 Reach episodes at 32 and 64 px: floor colour and 3 distractors redrawn every episode."""
+    from robolearn.config import CollectConfig
+    from robolearn.data.collect import collect
+
+    root = tmp_path_factory.mktemp("reach")
+    return {size: collect(CollectConfig(env="robolearn/Reach-v0", episodes=20, image_size=size, seed=0, workers=1,
+                                        out=root / f"reach{size}.hdf5")) for size in (32, 64)}

@@ -25,8 +25,9 @@ LAYERS = [
     ("evaluation and export", ["robolearn.evaluation", "robolearn.evaluate", "robolearn.export", "robolearn.report"]),
     ("orchestration", ["robolearn.pipeline", "robolearn.bench", "robolearn.cli"]),
 ]
-STAGES = {"robolearn.data.collect", "robolearn.data.robomimic_io", "robolearn.data.lerobot_io", "robolearn.pretrain",
-          "robolearn.train", "robolearn.evaluate", "robolearn.export"}
+STAGES = {"robolearn.data.collect", "robolearn.data.robomimic_io", "robolearn.data.lerobot_import",
+          "robolearn.data.lerobot_export", "robolearn.pretrain", "robolearn.train", "robolearn.evaluate",
+          "robolearn.evaluation.offline", "robolearn.export"}
 """The modules behind a command; only orchestration chains them."""
 ORCHESTRATION = {"robolearn.pipeline", "robolearn.bench", "robolearn.cli"}
 
