@@ -35,6 +35,7 @@ import numpy as np
 from gymnasium import spaces
 
 from robolearn.envs.base import CameraRenderer
+from robolearn.envs.render_model import RenderTwin
 from robolearn.errors import RobolearnError
 
 EXTRA = "sim"
@@ -93,8 +94,10 @@ class MetaWorldEnv(CameraRenderer, gym.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": CONTROL_HZ}
 
     def __init__(self, task: str = "reach-v3", image_size: int = 64, cameras: Optional[list[str]] = None,
-                 horizon: Optional[int] = None, render: bool = True, render_mode: Optional[str] = None):
+                 horizon: Optional[int] = None, render: bool = True, render_mode: Optional[str] = None,
+                 light_meshes: bool = True):
         super().__init__()
+        self.light_meshes = bool(light_meshes)
         if task not in MT50:
             raise RobolearnError(f"unknown MetaWorld task '{task}'; known (MT50): {', '.join(MT50)}")
         self._init_render_args(image_size, render, render_mode)
@@ -138,6 +141,12 @@ class MetaWorldEnv(CameraRenderer, gym.Env):
         self.action_space = spaces.Box(-1.0, 1.0, (4,), np.float32)
         self._steps = 0
         self._solved = False
+
+    def _get_renderer(self):
+        if self._renderer is None and self.light_meshes and self._render_twin is None:
+            # Built at the first render: physics-only envs never pay for it.
+            self._render_twin = RenderTwin(self.model, mujoco.MjSpec.from_file(self._mw.model_name))
+        return super()._get_renderer()
 
     def _turn_upside_down_cameras(self) -> list[str]:
         """Half-turn every camera whose image-up axis points below the horizon (see module doc)."""

@@ -15,8 +15,11 @@ default gripper. robosuite is imported only when an env is made (`pip install 'r
 
 Images are rendered here with `mujoco.Renderer` on robosuite's model (robosuite's own offscreen
 renderer stays off): the GL backend is the one robolearn.rendering picked (EGL, else OSMesa), no
-EGL device selection happens, shadows/reflections/skybox and multisampling are off, and the
-framebuffer is the image size. MuJoCo renders row 0 at the top, so no flip is needed (robosuite's
+EGL device selection happens, shadows/reflections/skybox and multisampling are off, the
+framebuffer is the image size, and the large visual meshes (Panda links, pedestal: 168k triangles)
+are drawn decimated to 10% of their faces (`robolearn.envs.render_model`; the gripper keeps its
+own): 64 px frames of both cameras cost a third of the CPU time, and differ from full-detail ones
+by ~0.5 of 255 per pixel on average. `light_meshes=False` renders robosuite's full meshes. MuJoCo renders row 0 at the top, so no flip is needed (robosuite's
 own pipeline flips because it reads OpenGL buffers bottom-up).
 
 The scripted experts read privileged simulator state (object poses, joint angles) and use their own
@@ -37,6 +40,7 @@ import numpy as np
 from gymnasium import spaces
 
 from robolearn.envs.base import CameraRenderer
+from robolearn.envs.render_model import RenderTwin
 from robolearn.errors import RobolearnError
 
 DEFAULT_CAMERAS = ["agentview", "robot0_eye_in_hand"]
@@ -109,8 +113,10 @@ class RobosuiteEnv(CameraRenderer, gym.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": CONTROL_HZ}
 
     def __init__(self, task: str = "Lift", image_size: int = 84, cameras: Optional[list[str]] = None,
-                 horizon: Optional[int] = None, render: bool = True, render_mode: Optional[str] = None):
+                 horizon: Optional[int] = None, render: bool = True, render_mode: Optional[str] = None,
+                 light_meshes: bool = True):
         super().__init__()
+        self.light_meshes = bool(light_meshes)
         if task not in TASK_SPECS:
             raise RobolearnError(f"unknown robosuite task '{task}'; known: {', '.join(TASK_SPECS)}")
         self._init_render_args(image_size, render, render_mode)
@@ -159,6 +165,14 @@ class RobosuiteEnv(CameraRenderer, gym.Env):
         self.action_space = spaces.Box(-1.0, 1.0, (self._rs.action_dim,), np.float32)
         self._raw = raw
         self._steps = 0
+
+    def _get_renderer(self):
+        if self._renderer is None and self.light_meshes and self._render_twin is None:
+            # Built at the first render (physics-only envs never pay for it); the gripper, large in
+            # the wrist camera's view, keeps its full meshes.
+            self._render_twin = RenderTwin(self.model, mujoco.MjSpec.from_string(self._rs.model.get_xml()),
+                                           keep_detail=("gripper",))
+        return super()._get_renderer()
 
     def _arm_controller(self):
         # Looked up each time: robosuite builds new controllers at every reset.

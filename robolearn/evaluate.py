@@ -63,6 +63,10 @@ def evaluate(cfg: EvalConfig) -> dict:
         if not env_id:  # trained on a recording (a real robot's): there is no task to roll out in
             raise RobolearnError(f"{cfg.policy}: its data names no task to roll out in (a recording from a robot); "
                                  "judge it with `robolearn eval-offline`, or pass --env")
+        if policy.cameras and "cameras" in env_kwargs:
+            # Render only what the policy reads (an encoder may use fewer views than were recorded);
+            # videos show the policy's cameras too.
+            env_kwargs["cameras"] = list(policy.cameras)
     if cfg.image_size is not None:
         env_kwargs["image_size"] = cfg.image_size
     if cfg.videos == 0 and (expert or not policy.cameras):

@@ -281,3 +281,23 @@ def test_collect_counts_simulator_faults_apart(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "collected 3 episodes in 5 attempts (2 failed, 2 of them simulator faults (first: seed 100001:" in err
     assert "(2 failed, 2 of them simulator faults)" in summary(out)
+
+
+class _OneViewPolicy(_RecordingPolicy):
+    """A policy whose encoder reads one of the two views BlockPush's demonstrations recorded."""
+
+    env_id = "robolearn/BlockPush-v0"
+    env_kwargs = {"image_size": 24, "cameras": ["overview", "side"]}
+    cameras = ["side"]
+
+    def select_action(self, obs, generator=None):
+        self.batches.append(sorted(k for k in obs if k.endswith("_image")))
+        return np.zeros((obs["proprio"].shape[0], 2), np.float32)
+
+
+def test_only_the_cameras_the_policy_reads_are_rendered(tmp_path, monkeypatch):
+    fake = _OneViewPolicy()
+    monkeypatch.setattr(evaluate_mod, "_load_policy", lambda path, device: fake)
+    r = evaluate(_cfg(tmp_path, policy=str(tmp_path / "pol"), episodes=1, workers=1, horizon=2, image_size=None))
+    assert r["env_kwargs"]["cameras"] == ["side"]
+    assert fake.batches and all(keys == ["side_image"] for keys in fake.batches)

@@ -27,6 +27,7 @@ import warnings
 from typing import Any, Optional, Sequence
 
 import numpy as np
+import psutil
 import torch
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 from tqdm.auto import tqdm
@@ -68,6 +69,18 @@ def _env_info(infos: dict, j: int) -> dict:
 def _frame(obs: dict, j: int, image_keys: list[str]) -> np.ndarray:
     """All cameras of env j side by side (uint8 HxWx3)."""
     return np.concatenate([np.asarray(obs[k][j]) for k in image_keys], axis=1)
+
+
+def _worker_cpu(envs) -> float:
+    """CPU seconds the vector env's worker processes have used so far (0 for the in-process one)."""
+    total = 0.0
+    for p in getattr(envs, "processes", []):
+        try:
+            t = psutil.Process(p.pid).cpu_times()
+            total += t.user + t.system
+        except psutil.Error:  # a worker that already exited
+            pass
+    return total
 
 
 def _make_vector_env(env_fn, n: int):
@@ -139,7 +152,9 @@ class EnvRunner:
         workers, sim_faults, env_steps, rollout_seconds, wall_seconds
         first_fault  None, or one faulted episode's episode, seed, reason and traceback (None when
                      the env reported the fault without raising): the lowest-numbered with a
-                     traceback, else the lowest-numbered (the same whatever the workers)"""
+                     traceback, else the lowest-numbered (the same whatever the workers)
+        main_cpu_seconds, worker_cpu_seconds   CPU time of this process and of the env workers
+                     over the rollout (start-up excluded)"""
         expert, todo, n_envs = self.expert, self.todo, self.n_envs
         seeds = [self.seed + i for i in todo]
         env_fn = functools.partial(make_eval_env, self.env_id, self.env_kwargs, expert)
@@ -169,6 +184,8 @@ class EnvRunner:
         try:
             fps = float(envs.get_attr("control_hz")[0])
             t_rollout = time.perf_counter()
+            # CPU seconds beside wall time: what the rollout costs whatever else the machine runs.
+            cpu_main, cpu_workers = time.process_time(), _worker_cpu(envs)
             obs, infos = envs.reset(seed=seeds[:n_envs])
             image_keys = [k for k in obs if k.endswith("_image")]
             if policy is not None:
@@ -267,6 +284,7 @@ class EnvRunner:
                 if any(s is not None for s in new_seeds) and done < len(todo):
                     envs.set_attr("next_seed", new_seeds)
             t_end = time.perf_counter()
+            cpu_main, cpu_workers = time.process_time() - cpu_main, _worker_cpu(envs) - cpu_workers
             closed_cleanly = True
         finally:
             bar.close()
@@ -280,5 +298,6 @@ class EnvRunner:
                 if closed_cleanly:
                     raise
         return {"records": [records[i] for i in todo], "clips": sorted(clips), "fps": fps, "workers": n_envs,
-                "sim_faults": faults, "first_fault": first_fault, "env_steps": counted_steps, "rollout_seconds": t_end - t_rollout,
-                "wall_seconds": t_end - t_start}
+                "sim_faults": faults, "first_fault": first_fault, "env_steps": counted_steps,
+                "rollout_seconds": t_end - t_rollout, "wall_seconds": t_end - t_start,
+                "main_cpu_seconds": cpu_main, "worker_cpu_seconds": cpu_workers}
