@@ -464,7 +464,7 @@ def collect_rows(tasks: list[TaskSpec], root: Path, timings: dict) -> list[dict]
                     task=t.name, encoder=enc_label, head=head, success=succ / n, ci_low=lo, ci_high=hi,
                     successes=succ, episodes=n, per_seed=per_seed, mean_length=float(np.mean(lengths)),
                     final_success=float(np.mean(finals)), probe_r2=float(np.mean(r2)) if r2 else None,
-                    collapse=collapse, pretrain_preset=None if base in ("state", "scratch") else t.pretrain_preset,
+                    collapse=collapse, pretrain_preset=None if base in ("state", "scratch", "none") else t.pretrain_preset,
                     wall_s=walls, videos=videos[:2], privileged_labels=privileged,
                     sim_faults=faults, fault_traceback=tracebacks[0] if tracebacks else None,
                     **({"task_columns": dict(task_module.REPORT_COLUMNS), **columns(episodes)} if columns else {})))

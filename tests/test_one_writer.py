@@ -22,7 +22,7 @@ HOLD = """
 import sys, time
 from robolearn.locking import exclusive
 with exclusive(sys.argv[1], "holder"):
-    print("locked", flush=True)
+    os.write(1, b"locked\\n")  # one write each: the two lines cannot interleave in the pipe
     time.sleep(600)
 """
 
@@ -57,9 +57,10 @@ import os, sys, time
 from robolearn.locking import exclusive
 with exclusive(sys.argv[1], "holder"):
     if os.fork() == 0:  # a forked child, as a DataLoader worker is: it outlives its killed parent here
+        os.write(1, b"child\\n")  # after the fork hooks ran (on a loaded machine this can lag the parent)
         time.sleep(60)
         os._exit(0)
-    print("locked", flush=True)
+    os.write(1, b"locked\\n")  # one write each: the two lines cannot interleave in the pipe
     time.sleep(600)
 """
 
@@ -69,7 +70,7 @@ def test_a_forked_child_does_not_keep_its_killed_parents_lock(tmp_path, capsys):
     proc = subprocess.Popen([sys.executable, "-c", FORK_AND_HOLD, str(target)], stdout=subprocess.PIPE, text=True,
                             env=ENV, start_new_session=True)
     try:
-        assert proc.stdout.readline().strip() == "locked"
+        assert {proc.stdout.readline().strip(), proc.stdout.readline().strip()} == {"locked", "child"}
         proc.send_signal(signal.SIGKILL)  # the parent only; its child sleeps on
         proc.wait()
         with exclusive(target):
