@@ -31,10 +31,8 @@ def blockpush_demos(tmp_path_factory):
     from robolearn.data.collect import collect
 
     out = tmp_path_factory.mktemp("bp") / "blockpush.hdf5"
-    # Noise-free demos (collect's BlockPush default adds DART noise 0.2): the SIRL probe test's
-    # 120-step budget was set on them; on DART demos SIRL lost to random init for 2 of 3 seeds.
-    return collect(CollectConfig(env="robolearn/BlockPush-v0", episodes=20, out=out, seed=0, image_size=32,
-                                 expert_noise=0.0))
+    # collect's defaults, as a user gets them (BlockPush's expert records with DART noise 0.2).
+    return collect(CollectConfig(env="robolearn/BlockPush-v0", episodes=20, out=out, seed=0, image_size=32))
 
 
 @pytest.fixture(scope="session")

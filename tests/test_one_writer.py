@@ -22,7 +22,7 @@ HOLD = """
 import sys, time
 from robolearn.locking import exclusive
 with exclusive(sys.argv[1], "holder"):
-    os.write(1, b"locked\\n")  # one write each: the two lines cannot interleave in the pipe
+    print("locked", flush=True)
     time.sleep(600)
 """
 
