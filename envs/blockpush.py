@@ -85,6 +85,8 @@ chunks; benchmarks/results/blockpush_ceiling.md)."""
 # 300 fixed-mode demos, re-planning every step: 26/50 solved without, 43/50 with 0.2;
 # benchmarks/results/blockpush_ceiling.md).
 EXPERT_NOISE = 0.2
+DYNAMO_LATENT_DIM = 16
+"""DynaMo's latent-action width for this task: the official Block Push config's."""
 FEATURE_NAMES = [
     "block1_x", "block1_y", "block1_yaw",
     "block2_x", "block2_y", "block2_yaw",

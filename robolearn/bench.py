@@ -11,6 +11,8 @@ Every task's table carries the privileged-state ceiling (`state`), end-to-end tr
     robolearn bench --suite metaworld      # the inverse-dynamics paper's ML45 split: a GPU machine
     robolearn bench --suite gpu --tasks lift   # robosuite Lift from images, 200 demonstrations
     robolearn bench --suite cpu --tasks reach --encoders state scratch none idm --seeds 0
+    robolearn bench --suite lift-fewshot       # robosuite Lift, 200 pretraining / 20 head demos, 32 px
+    robolearn bench --suite dynamo-ablations   # DynaMo's ablations as rows on ReachTarget
 """
 from __future__ import annotations
 
@@ -24,11 +26,8 @@ from robolearn.pipeline import RunOptions, TaskSpec, row_encoders, run_tasks
 
 ALL_ENCODERS = ["state", "scratch", "none", "idm", "dynamo", "sirl", "ccl"]
 
-
-# Random shifts help over the paper's 100k steps; in a few hundred CPU steps they only slow learning
-# (PointMass probe R² 0.84/0.93 without, 0.68/0.73 with; ReachTarget, frozen IDM encoder + MLP: 21/50
-# without, 13/50 with, at 600 steps).
-SHORT_IDM = {"idm": {"shift_pad": 0}}
+# DynaMo's official Block Push config: EMA target, transformers 4 layers / 4 heads / 72 wide, dropout 0.3.
+DYNAMO_BLOCKPUSH = {"dynamo": {"target": "ema", "layers": 4, "heads": 4, "embed": 72, "dropout": 0.3}}
 
 
 def _smoke() -> list[TaskSpec]:
@@ -42,13 +41,13 @@ def _cpu() -> list[TaskSpec]:
         TaskSpec(name="pointmass", env="robolearn/PointMass-v0", demos=100, image_size=32,
                  encoders=ALL_ENCODERS, heads=["mlp", "knn"], seeds=[0, 1, 2], pretrain_seeds=[0],
                  pretrain_steps=500, pretrain_batch=32, train_steps=1000, e2e_steps=800, e2e_batch=32,
-                 eval_episodes=30, objective_options=SHORT_IDM,
+                 eval_episodes=30,
                  note="the smoke rung: four goals, the goal visible only in the image; every sound pipeline succeeds"),
         TaskSpec(name="reach", env="robolearn/ReachTarget-v0", demos=10, image_size=32, use_proprio=False,
                  pretrain_envs=["robolearn/Reach-v0"], pretrain_demos=200,
                  encoders=ALL_ENCODERS, heads=["mlp"], seeds=[0, 1, 2], pretrain_seeds=[0],
                  pretrain_steps=400, pretrain_batch=32, train_steps=1000, e2e_steps=800, e2e_batch=32,
-                 eval_episodes=50, objective_options=SHORT_IDM,
+                 eval_episodes=50,
                  note="the few-demonstration rung (inverse-dynamics paper's setting): pretraining on 200 demos "
                       "of random goals, heads on 10 demos of one goal, images only, floor colour and distractors "
                       "redrawn every episode"),
@@ -59,16 +58,16 @@ def _paper() -> list[TaskSpec]:
     return [
         TaskSpec(name="blockpush", env="robolearn/BlockPush-v0", demos=1000, image_size=64,
                  encoders=["state", "scratch", "none", "dynamo", "idm"], heads=["mlp", "vqbet", "diffusion"],
-                 seeds=[0, 1, 2], pretrain_steps=20000, pretrain_batch=64, train_steps=20000,
-                 e2e_steps=20000, e2e_batch=64, eval_episodes=50, encoder=EncoderConfig(name="resnet18", norm="group"),
-                 horizons={"mlp": [3, 5, 5]},  # VQ-BeT and diffusion: the task's preset (3/1/1, 2/16/8)
+                 seeds=[0, 1, 2], pretrain_steps=20000, pretrain_preset="paper", pretrain_batch=64, train_steps=20000,
+                 e2e_steps=20000, e2e_batch=64, eval_episodes=50, encoder=EncoderConfig(name="resnet18"),
+                 horizons={"mlp": [3, 5, 5]}, objective_options=DYNAMO_BLOCKPUSH,  # vqbet, diffusion: the task preset
                  note="the multimodal rung at the DynaMo paper's scale (1,000 demonstrations, two views)"),
         TaskSpec(name="reach", env="robolearn/ReachTarget-v0", demos=10, image_size=64, use_proprio=False,
                  pretrain_envs=["robolearn/Reach-v0"], pretrain_demos=1000,
                  encoders=ALL_ENCODERS, heads=["mlp"], seeds=[0, 1, 2, 3, 4],
-                 pretrain_steps=20000, pretrain_batch=256, train_steps=5000, e2e_steps=5000, e2e_batch=64,
+                 pretrain_steps=20000, pretrain_preset="paper", pretrain_batch=256, train_steps=5000, e2e_steps=5000, e2e_batch=64,
                  eval_episodes=100, note="the few-demonstration rung at the inverse-dynamics paper's budgets"),
-        _lift(pretrain_steps=20000, pretrain_batch=256, train_steps=10000, e2e_steps=10000, e2e_batch=64,
+        _lift(pretrain_steps=20000, pretrain_preset="paper", pretrain_batch=256, train_steps=10000, e2e_steps=10000, e2e_batch=64,
               eval_episodes=100),
     ]
 
@@ -79,16 +78,16 @@ def _gpu() -> list[TaskSpec]:
         TaskSpec(name="reach", env="robolearn/ReachTarget-v0", demos=10, image_size=64, use_proprio=False,
                  pretrain_envs=["robolearn/Reach-v0"], pretrain_demos=1000,
                  encoders=["state", "scratch", "none", "idm", "dynamo"], heads=["mlp"], seeds=[0, 1, 2],
-                 pretrain_seeds=[0], pretrain_steps=3000, pretrain_batch=256, train_steps=2000,
+                 pretrain_seeds=[0], pretrain_steps=3000, pretrain_preset="paper", pretrain_batch=256, train_steps=2000,
                  e2e_steps=2000, e2e_batch=64, eval_episodes=50, collect_workers=14, in_ram=True,
                  note="few-demonstration rung at GPU budgets: 1,000 pretraining demos, 3,000 pretraining steps"),
         TaskSpec(name="blockpush", env="robolearn/BlockPush-v0", demos=1000, image_size=64,
                  encoders=["state", "none", "dynamo"], heads=["mlp", "vqbet"], seeds=[0],
-                 pretrain_steps=2000, pretrain_batch=64, train_steps=3000, eval_episodes=50,
-                 encoder=EncoderConfig(name="resnet18", norm="group"), collect_workers=14, in_ram=True,
-                 horizons={"mlp": [3, 5, 5]},
+                 pretrain_steps=2000, pretrain_preset="paper", pretrain_batch=64, train_steps=3000, eval_episodes=50,
+                 encoder=EncoderConfig(name="resnet18"), collect_workers=14, in_ram=True,
+                 horizons={"mlp": [3, 5, 5]}, objective_options=DYNAMO_BLOCKPUSH,
                  note="the multimodal rung at the DynaMo paper's demonstration count (1,000), shortened training"),
-        _lift(pretrain_seeds=[0], pretrain_steps=3000, pretrain_batch=256, train_steps=2000, e2e_steps=2000,
+        _lift(pretrain_seeds=[0], pretrain_steps=3000, pretrain_preset="paper", pretrain_batch=256, train_steps=2000, e2e_steps=2000,
               e2e_batch=64, eval_episodes=50, collect_workers=14, in_ram=True),
     ]
 
@@ -127,7 +126,7 @@ def _metaworld() -> list[TaskSpec]:
     """ML45: pretraining on 45 tasks, heads on 10 demonstrations of each of the 5 held-out tasks."""
     return _metaworld_fewshot(
         "ml45", ["bin-picking-v3", "box-close-v3", "hand-insert-v3", "door-lock-v3", "door-unlock-v3"],
-        image_size=64, pretrain_demos=50, pretrain_steps=20000, pretrain_batch=256, train_steps=5000,
+        image_size=64, pretrain_demos=50, pretrain_steps=20000, pretrain_preset="paper", pretrain_batch=256, train_steps=5000,
         e2e_steps=5000, e2e_batch=64, eval_episodes=50, collect_workers=14, in_ram=True,
         note="the inverse-dynamics paper's ML45 split (its Table: idm 0.51, scratch 0.44 averaged over the 5 "
              "held-out tasks): 50 demonstrations of each of the 45 training tasks, one corner camera, 64 px")
@@ -138,7 +137,7 @@ def _metaworld_cpu() -> list[TaskSpec]:
     return _metaworld_fewshot(
         "small", ["drawer-open-v3", "sweep-into-v3"],
         image_size=48, pretrain_demos=15, pretrain_seeds=[0], pretrain_steps=300, pretrain_batch=32,
-        train_steps=1000, e2e_steps=500, e2e_batch=32, eval_episodes=10, objective_options=SHORT_IDM,
+        train_steps=1000, e2e_steps=500, e2e_batch=32, eval_episodes=10,
         collect_workers=2,
         note="the inverse-dynamics paper's MetaWorld setting at CPU scale: ML10's 10 training tasks as the "
              "pool (not ML45's 45), 15 demonstrations each, 300 pretraining steps, 48 px, one corner camera")
@@ -164,8 +163,30 @@ def _blockpush_state() -> list[TaskSpec]:
                           "the papers' 300+ epochs")]
 
 
+def _lift_fewshot() -> list[TaskSpec]:
+    """The few-demonstration robosuite rung at CPU size: encoders pretrained on 200 Lift demonstrations
+    (seeds disjoint from the heads'), heads on 20; 3 pretraining seeds, one head seed each."""
+    return [TaskSpec(name="lift-fewshot", env="robosuite/Lift-v0", demos=20, image_size=32,
+                     pretrain_envs=["robosuite/Lift-v0"], pretrain_demos=200,
+                     encoders=["state", "scratch", "none", "idm", "dynamo"], heads=["mlp"], seeds=[0, 1, 2],
+                     pretrain_steps=1000, pretrain_batch=32, train_steps=1500, e2e_steps=1000, e2e_batch=32,
+                     eval_episodes=50,
+                     note="few-demonstration Lift: pretraining on 200 demonstrations, heads on 20, 32 px, both "
+                          "cameras; one encoder per seed (3 pretraining seeds)")]
+
+
+def _dynamo_ablations() -> list[TaskSpec]:
+    """DynaMo's ablations (the paper's Table 6) as rows on the cpu suite's few-demonstration rung."""
+    (reach,) = [t for t in _cpu() if t.name == "reach"]
+    return [dataclasses.replace(reach, encoders=["state", "none", "dynamo"], seeds=[0, 1, 2], pretrain_seeds=None,
+                                dynamo_ablations=["no_forward", "no_inverse", "no_bottleneck", "no_covariance",
+                                                  "no_stopgrad"],
+                                note="DynaMo and one row per ablation (each changes one thing), 3 pretraining seeds")]
+
+
 SUITES = {"smoke": _smoke, "cpu": _cpu, "gpu": _gpu, "paper": _paper, "metaworld": _metaworld,
-          "metaworld-cpu": _metaworld_cpu, "blockpush-state": _blockpush_state}
+          "metaworld-cpu": _metaworld_cpu, "lift-fewshot": _lift_fewshot, "dynamo-ablations": _dynamo_ablations,
+          "blockpush-state": _blockpush_state}
 
 
 def suite_tasks(cfg: BenchConfig) -> list[TaskSpec]:

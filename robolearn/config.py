@@ -224,15 +224,18 @@ class RunConfig:
 class BenchConfig:
     """Suites of tasks x encoders x heads x seeds: results.json and report.md with intervals."""
 
-    suite: Literal["smoke", "cpu", "gpu", "paper", "metaworld", "metaworld-cpu", "blockpush-state"] = "cpu"
+    suite: Literal["smoke", "cpu", "gpu", "paper", "metaworld", "metaworld-cpu", "lift-fewshot", "dynamo-ablations",
+                   "blockpush-state"] = "cpu"
     """smoke: seconds-scale check; cpu: the task ladder at CPU scale (<= 60 min on 2 cores); gpu: what one
     GPU session measures in minutes (with robosuite Lift from images: `--tasks lift`); paper: the papers'
     scale (1,000 BlockPush demonstrations, 20k steps; a GPU, or a long CPU run); metaworld: the
     inverse-dynamics paper's few-shot split (encoders pretrained once on ML45's 45 training tasks, heads
     on 10 demonstrations of each of the 5 held-out tasks; a GPU machine); metaworld-cpu: the same
-    setting on 2 CPU cores (ML10's 10 training tasks as the pool, 2 held-out tasks, 48 px);
-    blockpush-state: MLP, VQ-BeT and diffusion on BlockPush's privileged state, 1,000 demonstrations
-    (<= 60 min on 2 cores with --jobs 2 --videos 0)."""
+    setting on 2 CPU cores (ML10's 10 training tasks as the pool, 2 held-out tasks, 48 px); lift-fewshot:
+    robosuite Lift with encoders pretrained on 200 demonstrations and heads on 20, 32 px, 3 pretraining
+    seeds (2 CPU cores, hours); dynamo-ablations: DynaMo and each of its ablations as rows on the cpu
+    suite's ReachTarget rung, 3 pretraining seeds; blockpush-state: MLP, VQ-BeT and diffusion on
+    BlockPush's privileged state, 1,000 demonstrations (<= 60 min on 2 cores with --jobs 2 --videos 0)."""
     out: Optional[Path] = None
     """Results folder (default: runs/bench/<suite>); an interrupted bench resumes there."""
     tasks: Optional[list[str]] = None

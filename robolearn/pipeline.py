@@ -24,7 +24,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Literal, Optional
 
 import multiprocessing as mp
 
@@ -92,6 +92,11 @@ class TaskSpec:
     """Evaluation episode cap in steps (None: the env's own). A failing policy runs to the cap, so
     on slow envs the cap sets most of evaluation's cost."""
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    pretrain_preset: Literal["short", "paper"] = "short"
+    """Optimizer settings of the pretraining jobs. short: each objective's `short_run_optim` (a larger
+    lr for a few hundred CPU steps) with a 50-step warm-up, for smoke and CPU suites; paper: the
+    objective's own paper settings (`optim_defaults`; DynaMo AdamW lr 1e-4) with the official
+    DynaMo warm-up share (5 of 40 epochs, 12.5%) then cosine. The report says which."""
     dynamo_ablations: list[str] = field(default_factory=list)
     sirl_budgets: list[int] = field(default_factory=list)
     objective_options: dict = field(default_factory=dict)
@@ -129,6 +134,31 @@ def encoder_seed(task: TaskSpec, seed: int) -> int:
     """The encoder a head of this seed reads."""
     seeds = encoder_seeds(task)
     return seed if seed in seeds else seeds[0]
+
+
+def pretrain_preset(preset: str, objective: str, steps: int) -> dict:
+    """OptimConfig fields of a pretraining job under the task's preset (TaskSpec.pretrain_preset)."""
+    if preset == "paper":
+        return dict(warmup_steps=round(0.125 * steps))  # the rest: the objective's optim_defaults
+    if preset == "short":
+        return dict(warmup_steps=min(50, steps), **get_objective(objective).short_run_optim)
+    raise RobolearnError(f"unknown pretraining preset '{preset}' (short | paper)")
+
+
+def pretrain_config(t: TaskSpec, objective: str, overrides: dict, seed: int, data: Path, out: Path,
+                    wb: dict) -> PretrainConfig:
+    """The pretraining job of one encoder of a task (bench, run and benchmarks/probe_objectives.py)."""
+    steps = t.pretrain_steps if objective != "none" else 0
+    pc = PretrainConfig(
+        data=data, out=out, objective=objective, encoder=t.encoder,
+        optim=OptimConfig(**{**dict(steps=steps, batch_size=t.pretrain_batch, checkpoint_every=max(steps // 2, 1),
+                                    eval_every=max(steps, 1), seed=seed),
+                             **pretrain_preset(t.pretrain_preset, objective, steps)}),
+        loader=DataConfig(cameras=t.cameras, in_ram=t.in_ram), **wb)
+    sub = pc.objective_config()
+    if sub is not None and overrides:
+        setattr(pc, objective, dataclasses.replace(sub, **overrides))
+    return pc
 
 
 def pretrain_name(task: TaskSpec) -> str:
@@ -321,16 +351,7 @@ def run_tasks(tasks: list[TaskSpec], opts: RunOptions, title: str) -> Path:
                 enc = root / pname / "enc" / f"{label}-s{seed}"
                 if (enc / "encoder.json").exists():
                     continue
-                steps = t.pretrain_steps if objective != "none" else 0
-                pc = PretrainConfig(
-                    data=pre_data, out=enc, objective=objective, encoder=t.encoder,
-                    optim=OptimConfig(**{**dict(steps=steps, batch_size=t.pretrain_batch, warmup_steps=min(50, steps),
-                                                checkpoint_every=max(steps // 2, 1), eval_every=max(steps, 1), seed=seed),
-                                         **get_objective(objective).short_run_optim}),
-                    loader=DataConfig(cameras=t.cameras, in_ram=t.in_ram), **wb)
-                sub = pc.objective_config()
-                if sub is not None and overrides:
-                    setattr(pc, objective, dataclasses.replace(sub, **overrides))
+                pc = pretrain_config(t, objective, overrides, seed, pre_data, enc, wb)
                 once(pretrain_jobs, enc, f"{pname}/pretrain/{label}-s{seed}", "pretrain", pc, t)
         for enc_label in row_encoders(t):
             for head in t.heads:
@@ -394,6 +415,10 @@ def _read(path: Path) -> dict:
     return json.loads(Path(path).read_text()) if Path(path).exists() else {}
 
 
+COLLAPSE_KEYS = ("mean_cosine", "effective_rank", "emb_std", "within_episode_share")
+"""The encoders' collapse indicators (robolearn.probes.collapse_stats) shown beside their probes."""
+
+
 def collect_rows(tasks: list[TaskSpec], root: Path, timings: dict) -> list[dict]:
     """One row per task x encoder x head: success pooled over seeds with a Wilson interval."""
     rows = []
@@ -404,8 +429,10 @@ def collect_rows(tasks: list[TaskSpec], root: Path, timings: dict) -> list[dict]
         columns = getattr(task_module, "report_columns", None)  # the task's own report columns, if any
         for enc_label in row_encoders(t):
             base = enc_label[3:] if enc_label.startswith("ft-") else enc_label
-            r2 = [_read(root / pname / "enc" / f"{base}-s{s}" / "results.json").get("val/probe_r2/mean") for s in encoder_seeds(t)]
-            r2 = [x for x in r2 if x is not None]
+            enc_results = [_read(root / pname / "enc" / f"{base}-s{s}" / "results.json") for s in encoder_seeds(t)]
+            r2 = [x for x in (r.get("val/probe_r2/mean") for r in enc_results) if x is not None]
+            collapse = {k: float(np.mean(v)) for k in COLLAPSE_KEYS
+                        if (v := [r[f"val/{k}"] for r in enc_results if f"val/{k}" in r])}
             privileged = any(_read(root / pname / "enc" / f"{base}-s{s}" / "results.json").get("uses_privileged_labels", False)
                              for s in encoder_seeds(t))
             for head in t.heads:
@@ -435,6 +462,7 @@ def collect_rows(tasks: list[TaskSpec], root: Path, timings: dict) -> list[dict]
                     task=t.name, encoder=enc_label, head=head, success=succ / n, ci_low=lo, ci_high=hi,
                     successes=succ, episodes=n, per_seed=per_seed, mean_length=float(np.mean(lengths)),
                     final_success=float(np.mean(finals)), probe_r2=float(np.mean(r2)) if r2 else None,
+                    collapse=collapse, pretrain_preset=None if base in ("state", "scratch") else t.pretrain_preset,
                     wall_s=walls, videos=videos[:2], privileged_labels=privileged,
                     **({"task_columns": dict(task_module.REPORT_COLUMNS), **columns(episodes)} if columns else {})))
     return rows
@@ -460,5 +488,6 @@ def run(cfg) -> Path:
     return run_tasks([task], opts, f"robolearn run `{cfg.name}`")
 
 
-__all__ = ["MergeJob", "RunOptions", "TaskSpec", "collect_rows", "encoder_variants", "pretrain_store", "row_encoders", "run",
+__all__ = ["MergeJob", "RunOptions", "TaskSpec", "collect_rows", "encoder_variants", "pretrain_config", "pretrain_preset",
+           "pretrain_store", "row_encoders", "run",
            "run_tasks", "validate_tasks"]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from robolearn import __version__
 from robolearn import distributed as dist
@@ -22,11 +23,11 @@ from robolearn.data.normalize import Normalizer
 from robolearn.data.store import file_hash, open_store
 from robolearn.data.windows import WindowDataset, resolve_cameras
 from robolearn.embeddings import embed_demos
-from robolearn.encoders import make_encoder
+from robolearn.encoders import calibrate_batchnorm, has_batchnorm, make_encoder
 from robolearn.errors import RobolearnError
 from robolearn.pretraining import DataInfo, get_objective
 from robolearn.pretraining.sampler import GpuWindowSampler
-from robolearn.probes import probe_report
+from robolearn.probes import collapse_warning, probe_report
 from robolearn.tracking import Tracker
 from robolearn.trainer import fit, pick_device, seed_everything
 
@@ -43,6 +44,7 @@ def data_info(store, cameras: list[str]) -> DataInfo:
         action_dim=int(store.action_dim),
         proprio_dim=int(store.proprio_dim),
         feature_dim=0 if feats is None else int(feats.shape[-1]),
+        env_id=store.env_id or "",
     )
 
 
@@ -57,8 +59,30 @@ def probe_frames(encoder, store, cameras, device):
         out[split] = (
             np.concatenate([emb[d] for d in demos]),
             np.concatenate([store.task_features(d) for d in demos]),
+            np.concatenate([np.full(len(emb[d]), i) for i, d in enumerate(demos)]),
         )
     return out
+
+
+CALIBRATION_FRAMES = 2048
+"""Training frames whose statistics a frozen BatchNorm encoder's running averages are set from."""
+
+
+def _calibration_batches(store, cameras, device, seed: int, batch_size: int = 64):
+    """Batches of training frames (N, V, H, W, 3), drawn evenly over the training demos."""
+    demos = store.demo_names("train")
+    rng = np.random.default_rng(seed)
+    per_demo = max(1, CALIBRATION_FRAMES // max(len(demos), 1))
+    frames = []
+    for d in demos:
+        n = store.length(d)
+        idx = np.sort(rng.choice(n, size=min(per_demo, n), replace=False))
+        frames.append(store.images(d, cameras, index=idx))
+        if sum(len(f) for f in frames) >= CALIBRATION_FRAMES:
+            break
+    frames = np.concatenate(frames)
+    for i in range(0, len(frames), batch_size):
+        yield torch.from_numpy(frames[i : i + batch_size]).to(device)
 
 
 def pretrain(cfg: PretrainConfig) -> Path:
@@ -92,8 +116,12 @@ def pretrain(cfg: PretrainConfig) -> Path:
             frames = probe_frames(objective.encoder, store, cameras, device)
             if frames is None:
                 return {}
-            (tx, ty), (vx, vy) = frames["train"], frames["valid"]
-            return {f"val/{k}": v for k, v in probe_report(tx, ty, vx, vy, store.feature_names).items()}
+            (tx, ty, _), (vx, vy, vep) = frames["train"], frames["valid"]
+            report = probe_report(tx, ty, vx, vy, store.feature_names, valid_episodes=vep)
+            warning = collapse_warning(report)
+            if warning and main:
+                tqdm.write(f"warning: step {step}: {warning}")
+            return {f"val/{k}": v for k, v in report.items()}
 
         final: dict = {}
         if objective_cls.trains:
@@ -120,6 +148,8 @@ def pretrain(cfg: PretrainConfig) -> Path:
             final = fit(objective, loader, cfg.optim, out, tracker, validate=validate,
                         desc=f"pretrain {cfg.objective}", device=device)
         else:
+            if has_batchnorm(objective.encoder):
+                calibrate_batchnorm(objective.encoder, _calibration_batches(store, cameras, device, cfg.optim.seed))
             objective.to(device).eval()
             with torch.no_grad():
                 final = validate(0) if main else {}

@@ -59,6 +59,26 @@ def plot_success(rows: list[dict], path: Path, title: str = "") -> None:
     plt.close(fig)
 
 
+def encoder_table(rows: list[dict]) -> list[str]:
+    """One line per pretrained encoder: its probe beside its collapse indicators at the end of
+    pretraining (mean over its pretraining seeds) and the optimizer preset it was trained with."""
+    seen, lines = set(), []
+    for r in rows:
+        stats = r.get("collapse") or {}
+        if r["encoder"] in seen or not stats:
+            continue
+        seen.add(r["encoder"])
+        cell = lambda k, f: "—" if stats.get(k) is None else format(stats[k], f)  # noqa: E731
+        r2 = "—" if r.get("probe_r2") is None else f"{r['probe_r2']:.2f}"
+        lines.append(f"| {r['encoder']} | {r.get('pretrain_preset') or '—'} | {r2} | {cell('mean_cosine', '.3f')} | "
+                     f"{cell('effective_rank', '.1f')} | {cell('emb_std', '.3f')} | {cell('within_episode_share', '.2f')} |")
+    if not lines:
+        return []
+    return ["", "Encoders at the end of pretraining (validation frames; `none` is the random initialization):", "",
+            "| encoder | preset | probe R² | mean cosine | effective rank | per-dim std | within-episode share |",
+            "| --- | --- | --- | --- | --- | --- | --- |", *lines, ""]
+
+
 def _fmt_wall(w: dict) -> str:
     return " / ".join(f"{w[k]:.0f}" if k in w else "—" for k in ("pretrain", "train", "eval"))
 
@@ -128,6 +148,7 @@ def write_suite_report(root: Path, title: str, tasks, rows: list[dict]) -> Path:
             lines.append(f"| {r['encoder']} | {r['head']} | {r['success']:.2f} | [{r['ci_low']:.2f}, {r['ci_high']:.2f}] | "
                          f"{r['successes']} / {r['episodes']} | {per_seed} | {r['final_success']:.2f} | "
                          f"{r['mean_length']:.1f} | {r2} |{cells} {_fmt_wall(r.get('wall_s', {}))} |")
+        lines += encoder_table(trows)
         if trows:
             plot_success(trows, root / f"{t.name}_success.png", title=t.name)
             lines += ["", f"![{t.name} success]({t.name}_success.png)", ""]

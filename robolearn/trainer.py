@@ -56,7 +56,14 @@ def to_device(batch, device: torch.device):
     return batch
 
 
-def lr_lambda(warmup: int, total: int) -> Callable[[int], float]:
+def lr_lambda(warmup: int, total: int, schedule: str = "cosine") -> Callable[[int], float]:
+    """Multiplier of the peak lr at `step`: linear warmup, then cosine decay to 0 ("cosine"), or
+    1 throughout ("constant": DynaMo's forward model, whose lr the official code never decays)."""
+    if schedule == "constant":
+        return lambda step: 1.0
+    if schedule != "cosine":
+        raise RobolearnError(f"unknown lr schedule '{schedule}' (cosine | constant)")
+
     def f(step: int) -> float:
         if warmup > 0 and step < warmup:
             return (step + 1) / warmup
@@ -116,7 +123,10 @@ def fit(
                    "--encoder.norm group avoids batch statistics altogether")
     run_dir = Path(run_dir)
     opts = model.configure_optimizers(cfg)
-    scheds = [torch.optim.lr_scheduler.LambdaLR(o, lr_lambda(cfg.warmup_steps, cfg.steps)) for o in opts]
+    # One schedule per parameter group: a group may say {"schedule": "constant"} (DynaMo's forward model).
+    scheds = [torch.optim.lr_scheduler.LambdaLR(
+        o, [lr_lambda(cfg.warmup_steps, cfg.steps, g.get("schedule", "cosine")) for g in o.param_groups])
+        for o in opts]
 
     start, manifest = resume(run_dir, model, opts, scheds, log=tqdm.write)
     if manifest is not None:
@@ -178,8 +188,10 @@ def fit(
             reduced = dist.mean_across_ranks({"loss": loss.detach(), **metrics})
             last = {**reduced, **{k: float(v) for k, v in norms.items()},
                     "lr": opts[0].param_groups[0]["lr"] if opts else 0.0,
+                    **{f"lr/{g['name']}": g["lr"] for g in groups if "name" in g and len(groups) > 1},
                     "steps_per_s": steps_done / max(elapsed, 1e-9)}
-            bar.set_postfix(loss=f"{last['loss']:.4f}")
+            # Scientific notation: a collapsed DynaMo loss of 5e-4 must not print as 0.0005 ~ "0.0000".
+            bar.set_postfix(loss=f"{last['loss']:.3e}")
             if tracker is not None and main:
                 tracker.log({f"train/{k}": v for k, v in last.items()}, step=step + 1)
         if validate is not None and main and ((step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps):

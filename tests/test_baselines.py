@@ -73,7 +73,7 @@ def test_blockpush_saved_state_keeps_first_block():
 @pytest.mark.slow
 def test_frozen_embedding_is_standardized_for_the_head(pm, tmp_path):
     """What the head sees, not what a probe sees: per-dimension mean ~0 and std ~1 on the training
-    split, where the raw random-init embedding varies by ~1e-3."""
+    split, whatever the raw embedding's scale."""
     from robolearn.data.store import open_store
     from robolearn.embeddings import embed_demos
     from robolearn.policies.policy import Policy
@@ -89,7 +89,9 @@ def test_frozen_embedding_is_standardized_for_the_head(pm, tmp_path):
         feats = demo_features(policy.features, store, names, policy.cameras)
     raw = np.concatenate([raw[d] for d in names])
     seen = np.concatenate([feats[d] for d in names])[:, : raw.shape[1]]
-    assert raw.std(0).mean() < 0.05  # the raw embedding barely varies
+    # The raw embedding is not already standardized (tanh-bounded, per-dimension spreads ~0.6), so the
+    # assertions below test the standardization, not the encoder.
+    assert np.abs(raw.std(0) - 1.0).max() > 0.1
     np.testing.assert_allclose(seen.mean(0), 0.0, atol=1e-3)
     np.testing.assert_allclose(seen.std(0), 1.0, atol=1e-2)
     meta = json.loads((pol / "policy.json").read_text())
@@ -184,11 +186,14 @@ def test_scratch_end_to_end_learns_and_exports(pm, tmp_path):
     from robolearn.train import train
 
     root, demos, _ = pm
+    # Logged every step, so the first row is the untrained loss (not the loss after 5 steps).
     cfg = TrainConfig(data=demos, encoder="scratch", out=tmp_path / "e2e", head="mlp",
-                      optim=quick_optim(80, batch_size=32, lr=1e-3), wandb="disabled")
+                      optim=quick_optim(80, batch_size=32, lr=1e-3, log_every=1), wandb="disabled")
     pol = train(cfg)
     rows = [r for r in read_metrics(pol) if "train/loss" in r]
-    assert rows[-1]["train/loss"] < 0.7 * rows[0]["train/loss"]
+    first = np.mean([r["train/loss"] for r in rows[:3]])
+    last = np.mean([r["train/loss"] for r in rows[-5:]])
+    assert last < 0.7 * first, (first, last)
     policy = Policy.load(pol)
     from robolearn.encoders import make_encoder
 
@@ -230,7 +235,7 @@ def test_bundle_reproduces_torch_with_embedding_statistics(pm, tmp_path):
     pol = train(TrainConfig(data=demos, encoder=str(enc), out=tmp_path / "mlp2", head="mlp", obs_horizon=2,
                             optim=quick_optim(100), wandb="disabled"))
     policy = Policy.load(pol)
-    assert float(policy.features.emb_std.max()) < 0.1  # statistics far from the identity
+    assert float((policy.features.emb_std - 1).abs().max()) > 0.1  # statistics not the identity
     bundle = BundlePolicy(export(ExportConfig(policy=pol, out=tmp_path / "b", parity_frames=20)))
     with open_store(demos) as store:
         res = check_parity(policy, bundle, parity_frames(store, store.demo_names("train")[:8], policy.cameras,

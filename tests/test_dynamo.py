@@ -410,14 +410,16 @@ def test_loss_decreases_on_moving_blob_video(trained):
 
 @pytest.mark.slow
 def test_no_collapse_after_short_training(trained):
-    """Floors: the conv encoder's output is tanh-bounded, and a collapsed encoder has per-dim std near
-    0: this one starts at ~0.005 on these frames (nearly constant), and the no_stopgrad ablation,
-    which the paper reports collapses, ends at ~0.001; trained DynaMo ends at ~0.63 (4 seeds).
-    Effective rank: the blob has >= 4 independent factors (x, y, and the episode's colour and
-    velocity); trained DynaMo ends at 12-15 of 64."""
+    """Trained DynaMo keeps a spread, many-directional embedding; the no_stopgrad ablation, which the
+    paper reports collapses, collapses here in rank (dimensional collapse) while its loss heads to 0:
+    its gradient can make the target easy instead of the prediction good. The conv encoder's
+    LayerNorm keeps every embedding's per-dimension spread, so std is no collapse signal here.
+    Measured (seed 0, 30 steps): DynaMo rank 30.4, loss 0.19; no_stopgrad rank 9.8, loss 0.024
+    (150 steps: 27.8 / 0.10 against 4.7 / 0.003)."""
     full, nsg = trained["full"], trained["no_stopgrad"]
-    assert full["std"] > 0.1 and full["rank"] > 4.0
-    assert nsg["std"] < 0.1 * full["std"]  # the floor does catch a collapse
+    assert full["std"] > 0.1 and full["rank"] > 20.0
+    assert nsg["rank"] < 0.5 * full["rank"]
+    assert np.mean(nsg["losses"][-5:]) < 0.25 * np.mean(full["losses"][-5:])
 
 
 @pytest.mark.slow
@@ -431,3 +433,26 @@ def test_runs_in_the_trainer(tmp_path):
     last = fit(obj, sampler, cfg, tmp_path)
     assert {"grad_norm/encoder", "grad_norm/inverse", "grad_norm/forward"} <= set(last)
     assert obj.beta == pytest.approx(1.0)  # after_step ran to the last step
+
+
+def test_forward_model_lr_is_constant_while_the_others_decay(tmp_path):
+    """The official schedule: encoder and inverse model warm up then decay (cosine); the forward
+    model keeps lr 1e-4 throughout. One trainer, per-group schedules."""
+    from robolearn.trainer import fit
+
+    obj = make(views=1)
+    sampler = GpuWindowSampler.from_arrays(blob_episodes(4, 10), 5, batch_size=4)
+    cfg = OptimConfig(steps=8, batch_size=4, lr=1e-4, weight_decay=0.0, warmup_steps=2, grad_clip=0.1,
+                      checkpoint_every=0, log_every=1, amp="off", device="cpu")
+    seen = []
+
+    class Recorder:
+        def log(self, metrics, step):
+            seen.append(metrics)
+
+    last = fit(obj, sampler, cfg, tmp_path, tracker=Recorder())
+    rows = [m for m in seen if "train/lr/forward" in m]
+    assert all(r["train/lr/forward"] == pytest.approx(1e-4) for r in rows)
+    enc = [r["train/lr/encoder"] for r in rows]  # logged after each step's scheduler update
+    assert enc[0] == pytest.approx(1e-4) and all(a > b for a, b in zip(enc[1:], enc[2:]))  # peak, then decay
+    assert last["lr/encoder"] < 0.1e-4 and last["lr/inverse"] == pytest.approx(last["lr/encoder"])

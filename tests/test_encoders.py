@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -76,3 +77,102 @@ def test_conv_encoder_refuses_images_too_small_for_its_convolutions(tmp_path, ca
     assert rc == 2 and len(err.splitlines()) == 1 and "at least 23 px" in err and "got 16 px" in err, err
     assert not (tmp_path / "enc" / "encoder.json").exists()
     assert ConvEncoder(1, 23)(torch.zeros(2, 1, 23, 23, 3, dtype=torch.uint8)).shape == (2, 64)  # the limit works
+
+
+# ----------------------------------------------------------------------------- random init separates frames
+@pytest.fixture(scope="module")
+def reach_frames(tmp_path_factory):
+    """Rendered Reach frames at 32 and 64 px (floor colour and distractors redrawn per episode)."""
+    from robolearn.config import CollectConfig
+    from robolearn.data.collect import collect
+    from robolearn.data.store import open_store
+
+    out = {}
+    for size in (32, 64):
+        path = collect(CollectConfig(env="robolearn/Reach-v0", episodes=20, image_size=size, seed=0, workers=1,
+                                     out=tmp_path_factory.mktemp("reach") / f"reach{size}.hdf5"))
+        with open_store(path) as store:
+            demos = store.demo_names(None)
+            out[size] = torch.from_numpy(np.concatenate([store.images(d) for d in demos]))
+            out["episode", size] = np.concatenate([np.full(store.length(d), i) for i, d in enumerate(demos)])
+    return out
+
+
+@pytest.mark.parametrize("size", [32, 64])
+@pytest.mark.parametrize("name", ["conv", "resnet18"])
+def test_random_init_separates_frames(reach_frames, name, size):
+    """At random init, in eval mode (as the frozen `none` baseline and the embedding cache use it),
+    different frames get different embeddings spread over many directions: DynaMo's cosine loss is
+    then not trivially zero, and a head sees more than one varying direction. The paper's conv
+    encoder gave mean pairwise cosine 0.9999 here; ResNet-18's BatchNorm at its initial statistics 0.95."""
+    from robolearn.encoders import calibrate_batchnorm, has_batchnorm
+    from robolearn.probes import collapse_stats
+
+    frames = reach_frames[size]
+    torch.manual_seed(0)
+    enc = make_encoder(EncoderConfig(name=name), 1, size)
+    if has_batchnorm(enc):  # what `robolearn pretrain --objective none` does for BatchNorm encoders
+        calibrate_batchnorm(enc, frames.split(64))
+    with torch.no_grad():
+        emb = enc.eval()(frames)
+    stats = collapse_stats(emb.numpy())
+    assert stats["mean_cosine"] < 0.6, stats
+    assert stats["effective_rank"] >= 16, stats
+
+
+def test_batchnorm_calibration_sets_statistics_not_weights():
+    enc = make_encoder(EncoderConfig(name="resnet18"), 1, 32)
+    before = {k: v.clone() for k, v in enc.state_dict().items() if "running" not in k and "num_batches" not in k}
+    x = torch.randint(0, 256, (16, 1, 32, 32, 3), dtype=torch.uint8)
+    assert calibrate_batchnorm_frames(enc, x) == 16
+    after = enc.state_dict()
+    assert all(torch.equal(v, after[k]) for k, v in before.items())
+    bn = enc.stem[1]
+    assert not torch.allclose(bn.running_var, torch.ones_like(bn.running_var))
+    assert bn.momentum == 0.1 and not enc.training  # restored
+
+
+def calibrate_batchnorm_frames(enc, x):
+    from robolearn.encoders import calibrate_batchnorm
+
+    enc.eval()
+    return calibrate_batchnorm(enc, x.split(8))
+
+
+def test_consecutive_frames_are_not_trivially_predictable_at_init(reach_frames):
+    """DynaMo's loss for a forward model that copies s_t: 1 - cos(s_t, s_t+1) over consecutive frames
+    of an episode. The paper's conv encoder gave ~1e-5 at init (a loss with nothing to learn from);
+    ours 0.29-0.38 (seeds 0-2)."""
+    frames, episode = reach_frames[32], reach_frames["episode", 32]
+    torch.manual_seed(0)
+    with torch.no_grad():
+        emb = make_encoder(EncoderConfig(name="conv"), 1, 32).eval()(frames)
+    same = torch.from_numpy(episode[1:] == episode[:-1])
+    copy_loss = 1 - torch.nn.functional.cosine_similarity(emb[1:], emb[:-1], dim=-1)[same]
+    assert float(copy_loss.mean()) > 0.05
+
+
+def test_frozen_random_resnet_uses_its_data_statistics(tmp_path):
+    """`pretrain --objective none` with a BatchNorm encoder saves running statistics estimated on the
+    training frames (not the initial mean 0 / variance 1), and its embedding separates frames."""
+    from robolearn.config import CollectConfig, PretrainConfig
+    from robolearn.data.collect import collect
+    from robolearn.encoders import load_encoder
+    from robolearn.pretrain import pretrain
+
+    demos = collect(CollectConfig(env="robolearn/Reach-v0", episodes=10, image_size=32, seed=0, workers=1,
+                                  out=tmp_path / "reach.hdf5"))
+    out = pretrain(PretrainConfig(data=demos, out=tmp_path / "none", objective="none",
+                                  encoder=EncoderConfig(name="resnet18"), wandb="disabled"))
+    from robolearn.data.store import open_store
+    from robolearn.probes import collapse_stats
+
+    enc, _ = load_encoder(out)
+    assert not torch.allclose(enc.stem[1].running_var, torch.ones(64))
+    with open_store(demos) as store:
+        frames = torch.from_numpy(np.concatenate([store.images(d) for d in store.demo_names(None)]))
+    initial = make_encoder(EncoderConfig(name="resnet18"), 1, 32).eval()  # BatchNorm at mean 0 / variance 1
+    with torch.no_grad():
+        before = collapse_stats(initial(frames).numpy())["mean_cosine"]
+        after = collapse_stats(enc(frames).numpy())["mean_cosine"]
+    assert before > 0.9 and after < 0.6, (before, after)

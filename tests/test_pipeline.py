@@ -32,9 +32,7 @@ def pm_encoders(pointmass_demos, tmp_path_factory):
     root = tmp_path_factory.mktemp("pm_enc")
     cfg = PretrainConfig(data=pointmass_demos, out=root / "idm", objective="idm",
                          optim=quick_optim(500, batch_size=64, lr=1e-3, warmup_steps=20, log_every=25), wandb="offline")
-    # Random shifts help over the paper's 100k steps; in a 500-step test they only slow learning
-    # (measured: probe R² 0.84/0.93 without, 0.68/0.73 with, random init 0.73/0.79).
-    cfg.idm.shift_pad = 0
+    # The default augmentation (random shift of image size / 16 = 2 px at 32 px), as a user runs it.
     idm = pretrain(cfg)
     none = pretrain(PretrainConfig(data=pointmass_demos, out=root / "none", objective="none", wandb="disabled"))
     return idm, none
@@ -51,10 +49,14 @@ def test_idm_probe_beats_random_init_on_agent_position(pm_encoders):
     idm = json.loads((pm_encoders[0] / "results.json").read_text())
     none = json.loads((pm_encoders[1] / "results.json").read_text())
     # Inverse dynamics must see where the agent is; the goal is irrelevant to it (PAPERS.md).
+    # The random init already probes the agent well here (R² ~0.87 since the conv encoder's init fix),
+    # so the claim is relative to what it leaves unexplained: IDM removes at least a quarter of it
+    # (measured: agent_x 0.92 vs 0.87, i.e. 0.61 of the unexplained variance left).
     for key in ("val/probe_r2/agent_x", "val/probe_r2/agent_y"):
-        assert idm[key] > none[key] + 0.05, (key, idm[key], none[key])
-    # No collapse: the random init's features barely vary (std ~0.004); IDM's spread over the tanh range.
-    assert idm["val/emb_std"] > 0.1 and idm["val/effective_rank"] > 1.5
+        assert 1 - idm[key] < 0.75 * (1 - none[key]), (key, idm[key], none[key])
+    # No collapse: IDM's embedding stays spread over the tanh range and over at least the agent's two
+    # coordinates (measured: std 0.58, effective rank 3.9: agent x, y and the goal, what the task has).
+    assert idm["val/emb_std"] > 0.1 and idm["val/effective_rank"] > 2 and idm["val/mean_cosine"] < 0.9
 
 
 def test_encoder_folder_is_pickle_free(pm_encoders):

@@ -13,3 +13,26 @@ def test_probe_mean_skips_constant_features():
     assert out["probe_r2/mean"] > 0.99  # the mean of the two that vary, not dragged to 2/3
     flat = probe_report(emb[:300], np.zeros((300, 2)), emb[300:], np.zeros((100, 2)), ["x", "y"])
     assert flat["probe_r2/mean"] == 0.0
+
+
+def test_collapse_indicators_tell_a_constant_embedding_from_a_spread_one():
+    from robolearn.probes import collapse_stats, collapse_warning
+
+    rng = np.random.default_rng(0)
+    episodes = np.repeat(np.arange(10), 20)
+    # Nearly one vector for every frame (what the paper's conv encoder gave at init): cosine ~1.
+    common = rng.normal(size=16)
+    constant = common + 1e-3 * rng.normal(size=(200, 16))
+    c = collapse_stats(constant, episodes)
+    assert c["mean_cosine"] > 0.99 and "cosine" in collapse_warning(c)
+    # Spread, centred embeddings whose variation is all within episodes, then all between them.
+    moving = rng.normal(size=(200, 16))
+    m = collapse_stats(moving, episodes)
+    assert abs(m["mean_cosine"]) < 0.1 and m["effective_rank"] > 12 and collapse_warning(m) is None
+    assert 0.9 < m["within_episode_share"] <= 1.0
+    per_episode = rng.normal(size=(10, 16))[episodes] + 1e-3 * rng.normal(size=(200, 16))
+    assert collapse_stats(per_episode, episodes)["within_episode_share"] < 0.01
+    # Spread but along two directions only: the rank guard fires.
+    flat = rng.normal(size=(200, 2)) @ rng.normal(size=(2, 16))
+    f = collapse_stats(flat)
+    assert f["effective_rank"] < 2.5 and "rank" in collapse_warning(f)

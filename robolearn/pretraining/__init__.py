@@ -40,6 +40,9 @@ class DataInfo:
     action_dim: int
     proprio_dim: int
     feature_dim: int
+    env_id: str = ""
+    """The registered task the data comes from ("" for an import): task settings such as DynaMo's
+    latent dimension are read from its module."""
 
 
 class Objective(Trainable):

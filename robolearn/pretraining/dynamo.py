@@ -36,7 +36,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Optional
 
 import torch
 import torch.nn as nn
@@ -128,14 +128,26 @@ def ema_beta(beta0: float, step: int, total_steps: int) -> float:
     return 1.0 - (1.0 - beta0) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
+DEFAULT_LATENT_DIM = 16
+
+
+def task_latent_dim(env_id: str) -> int:
+    """DynaMo's latent-action width for a task: its env module's DYNAMO_LATENT_DIM, else 16."""
+    from robolearn.envs import TASKS
+
+    return int(getattr(TASKS.get(env_id), "DYNAMO_LATENT_DIM", DEFAULT_LATENT_DIM))
+
+
 # ----------------------------------------------------------------------------- the objective
 @dataclass
 class DynamoConfig:
     """DynaMo (Cui et al. 2024): latent inverse + forward dynamics on frozen-able encoder output."""
 
     window: int = 5
-    latent_dim: int = 16
-    """Bottleneck dimension of the latent action z."""
+    latent_dim: Optional[int] = None
+    """Bottleneck dimension of the latent action z. None: the task's setting (`DYNAMO_LATENT_DIM` in its
+    env module), which the official configs put near the task's state dimension (Push-T 8, Block Push
+    16, LIBERO 32); 16 for data from no registered task."""
     layers: int = 6
     heads: int = 6
     embed: int = 120
@@ -178,7 +190,7 @@ class Dynamo(Objective):
                                  "an EMA target has no gradient path (use target='stopgrad')")
         d = int(encoder.view_dim)
         self.view_dim = d
-        self.latent_dim = d if cfg.no_bottleneck else int(cfg.latent_dim)
+        self.latent_dim = d if cfg.no_bottleneck else int(cfg.latent_dim or task_latent_dim(info.env_id))
         tf = dict(block_size=cfg.window, layers=cfg.layers, heads=cfg.heads, embed=cfg.embed,
                   dropout=cfg.dropout)
         self.inverse_model = None if cfg.no_inverse else CausalTransformer(d, self.latent_dim, **tf)
@@ -204,6 +216,10 @@ class Dynamo(Objective):
     def target_embeddings(self, images: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
         """s* for every frame: (B, T, V, D)."""
         if self.target_encoder is not None:
+            # As the official code: the EMA target runs in eval mode (BatchNorm on running statistics,
+            # which after_step copies from the online encoder; the official code leaves them at their
+            # first values), so targets do not depend on the rest of the batch.
+            self.target_encoder.eval()
             with torch.no_grad():
                 return self.target_encoder.encode_views(images)
         return s if self.cfg.no_stopgrad else s.detach()
@@ -260,7 +276,8 @@ class Dynamo(Objective):
             {"name": "encoder", "params": list(self.encoder.parameters())},
             {"name": "inverse",
              "params": [] if self.inverse_model is None else list(self.inverse_model.parameters())},
-            {"name": "forward", "params": list(self.forward_model.parameters())},
+            # The official code keeps the forward model's lr constant; encoder and inverse model decay.
+            {"name": "forward", "params": list(self.forward_model.parameters()), "schedule": "constant"},
         ]
 
     @torch.no_grad()

@@ -6,6 +6,7 @@ default), g an MLP (256, 256) with dropout 0.1, random-shift crop augmentation o
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import torch
 import torch.nn as nn
@@ -23,6 +24,10 @@ def mlp(dims: list[int], dropout: float) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def default_shift_pad(image_size: int) -> int:
+    return max(1, round(image_size / 16))
+
+
 @dataclass
 class IdmConfig:
     """Inverse dynamics (Brandfonbrener et al. 2023): predict a_t from [phi(o_t), phi(o_{t+k})]."""
@@ -31,8 +36,9 @@ class IdmConfig:
     """Frame gap."""
     hidden: tuple[int, ...] = (256, 256)
     dropout: float = 0.1
-    shift_pad: int = 4
-    """Random-shift augmentation pad in pixels (8 px at 84-120 px in the paper; 4 at 64 px)."""
+    shift_pad: Optional[int] = None
+    """Random-shift augmentation pad in pixels; None: the image size / 16, rounded (2 px at 32 px, 4 at
+    64, 8 at 120: the paper's 8 px at 84-120 px scaled to the image). 0 turns it off."""
     detach_target: bool = False
     """Stop-gradient through phi(o_{t+k}) (paper default: no)."""
 
@@ -44,6 +50,7 @@ class InverseDynamics(Objective):
     def __init__(self, encoder, cfg, info: DataInfo):
         super().__init__(encoder, cfg, info)
         d = encoder.embed_dim
+        self.shift_pad = default_shift_pad(info.image_size) if cfg.shift_pad is None else int(cfg.shift_pad)
         self.inverse = mlp([2 * d, *cfg.hidden, info.action_dim], cfg.dropout)
 
     @classmethod
@@ -55,11 +62,11 @@ class InverseDynamics(Objective):
         """Shift (B, 2, V, H, W, 3) frames: one offset per sample and view, the SAME for o_t and
         o_{t+k}. Independent shifts would add ±pad px of fake motion and drown the 1–2 px of real
         motion between the frames that the inverse model has to see."""
-        if not self.training or self.cfg.shift_pad <= 0:
+        if not self.training or self.shift_pad <= 0:
             return images
         b, t, v, h, w, c = images.shape
         x = images.permute(0, 2, 3, 4, 1, 5).reshape(b * v, h, w, t * c)
-        x = random_shift(x, self.cfg.shift_pad)
+        x = random_shift(x, self.shift_pad)
         return x.reshape(b, v, h, w, t, c).permute(0, 4, 1, 2, 3, 5)
 
     def loss(self, batch: dict):
