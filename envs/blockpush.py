@@ -16,7 +16,8 @@ so demonstrations have four modes.
   cube looks the same after a quarter turn), then both targets' x, y. Not the expert's plan.
 - saved state: MuJoCo integration state + the expert's plan (first block, block 1's target; -1 =
   none) + the block that reached a zone first (-1 = none yet) + the episode's counters below.
-- step info beside `success`: `first_block` (the mode executed), `blocks_entered` (0..2: blocks
+- step info beside `success`: `first_block` (the block that reached a zone first), `mode_executed`
+  (0..3 numbered as the expert's `mode`: that block and the zone it entered; -1 before), `blocks_entered` (0..2: blocks
   that were ever inside a zone this episode, the papers' metric: IBC/VQ-BeT/DynaMo count block-zone
   entries over the episode, ours `is_success` needs both blocks in at the same moment) and
   `block_switches` (times the pusher's contact went from one block to the other: the expert's plan
@@ -65,7 +66,8 @@ def report_columns(episodes: list[dict]) -> dict:
     entered, switches = [], []
     for ep in episodes:
         info = ep.get("final_info", {})
-        m = info.get(MODE_INFO_KEY)
+        # the 4 modes; results written before `mode_executed` existed have the first block alone
+        m = info.get("mode_executed", info.get(MODE_INFO_KEY))
         if m is not None and int(m) >= 0:
             modes[int(m)] = modes.get(int(m), 0) + 1
         if info.get("blocks_entered") is not None:
@@ -113,8 +115,9 @@ class BlockPushEnv(MujocoTaskEnv):
     PROPRIO_DIM = 4
     PROPRIO_BOUND = (0.35, 0.35, 5.0, 5.0)  # x, y (m), vx, vy (m/s)
     # the plan (first block, block 1's target), the observed first block, then the episode counters:
-    # blocks ever entered (2 flags), the block last touched (-1 = none), block switches
-    TASK_STATE_SIZE = 7
+    # blocks ever entered (2 flags), the block last touched (-1 = none), block switches, the zone the
+    # first block entered (-1 = none yet)
+    TASK_STATE_SIZE = 8
     STATE_DIM = 12
 
     def __init__(self, **kwargs):
@@ -136,6 +139,7 @@ class BlockPushEnv(MujocoTaskEnv):
         self._clear_counters()
 
     def _clear_counters(self) -> None:
+        self.first_zone = -1
         self.entered = np.zeros(2, dtype=bool)
         self.touched = -1
         self.switches = 0
@@ -200,17 +204,21 @@ class BlockPushEnv(MujocoTaskEnv):
         # Which block reached a target zone first, observed from the physics, so the mode a
         # learned policy chose can be counted (the expert's plan is not known for a policy).
         for i in range(2):
-            if any(self.in_zone(i, j) for j in range(2)):
+            zones = [j for j in range(2) if self.in_zone(i, j)]
+            if zones:
                 if self.first_block < 0:
-                    self.first_block = i
+                    self.first_block, self.first_zone = i, zones[0]
                 self.entered[i] = True
+        # the expert's mode numbering: 2 * first_block + the zone block 0 (red) goes to
+        mode = -1 if self.first_block < 0 else 2 * self.first_block + (
+            self.first_zone if self.first_block == 0 else 1 - self.first_zone)
         ee = self.ee_pos
         near = [i for i in range(2) if np.linalg.norm(self.block_pos(i) - ee) < CONTACT]
         if len(near) == 1:  # touching both at once (between them) decides nothing
             if self.touched >= 0 and near[0] != self.touched:
                 self.switches += 1
             self.touched = near[0]
-        return {"first_block": self.first_block, "blocks_entered": int(self.entered.sum()),
+        return {"first_block": self.first_block, "mode_executed": mode, "blocks_entered": int(self.entered.sum()),
                 "block_switches": self.switches}
 
     def _state(self) -> np.ndarray:
@@ -223,13 +231,15 @@ class BlockPushEnv(MujocoTaskEnv):
         return np.array(out + [*self.target_pos(0), *self.target_pos(1)])
 
     def _task_state(self) -> np.ndarray:
-        return np.array([*self.plan, self.first_block, *self.entered, self.touched, self.switches], dtype=np.float64)
+        return np.array([*self.plan, self.first_block, *self.entered, self.touched, self.switches, self.first_zone],
+                        dtype=np.float64)
 
     def _set_task_state(self, state: np.ndarray) -> None:
         self.plan = np.round(state[:2]).astype(np.int64)
         self.first_block = int(round(state[2]))
         self.entered = np.round(state[3:5]).astype(bool)
         self.touched, self.switches = int(round(state[5])), int(round(state[6]))
+        self.first_zone = int(round(state[7]))
 
 
 # ---------------------------------------------------------------------- expert
