@@ -8,8 +8,9 @@ training chunk for `cfg.vq_steps` steps and freezes it; gradient training then f
 two heads against the tokenizer's codes (focal loss) and residuals (L1 offset loss). As the official
 code does (and DynaMo's block-push config with it): every position of the observation window is
 supervised with its own action chunk (`action_context`: the trainer hands the head the T_o - 1
-actions before the window's last step too), and the offset loss is taken at *sampled* codes, so
-the code a rollout samples has an offset trained to land on a demonstrated action.
+actions before the window's last step too), and the offset loss is also taken at *sampled* codes,
+so the code a rollout samples has an offset trained to land on a demonstrated action (by default
+beside the true codes' loss: `offset_codes`).
 
 Export: inference splits into `logits_offsets(emb)` (GPT + heads, plain matmuls) and
 `decode(codes, offsets)` (index gathers + an MLP); sampling between them (`sample_codes`) is an
