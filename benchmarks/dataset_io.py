@@ -62,7 +62,8 @@ def _psnr(mse: float) -> float:
 def main(args: Args) -> None:
     from robolearn.config import CollectConfig, ExportLerobotConfig, ImportLerobotConfig, ImportRobomimicConfig
     from robolearn.data.collect import collect
-    from robolearn.data.lerobot_io import export_lerobot, import_lerobot
+    from robolearn.data.lerobot_export import export_lerobot
+    from robolearn.data.lerobot_import import import_lerobot
     from robolearn.data.robomimic_io import import_robomimic
     from robolearn.data.store import open_store
     from robolearn.data.video import VideoReader, decoder_name

@@ -70,7 +70,7 @@ def frames_of(env: str, episodes: int, size: int, folder: Path):
 
 def main(args: Args) -> None:
     torch.set_num_threads(1)
-    print(f"| encoder at init (eval mode) | px | seed | mean cosine | effective rank | per-dim std | within-episode share |")
+    print("| encoder at init (eval mode) | px | seed | mean cosine | effective rank | per-dim std | within-episode share |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import robolearn.rendering  # noqa: F401  (MUJOCO_GL before mujoco)
 
-import dataclasses
 import json
 import os
 from dataclasses import dataclass, field

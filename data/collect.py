@@ -66,13 +66,16 @@ def run_episode(env, task, seed: int, expert_mode: int | None = None, expert_noi
     for _ in range(MAX_EPISODE_STEPS):
         for k, v in obs.items():
             obs_lists[k].append(np.array(v, copy=True))  # envs may reuse their buffers
-        states.append(np.asarray(env.unwrapped.get_state(), np.float64).copy())
-        feats.append(np.asarray(task.task_features(env), np.float32).copy())
-        action = np.asarray(expert.act(obs), np.float32).reshape(-1)
-        actions.append(action)
-        if noise_rng is not None:
-            action = np.clip(action + noise_rng.normal(0.0, expert_noise, action.shape), low, high).astype(np.float32)
-        obs, reward, terminated, truncated, info = env.step(action)
+        try:
+            states.append(np.asarray(env.unwrapped.get_state(), np.float64).copy())
+            feats.append(np.asarray(task.task_features(env), np.float32).copy())
+            action = np.asarray(expert.act(obs), np.float32).reshape(-1)
+            actions.append(action)
+            if noise_rng is not None:
+                action = np.clip(action + noise_rng.normal(0.0, expert_noise, action.shape), low, high).astype(np.float32)
+            obs, reward, terminated, truncated, info = env.step(action)
+        except Exception as e:  # an env or expert error ends this attempt as a fault (counted apart), not the run
+            return {"seed": seed, "is_success": False, "sim_fault": f"{type(e).__name__}: {e}"}
         rewards.append(float(reward))
         dones.append(bool(terminated or truncated))
         if terminated or truncated:
@@ -91,6 +94,7 @@ def run_episode(env, task, seed: int, expert_mode: int | None = None, expert_noi
         "task_features": np.stack(feats),
         "mode": int(getattr(expert, "mode", -1)),
         "success": float(info.get("success", float(bool(info.get("is_success", False))))),
+        "sim_fault": str(info.get("fault", "simulator fault")) if info.get("sim_fault") else None,
     }
 
 
@@ -103,7 +107,7 @@ def _worker_attempt(args: tuple) -> dict:
         _WORKER["spec"] = spec
     ep = run_episode(_WORKER["env"], _WORKER["task"], seed, spec["expert_mode"], spec["expert_noise"])
     if not ep["is_success"]:
-        return {"seed": seed, "is_success": False}  # no need to ship the frames back
+        return {"seed": seed, "is_success": False, "sim_fault": ep["sim_fault"]}  # no frames to ship back
     return ep
 
 
@@ -156,6 +160,7 @@ def collect(cfg: CollectConfig) -> Path:
         env_kwargs["horizon"] = int(cfg.horizon)
 
     kept = failed = attempts = 0
+    faults: list[str] = []  # "seed N: reason" of attempts ended by a simulator fault (counted apart)
     bar = tqdm(total=cfg.episodes, desc=f"collect {cfg.env}", unit="ep", dynamic_ncols=True)
     writer = StoreWriter(out, make_env_args(cfg.env, env_kwargs), valid_fraction=cfg.valid_fraction,
                          seed=cfg.seed, overwrite=cfg.overwrite, feature_names=list(task.FEATURE_NAMES))
@@ -171,6 +176,8 @@ def collect(cfg: CollectConfig) -> Path:
                     bar.update(1)
                 else:
                     failed += 1
+                    if ep.get("sim_fault"):
+                        faults.append(f"seed {ep['seed']}: {ep['sim_fault']}")
                     bar.set_postfix(failed=failed)
                 if kept == cfg.episodes:
                     break
@@ -179,8 +186,11 @@ def collect(cfg: CollectConfig) -> Path:
         if kept < cfg.episodes:
             raise RobolearnError(
                 f"{cfg.env}: the expert succeeded in only {kept} of {attempts} attempts (seeds {cfg.seed}.."
-                f"{cfg.seed + attempts - 1}), {cfg.episodes} needed; raise --max-attempts-factor or check the task")
+                f"{cfg.seed + attempts - 1}), {cfg.episodes} needed"
+                + (f"; {len(faults)} attempts ended in a simulator fault (first: {faults[0]})" if faults else "")
+                + "; raise --max-attempts-factor or check the task")
         writer.extra_attrs.update(collect_attempts=attempts, collect_failed=failed, collect_seed=cfg.seed,
+                                  collect_sim_faults=len(faults),
                                   collect_expert_noise=noise,
                                   collect_expert_mode=-1 if cfg.expert_mode is None else int(cfg.expert_mode))
         writer.finish()
@@ -190,5 +200,6 @@ def collect(cfg: CollectConfig) -> Path:
     finally:
         bar.close()
     what = "" if cfg.images else " (no images)"
-    print(f"collected {kept} episodes{what} in {attempts} attempts ({failed} failed) -> {out}", file=sys.stderr)
+    note = f", {len(faults)} of them simulator faults (first: {faults[0]})" if faults else ""
+    print(f"collected {kept} episodes{what} in {attempts} attempts ({failed} failed{note}) -> {out}", file=sys.stderr)
     return out

@@ -35,6 +35,7 @@ import numpy as np
 
 from robolearn import __version__
 from robolearn.errors import DataError
+from robolearn.locking import pid_alive
 
 # robomimic's EnvType.GYM_TYPE: our envs are registered gymnasium envs.
 GYM_ENV_TYPE = 2
@@ -135,8 +136,16 @@ class StoreWriter:
             raise DataError(f"{self.path} exists; pass --overwrite to replace it")
         if not self.path.parent.is_dir():
             raise DataError(f"{self.path}: folder {self.path.parent} does not exist")
+        self._remove_stale_temps()
         self._file = h5py.File(self._tmp, "w")
         self._file.create_group("data")
+
+    def _remove_stale_temps(self) -> None:
+        """Temp files of writers killed mid-write (kill -9 runs no cleanup): their process is gone."""
+        for p in self.path.parent.glob(f".{self.path.name}.tmp-*"):
+            pid = p.name.rsplit("-", 1)[-1]
+            if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
+                p.unlink(missing_ok=True)
 
     def abort(self) -> None:
         """Close and delete the temp file; the final path is never touched."""
@@ -598,7 +607,19 @@ def summary(path) -> str:
         lines.append(f"  success    {'mean %.3f' % succ.mean() if len(succ) else 'not recorded'}")
         if "collect_attempts" in data.attrs:
             lines.append(f"  collected  {len(names)} of {int(data.attrs['collect_attempts'])} expert attempts "
-                         f"({int(data.attrs.get('collect_failed', 0))} failed)")
+                         f"({int(data.attrs.get('collect_failed', 0))} failed"
+                         + (f", {int(data.attrs['collect_sim_faults'])} of them simulator faults"
+                            if data.attrs.get("collect_sim_faults") else "") + ")")
+        if "source" in data.attrs:
+            rate = [f"robot {_attr_str(data.attrs['robot_type'])}" if "robot_type" in data.attrs else "",
+                    f"{float(data.attrs['fps']):g} fps" if "fps" in data.attrs else ""]
+            rate = ", ".join(r for r in rate if r)
+            lines.append(f"  source     {_attr_str(data.attrs['source'])}" + (f" ({rate})" if rate else ""))
+        synth = json.loads(_attr_str(data.attrs["synthesized"])) if "synthesized" in data.attrs else []
+        if synth:
+            lines.append(f"  synthesized {', '.join(synth)}: not in the source; "
+                         + "; ".join({"rewards": "rewards are 0", "dones": "done is 1 on each episode's last step only"}
+                                     .get(k, k) for k in synth))
         if s.robolearn_version:
             lines.append(f"  written by robolearn {s.robolearn_version}")
     return "\n".join(lines)

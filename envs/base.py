@@ -64,6 +64,8 @@ class CameraRenderer:
 
     _scene_option: Optional[mujoco.MjvOption] = None
     """Visibility options for every render (robosuite hides its collision geoms); None: MuJoCo's."""
+    _render_twin = None
+    """A `robolearn.envs.render_model.RenderTwin` drawn in place of `model` (lighter meshes); None: `model`."""
 
     def _init_render_args(self, image_size: int, render: bool, render_mode: Optional[str]) -> None:
         """Check and keep the env kwargs every task shares: image size, rendering on/off, render_mode."""
@@ -107,12 +109,13 @@ class CameraRenderer:
         """Every camera's frame of the current state, rendered once per state (`force`: render again)."""
         if self._frames is None or force:
             r = self._get_renderer()
+            data = self.data if self._render_twin is None else self._render_twin.sync(self.model, self.data)
             frames = {}
             for name, cid in zip(self.cameras, self._camera_ids):
                 if self._scene_option is None:
-                    r.update_scene(self.data, camera=cid)
+                    r.update_scene(data, camera=cid)
                 else:
-                    r.update_scene(self.data, camera=cid, scene_option=self._scene_option)
+                    r.update_scene(data, camera=cid, scene_option=self._scene_option)
                 self._fast_flags(r.scene)
                 frames[name] = r.render()
             self._frames = frames
@@ -128,7 +131,8 @@ class CameraRenderer:
     def _get_renderer(self) -> mujoco.Renderer:
         if self._renderer is None:
             try:
-                self._renderer = mujoco.Renderer(self.model, self.image_size, self.image_size)
+                model = self.model if self._render_twin is None else self._render_twin.model
+                self._renderer = mujoco.Renderer(model, self.image_size, self.image_size)
             except Exception as e:  # no GL library, a bad MUJOCO_EGL_DEVICE_ID, ...
                 raise RobolearnError(f"cannot render with MUJOCO_GL={robolearn.rendering.BACKEND}: "
                                      f"{type(e).__name__}: {e}") from None

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import robolearn.rendering  # noqa: F401  (MUJOCO_GL before mujoco)
 
+import traceback
 import warnings
 from typing import Optional
 
@@ -34,6 +35,7 @@ import numpy as np
 from gymnasium import spaces
 
 from robolearn.envs.base import CameraRenderer
+from robolearn.envs.render_model import RenderTwin
 from robolearn.errors import RobolearnError
 
 EXTRA = "sim"
@@ -92,8 +94,10 @@ class MetaWorldEnv(CameraRenderer, gym.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": CONTROL_HZ}
 
     def __init__(self, task: str = "reach-v3", image_size: int = 64, cameras: Optional[list[str]] = None,
-                 horizon: Optional[int] = None, render: bool = True, render_mode: Optional[str] = None):
+                 horizon: Optional[int] = None, render: bool = True, render_mode: Optional[str] = None,
+                 light_meshes: bool = True):
         super().__init__()
+        self.light_meshes = bool(light_meshes)
         if task not in MT50:
             raise RobolearnError(f"unknown MetaWorld task '{task}'; known (MT50): {', '.join(MT50)}")
         self._init_render_args(image_size, render, render_mode)
@@ -138,6 +142,12 @@ class MetaWorldEnv(CameraRenderer, gym.Env):
         self._steps = 0
         self._solved = False
 
+    def _get_renderer(self):
+        if self._renderer is None and self.light_meshes and self._render_twin is None:
+            # Built at the first render: physics-only envs never pay for it.
+            self._render_twin = RenderTwin(self.model, mujoco.MjSpec.from_file(self._mw.model_name))
+        return super()._get_renderer()
+
     def _turn_upside_down_cameras(self) -> list[str]:
         """Half-turn every camera whose image-up axis points below the horizon (see module doc)."""
         mujoco.mj_forward(self.model, self.data)
@@ -178,7 +188,7 @@ class MetaWorldEnv(CameraRenderer, gym.Env):
         try:
             self._flat, _, _, _, mw_info = self._mw.step(np.clip(a, -1.0, 1.0).astype(np.float32))
         except Exception as e:  # MetaWorld/MuJoCo errors end this episode, not the run
-            return self._fault(f"{type(e).__name__}: {e}")
+            return self._fault(f"{type(e).__name__}: {e}", traceback.format_exc())
         self._steps += 1
         self._frames = None
         if self._mw._did_see_sim_exception:
@@ -189,12 +199,15 @@ class MetaWorldEnv(CameraRenderer, gym.Env):
         truncated = not solved and self._steps >= self.horizon
         return self._observation(), float(solved), solved, truncated, {"success": float(solved), "is_success": solved}
 
-    def _fault(self, reason: str):
+    def _fault(self, reason: str, tb: Optional[str] = None):
         self._frames = None
         obs = self._observation()
         for k in ("proprio", "state"):
             obs[k] = np.nan_to_num(obs[k], nan=0.0, posinf=0.0, neginf=0.0)
-        return obs, 0.0, True, False, {"success": 0.0, "is_success": False, "sim_fault": True, "fault": reason}
+        info = {"success": 0.0, "is_success": False, "sim_fault": True, "fault": reason}
+        if tb:  # the evaluator saves it beside its results (a fault must be debuggable, not just counted)
+            info["fault_traceback"] = tb
+        return obs, 0.0, True, False, info
 
     # ------------------------------------------------------------------ state
     def get_state(self) -> np.ndarray:

@@ -15,8 +15,11 @@ default gripper. robosuite is imported only when an env is made (`pip install 'r
 
 Images are rendered here with `mujoco.Renderer` on robosuite's model (robosuite's own offscreen
 renderer stays off): the GL backend is the one robolearn.rendering picked (EGL, else OSMesa), no
-EGL device selection happens, shadows/reflections/skybox and multisampling are off, and the
-framebuffer is the image size. MuJoCo renders row 0 at the top, so no flip is needed (robosuite's
+EGL device selection happens, shadows/reflections/skybox and multisampling are off, the
+framebuffer is the image size, and the large visual meshes (Panda links, pedestal: 168k triangles)
+are drawn decimated to 10% of their faces (`robolearn.envs.render_model`; the gripper keeps its
+own): 64 px frames of both cameras cost a third of the CPU time, and differ from full-detail ones
+by ~0.5 of 255 per pixel on average. `light_meshes=False` renders robosuite's full meshes. MuJoCo renders row 0 at the top, so no flip is needed (robosuite's
 own pipeline flips because it reads OpenGL buffers bottom-up).
 
 The scripted experts read privileged simulator state (object poses, joint angles) and use their own
@@ -28,6 +31,7 @@ import robolearn.rendering  # noqa: F401  (MUJOCO_GL before mujoco)
 
 import logging
 import os
+import traceback
 from typing import Optional
 
 import gymnasium as gym
@@ -36,6 +40,7 @@ import numpy as np
 from gymnasium import spaces
 
 from robolearn.envs.base import CameraRenderer
+from robolearn.envs.render_model import RenderTwin
 from robolearn.errors import RobolearnError
 
 DEFAULT_CAMERAS = ["agentview", "robot0_eye_in_hand"]
@@ -108,8 +113,10 @@ class RobosuiteEnv(CameraRenderer, gym.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": CONTROL_HZ}
 
     def __init__(self, task: str = "Lift", image_size: int = 84, cameras: Optional[list[str]] = None,
-                 horizon: Optional[int] = None, render: bool = True, render_mode: Optional[str] = None):
+                 horizon: Optional[int] = None, render: bool = True, render_mode: Optional[str] = None,
+                 light_meshes: bool = True):
         super().__init__()
+        self.light_meshes = bool(light_meshes)
         if task not in TASK_SPECS:
             raise RobolearnError(f"unknown robosuite task '{task}'; known: {', '.join(TASK_SPECS)}")
         self._init_render_args(image_size, render, render_mode)
@@ -158,6 +165,14 @@ class RobosuiteEnv(CameraRenderer, gym.Env):
         self.action_space = spaces.Box(-1.0, 1.0, (self._rs.action_dim,), np.float32)
         self._raw = raw
         self._steps = 0
+
+    def _get_renderer(self):
+        if self._renderer is None and self.light_meshes and self._render_twin is None:
+            # Built at the first render (physics-only envs never pay for it); the gripper, large in
+            # the wrist camera's view, keeps its full meshes.
+            self._render_twin = RenderTwin(self.model, mujoco.MjSpec.from_string(self._rs.model.get_xml()),
+                                           keep_detail=("gripper",))
+        return super()._get_renderer()
 
     def _arm_controller(self):
         # Looked up each time: robosuite builds new controllers at every reset.
@@ -209,7 +224,7 @@ class RobosuiteEnv(CameraRenderer, gym.Env):
         try:
             self._raw, _, _, _ = self._rs.step(np.clip(a, -1.0, 1.0))
         except Exception as e:  # robosuite/MuJoCo errors end this episode, not the run
-            return self._fault(f"{type(e).__name__}: {e}")
+            return self._fault(f"{type(e).__name__}: {e}", traceback.format_exc())
         self._steps += 1
         self._frames = None
         if not (np.isfinite(self.data.qpos).all() and np.isfinite(self.data.qvel).all()):
@@ -218,12 +233,15 @@ class RobosuiteEnv(CameraRenderer, gym.Env):
         truncated = not solved and self._steps >= self.horizon
         return self._observation(), float(solved), solved, truncated, {"success": float(solved), "is_success": solved}
 
-    def _fault(self, reason: str):
+    def _fault(self, reason: str, tb: Optional[str] = None):
         self._frames = None
         obs = self._observation()
         for k in ("proprio", "state"):
             obs[k] = np.nan_to_num(obs[k], nan=0.0, posinf=0.0, neginf=0.0)
-        return obs, 0.0, True, False, {"success": 0.0, "is_success": False, "sim_fault": True, "fault": reason}
+        info = {"success": 0.0, "is_success": False, "sim_fault": True, "fault": reason}
+        if tb:  # the evaluator saves it beside its results (a fault must be debuggable, not just counted)
+            info["fault_traceback"] = tb
+        return obs, 0.0, True, False, info
 
     # ------------------------------------------------------------------ state
     def get_state(self) -> np.ndarray:

@@ -36,6 +36,9 @@ class Policy:
         self.action_dim: int = int(meta["action_dim"])
         self.env_id: str = meta["env_id"]
         self.env_kwargs: dict = dict(meta.get("env_kwargs") or {})
+        # Actions are clipped to these (policies trained before they were recorded: the sim's [-1, 1]).
+        self.action_low = np.asarray(meta.get("action_low", [-1.0] * self.action_dim), np.float32)
+        self.action_high = np.asarray(meta.get("action_high", [1.0] * self.action_dim), np.float32)
         self._hist: Optional[torch.Tensor] = None
         self._queue: Optional[np.ndarray] = None
         self._qpos: Optional[np.ndarray] = None
@@ -145,5 +148,5 @@ class Policy:
         self._fresh[:] = False
         action = self._queue[np.arange(b), self._qpos].copy()
         self._qpos += 1
-        action = np.clip(action, -1.0, 1.0).astype(np.float32)
+        action = np.clip(action, self.action_low, self.action_high).astype(np.float32)
         return action[0] if single else action

@@ -260,5 +260,6 @@ def bench(cfg: BenchConfig) -> Path:
     if root.exists() and cfg.overwrite:
         shutil.rmtree(root)
     opts = RunOptions(root=root, jobs=cfg.jobs, threads=cfg.threads or 1, eval_workers=cfg.eval_workers,
-                      wandb=cfg.wandb, project=cfg.project, report_only=cfg.report_only, videos=cfg.videos)
+                      wandb=cfg.wandb, project=cfg.project, report_only=cfg.report_only, videos=cfg.videos,
+                      max_fault_rate=cfg.max_fault_rate)
     return run_tasks(tasks, opts, f"robolearn bench --suite {cfg.suite}")

@@ -153,6 +153,23 @@ def _optim_from_flat(opts, tensors: dict, meta: list) -> None:
         opt.load_state_dict({"state": state, "param_groups": meta[i]})
 
 
+def _rng_state() -> dict[str, torch.Tensor]:
+    """torch's global random streams (dropout, augmentation): a resumed run draws what an
+    uninterrupted one would have (checkpoints without them resume with the caller's streams)."""
+    state = {"rng.torch_cpu": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state.update({f"rng.cuda{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
+    return state
+
+
+def _set_rng_state(tensors: dict) -> None:
+    if "rng.torch_cpu" in tensors:
+        torch.set_rng_state(tensors["rng.torch_cpu"])
+    cuda = [tensors[k] for k in sorted((k for k in tensors if k.startswith("rng.cuda")), key=lambda k: int(k[8:]))]
+    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)
+
+
 def save_checkpoint(run_dir: Path, model, opts, step: int, info: dict | None = None, keep: int = KEEP) -> Path:
     """Write the step's checkpoint atomically (temporary folder, then rename); keep the newest `keep`."""
     root = Path(run_dir) / CHECKPOINT_DIR
@@ -164,6 +181,7 @@ def save_checkpoint(run_dir: Path, model, opts, step: int, info: dict | None = N
     tmp.mkdir()
     weights = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
     opt_t, opt_meta = _optim_to_flat(opts)
+    opt_t.update(_rng_state())
     files = {}
     for name, payload in ((_MODEL, weights), (_OPTIM, opt_t)):
         _fsync_write(tmp / name, lambda p, t=payload: save_file(t, str(p)))
@@ -196,6 +214,20 @@ def checkpoint_candidates(run_dir: Path) -> list[Path]:
     if (root / _MODEL).exists():  # the single-folder layout of earlier versions
         found.append(root)
     return found
+
+
+def metrics_mark(run_dir: Path) -> int | None:
+    """How much of `metrics.jsonl` (bytes) the run had logged when it wrote the checkpoint it will
+    resume from: rows after it are a killed attempt's, logged again by the rerun. 0 without a
+    checkpoint; None for checkpoints written before the mark was recorded (keep every row)."""
+    for c in checkpoint_candidates(run_dir):
+        try:
+            manifest = json.loads((c / _MANIFEST).read_text())
+        except (OSError, ValueError):
+            continue  # an interrupted write: resume skips it too
+        mark = manifest.get("metrics_bytes")
+        return None if mark is None else int(mark)
+    return 0
 
 
 def has_checkpoint(run_dir: Path) -> bool:
@@ -268,7 +300,9 @@ def load_checkpoint(ckpt: Path, model, opts, manifest: dict | None = None) -> in
         missing, unexpected = model.load_state_dict(weights, strict=False)
         if missing or unexpected:
             raise CheckpointError(f"weights do not fit the model (missing {missing[:2]}, unexpected {unexpected[:2]})")
-        _optim_from_flat(opts, load_file(str(ckpt / _OPTIM)), manifest["optim"])
+        optim = load_file(str(ckpt / _OPTIM))
+        _optim_from_flat(opts, optim, manifest["optim"])
+        _set_rng_state(optim)
     except CheckpointError as e:
         raise CheckpointError(f"{ckpt}: {e}") from None
     except (ValueError, RuntimeError, KeyError) as e:  # shapes or optimizer groups of another model

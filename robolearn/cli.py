@@ -6,6 +6,7 @@ only what it uses (`info` needs neither MuJoCo nor onnx).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from dataclasses import dataclass
@@ -17,10 +18,11 @@ import tyro
 
 import robolearn.rendering  # noqa: F401  (MUJOCO_GL before anything imports mujoco)
 from robolearn import config
-from robolearn.config import (BenchConfig, CollectConfig, EvalConfig, ExportConfig, PretrainConfig, RunConfig,
-                              TrainConfig, WandbMode)
+from robolearn.config import (BenchConfig, CollectConfig, EvalConfig, EvalOfflineConfig, ExportConfig,
+                              PretrainConfig, RunConfig, TrainConfig, WandbMode)
 from robolearn.distributed import is_main, shutdown
 from robolearn.errors import RobolearnError
+from robolearn.locking import exclusive
 from robolearn.policies import HEADS
 from robolearn.pretraining import OBJECTIVES
 
@@ -78,12 +80,12 @@ def _import(cmd: ImportCommand):
     if isinstance(cmd.source, ImportRobomimicConfig):
         from robolearn.data.robomimic_io import import_robomimic as run
     else:
-        from robolearn.data.lerobot_io import import_lerobot as run
+        from robolearn.data.lerobot_import import import_lerobot as run
     print(summary(run(cmd.source)))
 
 
 def _export_data(cmd: ExportDataCommand):
-    from robolearn.data.lerobot_io import export_lerobot
+    from robolearn.data.lerobot_export import export_lerobot
 
     print(f"LeRobot v3.0 dataset written to {export_lerobot(cmd.target)}")
 
@@ -143,6 +145,12 @@ def _eval(cfg: EvalConfig):
     print(format_results(evaluate(cfg)))
 
 
+def _eval_offline(cfg: EvalOfflineConfig):
+    from robolearn.evaluation.offline import evaluate_offline, format_offline
+
+    print(format_offline(evaluate_offline(cfg)))
+
+
 def _eval_merge(cfg: EvalMergeConfig):
     from robolearn.evaluate import format_results, merge_results
 
@@ -177,6 +185,8 @@ COMMANDS = {
     "pretrain": (_pretrain, PretrainConfig, f"Pretrain a visual encoder ({' | '.join(OBJECTIVES)})."),
     "train": (_train, TrainConfig, f"Train a policy head ({' | '.join(HEADS)}): frozen encoder, `state` ceiling, or end to end."),
     "eval": (_eval, EvalConfig, "Roll a policy out in MuJoCo; success with a Wilson 95% interval, videos."),
+    "eval-offline": (_eval_offline, EvalOfflineConfig, "Open-loop action error on recorded held-out episodes, beside "
+                     "the training-mean and repeat-previous-action baselines (no simulator needed)."),
     "eval-merge": (_eval_merge, EvalMergeConfig, "Join the results of `eval --shard K/N` runs into one."),
     "export": (_export, ExportConfig, "Export a policy as a self-contained ONNX bundle for a robot."),
     "run": (_run, RunConfig, "collect -> pretrain -> train -> eval -> report on one task, with one config."),
@@ -184,6 +194,24 @@ COMMANDS = {
     "import": (_import, ImportCommand, "Import demonstrations: robomimic HDF5 or LeRobot v3.0 (parquet + mp4)."),
     "export-data": (_export_data, ExportDataCommand, "Export demonstrations as a LeRobot v3.0 dataset."),
 }
+
+
+def output_of(cfg) -> Path | None:
+    """The folder (or file) a command writes: it holds that output's one-writer lock while it runs.
+    None for the commands that write nothing, and on the ranks other than 0 of a torchrun job (rank 0
+    writes for all of them)."""
+    if int(os.environ.get("RANK", "0")) != 0:
+        return None
+    if isinstance(cfg, RunConfig):
+        return Path(cfg.root) / cfg.name
+    if isinstance(cfg, BenchConfig):
+        return None if cfg.dry_run else Path(cfg.out) if cfg.out else Path("runs") / "bench" / cfg.suite
+    if isinstance(cfg, ImportCommand):
+        return Path(cfg.source.out)
+    if isinstance(cfg, ExportDataCommand):
+        return Path(cfg.target.out)
+    out = getattr(cfg, "out", None)  # collect, pretrain, train, eval, eval-merge, export
+    return None if out is None else Path(out)
 
 
 def set_threads(threads: int | None) -> None:
@@ -205,8 +233,10 @@ def main(argv: list[str] | None = None) -> int:
                    config=(tyro.conf.OmitSubcommandPrefixes,))
     fn = next(f for f, cls, _ in COMMANDS.values() if type(cfg) is cls)
     set_threads(getattr(cfg, "threads", None))
+    target = output_of(cfg)
     try:
-        fn(cfg)
+        with exclusive(target, f"robolearn {argv[0]}") if target is not None else contextlib.nullcontext():
+            fn(cfg)
     except RobolearnError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -21,7 +21,7 @@ from robolearn.settings import (OPTIM_DEFAULTS, CollectConfig, DataConfig, Encod
                                 from_dict, load_config, resolve_optim, save_config, to_dict)
 
 __all__ = ["OPTIM_DEFAULTS", "BenchConfig", "CollectConfig", "DataConfig", "EncoderConfig", "EvalConfig",
-           "ExportConfig", "ExportLerobotConfig", "ImportLerobotConfig", "ImportRobomimicConfig", "OptimConfig",
+           "EvalOfflineConfig", "ExportConfig", "ExportLerobotConfig", "ImportLerobotConfig", "ImportRobomimicConfig", "OptimConfig",
            "PretrainConfig", "RunConfig", "TrainConfig", "WandbMode", "config_hash", "from_dict", "load_config",
            "method_config", "resolve_optim", "save_config", "to_dict"]
 
@@ -88,8 +88,9 @@ class _TrainOptions:
     """Demonstration file (HDF5, robomimic layout)."""
     encoder: str = "runs/enc"
     """Encoder run folder written by `robolearn pretrain` (frozen; its embedding is standardized with
-    training-split statistics); `state` for the privileged-state ceiling (no images: the task's
-    `state` observation); `scratch` to train a fresh encoder end to end with the head."""
+    training-split statistics); `state` for low-dimensional observations, no images: the task's
+    privileged `state` where a simulator recorded it (the ceiling), beside proprio, else proprio alone
+    (a real robot's joints, e.g. LeRobot's observation.state); `scratch` to train a fresh encoder end to end with the head."""
     finetune: bool = False
     """Train the given pretrained encoder end to end with the head instead of freezing it."""
     scratch_encoder: EncoderConfig = field(default_factory=EncoderConfig)
@@ -162,6 +163,29 @@ class EvalConfig:
     shard: Optional[str] = None
     """K/N: run only the K-th (from 0) of N contiguous shares of the episodes, seeds unchanged;
     join the shards with `robolearn eval-merge`."""
+    max_fault_rate: float = 0.05
+    """Fail (exit 2) when more than this share of an evaluation's episodes end in a simulator fault
+    (an exception in the env or the expert, a diverged simulation): a crash is not a failed policy.
+    The first traceback is saved as fault_traceback.txt in the evaluation folder."""
+
+
+@dataclass
+class EvalOfflineConfig:
+    """Judge a policy without a simulator or a robot: run it on the recorded observations of held-out
+    episodes and compare its actions with the recorded ones, beside two baselines (the training
+    mean; repeating the previous action). What real-robot users check before risking hardware."""
+
+    policy: Path = Path("runs/pol")
+    """Policy run folder (written by `robolearn train`)."""
+    data: Optional[Path] = None
+    """Demonstration store (default: the one the policy was trained on)."""
+    split: Literal["valid", "train", "all"] = "valid"
+    """Episodes to judge on: the held-out ones (valid); train and all are for comparison only."""
+    out: Path = Path("runs/eval_offline")
+    """Folder for results.json."""
+    overwrite: bool = False
+    seed: int = 0
+    """Seed of the noise of generative heads (diffusion, VQ-BeT)."""
 
 
 @dataclass
@@ -173,7 +197,8 @@ class ExportConfig:
     parity_frames: int = 64
     """Validation frames checked for torch/ONNX parity before the bundle is written."""
     tolerance: Optional[float] = None
-    """Largest action difference (action units) allowed between the bundle and the torch policy;
+    """Largest action difference allowed between the bundle and the torch policy, in action units, or
+    in units of a dimension's half-range where that exceeds 1 (a robot's joint targets in degrees);
     default: the head's `export_tolerance` (1e-4; diffusion 1e-3)."""
     overwrite: bool = False
     threads: Optional[int] = None
@@ -207,6 +232,9 @@ class RunConfig:
     train_steps: int = 1000
     e2e_steps: int = 1000
     """Steps of end-to-end rows (scratch, ft-*)."""
+    max_fault_rate: float = 0.05
+    """Fail (exit 2, after writing the report) when more than this share of one evaluation's episodes
+    end in a simulator fault; the report's `sim faults` column names the saved traceback."""
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     dynamo_ablations: list[str] = field(default_factory=list)
     """DynaMo ablation flags to sweep, e.g. no_forward no_covariance."""
@@ -259,6 +287,9 @@ class BenchConfig:
     """Env processes of an evaluation when jobs is 1."""
     videos: int = 1
     """Episodes recorded to MP4 per evaluation (0: none)."""
+    max_fault_rate: float = 0.05
+    """Fail (exit 2, after writing the report) when more than this share of one evaluation's episodes
+    end in a simulator fault; the report's `sim faults` column names the saved traceback."""
     dry_run: bool = False
     """Print the suite's tasks and rows and exit."""
     report_only: bool = False

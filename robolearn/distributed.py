@@ -41,7 +41,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, TensorDataset
 
 from robolearn.errors import RobolearnError
 
@@ -244,9 +244,32 @@ class ShardedBatchSampler:
         self.epoch += 1  # iterating again continues with the next epoch
 
 
+class TensorBatches:
+    """Batches of in-memory tensors cut by one fancy index per tensor: what a DataLoader over a
+    TensorDataset yields (the same batches, in the same order), without its per-sample indexing and
+    collation, which cost more than a small head's whole step."""
+
+    def __init__(self, tensors: Sequence[torch.Tensor], batch_sampler: ShardedBatchSampler):
+        self.tensors, self.batch_sampler = list(tensors), batch_sampler
+
+    def __len__(self) -> int:
+        return len(self.batch_sampler)
+
+    def __iter__(self) -> Iterator[list[torch.Tensor]]:
+        for idx in self.batch_sampler:
+            index = torch.as_tensor(idx, dtype=torch.long)
+            yield [t[index] for t in self.tensors]
+
+
 def sharded_loader(dataset, batch_size: int, seed: int, workers: int = 0, pin_memory: bool = False, **kw):
-    """A DataLoader over this rank's shard (ShardedBatchSampler); reshuffled per epoch, by seed."""
+    """A DataLoader over this rank's shard (ShardedBatchSampler); reshuffled per epoch, by seed.
+    A TensorDataset read in this process gets `TensorBatches` (same batches, no per-sample work)."""
     sampler = ShardedBatchSampler(len(dataset), batch_size, seed)
+    if isinstance(dataset, TensorDataset) and workers == 0 and not pin_memory and not kw:
+        return TensorBatches(dataset.tensors, sampler)  # draws nothing from torch's random streams
+    # Its own generator: starting an epoch's iterator draws a seed from it, not from torch's global
+    # one, whose state (dropout) a checkpoint restores exactly (robolearn.checkpoint).
+    kw.setdefault("generator", torch.Generator().manual_seed(int(seed)))
     return DataLoader(dataset, batch_sampler=sampler, num_workers=workers,
                       persistent_workers=workers > 0, pin_memory=pin_memory, **kw)
 

@@ -8,9 +8,9 @@ runs them and writes results.json and the tracking.
 
 Shards: `--shard K/N` runs the K-th of N contiguous shares of the episodes (episode i keeps seed
 `cfg.seed + i`), so machines or array jobs can split one evaluation; `merge_results` (`robolearn
-eval-merge`) joins the shards' results.json into exactly the unsharded result (timings aside) when
-the shards use the unsharded run's --workers (the policy's batch size; float rounding may differ
-between batch sizes).
+eval-merge`) joins the shards' results.json into the unsharded result: the same episodes, seeds and
+outcomes. Not bit for bit: which episodes share a policy batch changes float rounding, so an
+episode's actions_digest can differ (benchmarks/results/shard_parity).
 """
 from __future__ import annotations
 
@@ -47,6 +47,8 @@ def evaluate(cfg: EvalConfig) -> dict:
         raise RobolearnError(f"{results_path} exists; pass --overwrite to replace it")
     if cfg.episodes < 1:
         raise RobolearnError(f"--episodes must be at least 1 (got {cfg.episodes})")
+    if not 0.0 <= cfg.max_fault_rate <= 1.0:
+        raise RobolearnError(f"--max-fault-rate must be in [0, 1] (got {cfg.max_fault_rate})")
 
     expert = cfg.policy == EXPERT
     policy = None
@@ -58,6 +60,13 @@ def evaluate(cfg: EvalConfig) -> dict:
         policy = _load_policy(cfg.policy, "cuda" if torch.cuda.is_available() else "cpu")
         env_id = cfg.env or policy.env_id
         env_kwargs = dict(policy.env_kwargs or {})
+        if not env_id:  # trained on a recording (a real robot's): there is no task to roll out in
+            raise RobolearnError(f"{cfg.policy}: its data names no task to roll out in (a recording from a robot); "
+                                 "judge it with `robolearn eval-offline`, or pass --env")
+        if policy.cameras and "cameras" in env_kwargs:
+            # Render only what the policy reads (an encoder may use fewer views than were recorded);
+            # videos show the policy's cameras too.
+            env_kwargs["cameras"] = list(policy.cameras)
     if cfg.image_size is not None:
         env_kwargs["image_size"] = cfg.image_size
     if cfg.videos == 0 and (expert or not policy.cameras):
@@ -73,8 +82,9 @@ def evaluate(cfg: EvalConfig) -> dict:
     runner = EnvRunner(env_id, env_kwargs, todo, cfg.seed, cfg.workers, cfg.videos, expert,
                        desc=f"eval {env_id}{shard_note}")
     if cfg.overwrite:
-        for stale in (out / "videos").glob("episode_*.mp4"):
-            stale.unlink()
+        # The replaced evaluation's files: its metrics rows would otherwise stay beside the new ones.
+        for stale in [*(out / "videos").glob("episode_*.mp4"), out / FAULT_FILE, out / "metrics.jsonl"]:
+            stale.unlink(missing_ok=True)
     run = runner.run(policy)
 
     # Encoded after the rollouts, so that neither the workers nor steps/s wait on ffmpeg.
@@ -95,6 +105,7 @@ def evaluate(cfg: EvalConfig) -> dict:
         "seed": cfg.seed,
         "workers": run["workers"],
         "sim_faults": run["sim_faults"],
+        "first_fault": _save_fault(out, env_id, run["first_fault"]),
         "env_steps": steps,
         "steps_per_second": steps / rollout_s if rollout_s > 0 else None,
         "rollout_seconds": rollout_s,
@@ -110,7 +121,34 @@ def evaluate(cfg: EvalConfig) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     save_json(results_path, results)
     _track(cfg, results)
+    check_faults(results, cfg.max_fault_rate, str(out))
     return results
+
+
+# ----------------------------------------------------------------------------- faults
+FAULT_FILE = "fault_traceback.txt"
+"""In an evaluation folder: the first simulator fault's traceback (see EnvRunner.run's first_fault)."""
+
+
+def _save_fault(out: Path, env_id: str, fault: dict | None) -> dict | None:
+    """Write the fault's traceback to `out/fault_traceback.txt`; results.json names the file."""
+    if fault is None:
+        return None
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / FAULT_FILE
+    body = fault["traceback"] or "(no Python traceback: the simulator reported the fault without raising)\n"
+    path.write_text(f"{env_id}, episode {fault['episode']} (seed {fault['seed']}): {fault['reason']}\n\n{body}")
+    return {"episode": fault["episode"], "seed": fault["seed"], "reason": fault["reason"], "traceback_file": str(path)}
+
+
+def check_faults(results: dict, max_rate: float, where: str) -> None:
+    """A one-line error when more than `max_rate` of the episodes ended in a simulator fault."""
+    k, n = int(results.get("sim_faults", 0)), int(results["episodes"])
+    if n and k / n > max_rate:
+        first = results.get("first_fault") or {}
+        raise RobolearnError(f"{where}: {k} of {n} episodes ended in a simulator fault ({k / n:.0%} > the "
+                             f"{max_rate:.0%} allowed by --max-fault-rate; first: {first.get('reason', '?')}); "
+                             f"traceback: {first.get('traceback_file', '(none saved)')}")
 
 
 # ----------------------------------------------------------------------------- shards
@@ -181,6 +219,8 @@ def merge_results(shards: list[Path], out: Path, overwrite: bool = False, wandb:
         "seed": first["seed"],
         "workers": max(res["workers"] for res in by_index),
         "sim_faults": sum(res["sim_faults"] for res in by_index),
+        "first_fault": min((res["first_fault"] for res in by_index if res.get("first_fault")),
+                           key=lambda f: f["episode"], default=None),
         "env_steps": steps,
         "steps_per_second": steps / rollout_s if rollout_s > 0 else None,
         "rollout_seconds": rollout_s,
@@ -217,6 +257,9 @@ def format_results(results: dict) -> str:
         if sps is not None else f"mean length {results['mean_length']:.1f} steps | sim faults {results['sim_faults']}",
         f"results: {Path(results['config']['out']) / 'results.json'}",
     ]
+    fault = results.get("first_fault")
+    if fault:
+        lines.append(f"first simulator fault: episode {fault['episode']} ({fault['reason']}); traceback: {fault['traceback_file']}")
     lines += [f"video: {v}" for v in results["videos"]]
     return "\n".join(lines)
 

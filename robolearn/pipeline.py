@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 import shutil
 import time
@@ -39,7 +40,7 @@ from robolearn.data.collect import collect
 from robolearn.data.store import merge_stores
 from robolearn.envs import TASKS, get_task
 from robolearn.errors import RobolearnError
-from robolearn.evaluate import evaluate, wilson_interval
+from robolearn.evaluate import check_faults, evaluate, wilson_interval
 from robolearn.policies import HEADS, get_head
 from robolearn.pretrain import pretrain
 from robolearn.pretraining import OBJECTIVES, get_objective
@@ -287,6 +288,8 @@ class RunOptions:
     project: str = "robolearn"
     videos: int = 1
     report_only: bool = False
+    max_fault_rate: float = 0.05
+    """An evaluation with more simulator faults than this share fails the run, after the report."""
 
 
 def run_tasks(tasks: list[TaskSpec], opts: RunOptions, title: str) -> Path:
@@ -366,7 +369,8 @@ def run_tasks(tasks: list[TaskSpec], opts: RunOptions, title: str) -> Path:
                     if not (ev / "results.json").exists():
                         eval_jobs.append((f"{t.name}/eval/{key}", "eval", EvalConfig(
                             policy=str(pol), episodes=t.eval_episodes, seed=EVAL_SEED + 1000 * seed,
-                            workers=eval_workers, videos=opts.videos, horizon=t.horizon, out=ev, **wb)))
+                            workers=eval_workers, videos=opts.videos, horizon=t.horizon, out=ev,
+                            max_fault_rate=1.0, **wb)))  # checked after the report: every row gets measured
 
     if opts.report_only:
         collect_jobs = merge_jobs = pretrain_jobs = train_jobs = eval_jobs = []
@@ -378,7 +382,11 @@ def run_tasks(tasks: list[TaskSpec], opts: RunOptions, title: str) -> Path:
     _run_phase("evaluate", eval_jobs, opts.jobs, opts.threads, timings, save_timings)
     rows = collect_rows(tasks, root, timings)
     save_json(root / "results.json", {"title": title, "tasks": [to_dict(t) for t in tasks], "rows": rows})
-    return write_suite_report(root, title, tasks, rows)
+    report = write_suite_report(root, title, tasks, rows)
+    for t in tasks:  # a crash is not a failed policy: too many faults fail the run, the report written
+        for ev in sorted((root / t.name / "eval").glob("*/results.json")):
+            check_faults(_read(ev), opts.max_fault_rate, f"{ev.parent} (report: {report})")
+    return report
 
 
 def _trainable_row(enc_label: str, head: str) -> bool:
@@ -440,6 +448,7 @@ def collect_rows(tasks: list[TaskSpec], root: Path, timings: dict) -> list[dict]
                     continue
                 succ = n = 0
                 per_seed, lengths, finals, episodes, walls = [], [], [], [], {}
+                faults, tracebacks = 0, []
                 for s in t.seeds:
                     key = f"{enc_label}-{head}-s{s}"
                     res = _read(tdir / "eval" / key / "results.json")
@@ -450,6 +459,9 @@ def collect_rows(tasks: list[TaskSpec], root: Path, timings: dict) -> list[dict]
                     lengths.append(res["mean_length"])
                     finals.append(res.get("mean_final_success", 0.0))
                     episodes += res.get("per_episode", [])
+                    faults += int(res.get("sim_faults", 0))
+                    if (res.get("first_fault") or {}).get("traceback_file"):
+                        tracebacks.append(os.path.relpath(res["first_fault"]["traceback_file"], root))
                     for stage, k in (("pretrain", f"{pname}/pretrain/{base}-s{s}" if s in encoder_seeds(t) else ""),
                                      ("train", f"{t.name}/train/{key}"), ("eval", f"{t.name}/eval/{key}")):
                         if k in timings:
@@ -462,8 +474,9 @@ def collect_rows(tasks: list[TaskSpec], root: Path, timings: dict) -> list[dict]
                     task=t.name, encoder=enc_label, head=head, success=succ / n, ci_low=lo, ci_high=hi,
                     successes=succ, episodes=n, per_seed=per_seed, mean_length=float(np.mean(lengths)),
                     final_success=float(np.mean(finals)), probe_r2=float(np.mean(r2)) if r2 else None,
-                    collapse=collapse, pretrain_preset=None if base in ("state", "scratch") else t.pretrain_preset,
+                    collapse=collapse, pretrain_preset=None if base in ("state", "scratch", "none") else t.pretrain_preset,
                     wall_s=walls, videos=videos[:2], privileged_labels=privileged,
+                    sim_faults=faults, fault_traceback=tracebacks[0] if tracebacks else None,
                     **({"task_columns": dict(task_module.REPORT_COLUMNS), **columns(episodes)} if columns else {})))
     return rows
 
@@ -484,7 +497,7 @@ def run(cfg) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     save_config(cfg, root / "run.yaml")
     opts = RunOptions(root=root, jobs=cfg.jobs, threads=cfg.threads or 1, eval_workers=cfg.workers,
-                      wandb=cfg.wandb, project=cfg.project)
+                      wandb=cfg.wandb, project=cfg.project, max_fault_rate=cfg.max_fault_rate)
     return run_tasks([task], opts, f"robolearn run `{cfg.name}`")
 
 

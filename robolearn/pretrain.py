@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from robolearn import __version__
 from robolearn import distributed as dist
-from robolearn.checkpoint import file_sha256, prepare_run_dir, save_json, save_weights
+from robolearn.checkpoint import file_sha256, metrics_mark, prepare_run_dir, save_json, save_weights
 from robolearn.config import PretrainConfig, resolve_optim, save_config, to_dict
 from robolearn.data.normalize import Normalizer
 from robolearn.data.store import file_hash, open_store
@@ -110,7 +110,8 @@ def pretrain(cfg: PretrainConfig) -> Path:
     with dist.main_first():  # SIRL draws its queries once (rank 0) and the other ranks read them
         objective.prepare(out, cfg.data, normalizer)
 
-    tracker = Tracker(out, cfg, job="pretrain", mode=cfg.wandb, project=cfg.project)
+    # A rerun after a kill drops the rows the killed attempt logged after its last checkpoint.
+    tracker = Tracker(out, cfg, job="pretrain", mode=cfg.wandb, project=cfg.project, rewind_to=metrics_mark(out))
     try:
         def validate(step: int) -> dict:
             frames = probe_frames(objective.encoder, store, cameras, device)

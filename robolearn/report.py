@@ -59,6 +59,14 @@ def plot_success(rows: list[dict], path: Path, title: str = "") -> None:
     plt.close(fig)
 
 
+def _fmt_faults(r: dict) -> str:
+    """Simulator faults (crashes, diverged physics) counted apart from failures, with the saved traceback."""
+    if r.get("sim_faults") is None:
+        return "—"  # a row written before faults were reported
+    n = int(r["sim_faults"])
+    return f"{n} ([traceback]({r['fault_traceback']}))" if n and r.get("fault_traceback") else str(n)
+
+
 def encoder_table(rows: list[dict]) -> list[str]:
     """One line per pretrained encoder: its probe beside its collapse indicators at the end of
     pretraining (mean over its pretraining seeds) and the optimizer preset it was trained with."""
@@ -112,7 +120,8 @@ def write_suite_report(root: Path, title: str, tasks, rows: list[dict]) -> Path:
              "evaluation seeds are disjoint from the demonstrations'. `state` is the privileged-state ceiling, "
              "`scratch` end-to-end training from a random encoder, `none` the frozen random encoder; "
              "`ft-<objective>` fine-tunes that encoder end to end. Frozen embeddings are standardized with "
-             "training-split statistics. Wall time: seconds summed over seeds (pretrain / train / eval).", ""]
+             "training-split statistics. Sim faults: episodes ended by a simulator fault (an exception or diverged physics), counted as failures "
+             "and shown apart. Wall time: seconds summed over seeds (pretrain / train / eval).", ""]
     for t in tasks:
         trows = [r for r in rows if r["task"] == t.name]
         pre = f"pretraining on the same demos ({t.pretrain_steps} steps)"
@@ -139,15 +148,15 @@ def write_suite_report(root: Path, title: str, tasks, rows: list[dict]) -> Path:
                          f"answering similarity queries from task features).")
         columns = task_columns(trows)
         lines += ["", "| encoder | head | success | 95% CI | solved / episodes | per seed | final success | "
-                  "mean length | probe R² |" + "".join(f" {h} |" for h in columns.values()) + " wall s |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- |" + " --- |" * len(columns) + " --- |"]
+                  "mean length | probe R² |" + "".join(f" {h} |" for h in columns.values()) + " sim faults | wall s |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- |" + " --- |" * len(columns) + " --- | --- |"]
         for r in trows:
             per_seed = ", ".join(f"{x:.2f}" for x in r["per_seed"])
             r2 = "—" if r.get("probe_r2") is None else f"{r['probe_r2']:.2f}"
             cells = "".join(f" {_fmt_cell(r.get(k))} |" for k in columns)
             lines.append(f"| {r['encoder']} | {r['head']} | {r['success']:.2f} | [{r['ci_low']:.2f}, {r['ci_high']:.2f}] | "
                          f"{r['successes']} / {r['episodes']} | {per_seed} | {r['final_success']:.2f} | "
-                         f"{r['mean_length']:.1f} | {r2} |{cells} {_fmt_wall(r.get('wall_s', {}))} |")
+                         f"{r['mean_length']:.1f} | {r2} |{cells} {_fmt_faults(r)} | {_fmt_wall(r.get('wall_s', {}))} |")
         lines += encoder_table(trows)
         if trows:
             plot_success(trows, root / f"{t.name}_success.png", title=t.name)

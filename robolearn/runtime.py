@@ -63,6 +63,15 @@ def _shape(v, where: str) -> tuple[int, ...]:
     return tuple(v)
 
 
+def _bounds(v, dim: int, where: str) -> np.ndarray:
+    """Action bounds: one number for every dimension, or one per dimension."""
+    x = np.asarray(v, dtype=np.float64) if not isinstance(v, list) or all(
+        isinstance(e, (int, float)) and not isinstance(e, bool) for e in v) else None
+    if x is None or (x.ndim == 1 and len(x) != dim) or x.ndim > 1 or not np.isfinite(x).all():
+        raise BundleError(f"{where}: must be a number or {dim} numbers, got {v!r}")
+    return np.broadcast_to(x, (dim,)).astype(np.float32)
+
+
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -132,11 +141,18 @@ def load_spec(bundle) -> dict:
         if len(shp) != 1 or entry.get("dtype") != "float32":
             raise BundleError(f"{where}: observation.keys.{k} must be float32 (d,), got {entry}")
 
+    feats = obs.get("features") or {}
+    if not isinstance(feats, dict) or not all(
+            isinstance(v, dict) and isinstance(v.get("feature"), str) and isinstance(v.get("names", []), list)
+            for v in feats.values()):
+        raise BundleError(f"{where}: observation.features must map keys to {{feature, names}}")
+
     act = _field(spec, "action", dict, where)
-    _positive_int(act, "dim", where + " action")
-    low, high = _field(act, "low", (int, float), where + " action"), _field(act, "high", (int, float), where + " action")
-    if not low < high:
-        raise BundleError(f"{where}: action bounds must satisfy low < high, got [{low}, {high}]")
+    dim = _positive_int(act, "dim", where + " action")
+    low, high = (_bounds(_field(act, k, (int, float, list), where + " action"), dim, f"{where} action.{k}")
+                 for k in ("low", "high"))
+    if not (low <= high).all():  # equal where the demonstrations never moved that dimension
+        raise BundleError(f"{where}: action bounds must satisfy low <= high, got [{act['low']}, {act['high']}]")
 
     noise = spec.get("noise", None)
     if noise is not None:
@@ -207,7 +223,10 @@ class BundlePolicy:
         self.use_proprio = "proprio" in self.lowdim_keys
         self.proprio_dim = self.lowdim_dims.get("proprio", 0)
         self.action_dim = int(spec["action"]["dim"])
-        self.action_low, self.action_high = float(spec["action"]["low"]), float(spec["action"]["high"])
+        self.action_low = _bounds(spec["action"]["low"], self.action_dim, "action.low")
+        self.action_high = _bounds(spec["action"]["high"], self.action_dim, "action.high")
+        self.action_names: Optional[list[str]] = spec["action"].get("names")
+        self.features: dict = dict(spec["observation"].get("features") or {})
         self.obs_horizon = int(spec["obs_horizon"])
         self.pred_horizon = int(spec["pred_horizon"])
         self.action_horizon = int(spec["action_horizon"])
@@ -255,12 +274,13 @@ class BundlePolicy:
         if not isinstance(obs, Mapping):
             raise BundleError(f"observation must be a dict of arrays, got {type(obs).__name__}")
         have = ", ".join(sorted(map(str, obs))) or "none"
+        obs = self._by_bundle_keys(obs)
         feeds = {}
         views = []
         for cam in self.cameras:
             key = f"{cam}_image"
             if key not in obs:
-                raise BundleError(f"observation has no '{key}' (got keys: {have})")
+                raise BundleError(f"observation has no '{key}'{self._lerobot_name(key)} (got keys: {have})")
             x = np.asarray(obs[key])
             if x.dtype != np.uint8:
                 raise BundleError(f"observation '{key}' must be uint8, got {x.dtype}")
@@ -271,7 +291,7 @@ class BundlePolicy:
             feeds["images"] = np.stack(views)[None]
         for key, d in self.lowdim_dims.items():
             if key not in obs:
-                raise BundleError(f"observation has no '{key}' (got keys: {have})")
+                raise BundleError(f"observation has no '{key}'{self._lerobot_name(key)} (got keys: {have})")
             p = np.asarray(obs[key])
             if p.dtype.kind != "f":
                 raise BundleError(f"observation '{key}' must be a float array (float32), got {p.dtype}")
@@ -281,6 +301,52 @@ class BundlePolicy:
                 raise BundleError(f"observation '{key}' holds NaN or inf")
             feeds[key] = p.astype(np.float32)[None]
         return feeds
+
+    def _lerobot_name(self, key: str) -> str:
+        ft = self.features.get(key)
+        if not ft:
+            return ""
+        names = ft.get("names") or []
+        if names:
+            alt = f" or its values {', '.join(names)}"
+        else:
+            alt = f" or camera '{key[: -len('_image')]}'" if key.endswith("_image") else ""
+        return f" (LeRobot: '{ft['feature']}'{alt})"
+
+    def _by_bundle_keys(self, obs: Mapping) -> Mapping:
+        """An observation under LeRobot's names (the recording's features, e.g. observation.state, or a
+        LeRobot robot's get_observation(): one value per joint name, frames by camera name) -> the
+        bundle's keys. One already under the bundle's keys passes as it is."""
+        need = [f"{c}_image" for c in self.cameras] + self.lowdim_keys
+        if not self.features or all(k in obs for k in need):
+            return obs
+        out = dict(obs)
+        for k in need:
+            ft = self.features.get(k)
+            if k in out or ft is None:
+                continue
+            names = ft.get("names") or []
+            if ft["feature"] in obs:
+                out[k] = obs[ft["feature"]]
+            elif k.endswith("_image") and k[: -len("_image")] in obs:
+                out[k] = obs[k[: -len("_image")]]
+            elif names and any(n in obs for n in names):
+                missing = [n for n in names if n not in obs]
+                if missing:
+                    raise BundleError(f"observation lacks {', '.join(map(repr, missing))} of {ft['feature']} "
+                                      f"(this policy reads {', '.join(names)})")
+                out[k] = np.asarray([obs[n] for n in names], dtype=np.float32)
+        return out
+
+    def action_dict(self, action) -> dict[str, float]:
+        """An action from `act` under the recording's per-dimension names (what a LeRobot robot's
+        send_action takes); a BundleError when the bundle has no names."""
+        if not self.action_names:
+            raise BundleError(f"{self.path}: the policy's actions have no names (its data did not record them)")
+        a = np.asarray(action, dtype=np.float32).reshape(-1)
+        if len(a) != len(self.action_names):
+            raise BundleError(f"action must have {len(self.action_names)} values, got {len(a)}")
+        return {n: float(v) for n, v in zip(self.action_names, a)}
 
     def _check_noise(self, noise) -> np.ndarray:
         x = np.asarray(noise, dtype=np.float32)

@@ -95,7 +95,14 @@ class ImportLerobotConfig:
     out: Path = Path("demos.hdf5")
     """Output store (written atomically)."""
     cameras: Optional[list[str]] = None
-    """Cameras to keep, by name after `observation.images.` (default: all)."""
+    """Cameras to keep, by name after `observation.images.` (default: all); `--cameras none` imports
+    no cameras (a low-dimensional store that `train --encoder state` trains on)."""
+    drop_bad_cameras: bool = False
+    """Import without a camera whose video file is missing or unreadable (a warning names it) instead
+    of stopping with an error."""
+    map: Optional[list[str]] = None
+    """Rename features before import, OLD=NEW with LeRobot's names as NEW, for datasets that name them
+    otherwise: e.g. --map actions=action state=observation.state image=observation.images.front."""
     image_size: Optional[int] = None
     """Resize frames to this square side in pixels (default: keep their size)."""
     episodes: Optional[list[int]] = None

@@ -32,7 +32,10 @@ def _new_run_id() -> str:
 
 
 class Tracker:
-    def __init__(self, run_dir: Path, config, job: str, mode: str = "offline", project: str = "robolearn"):
+    def __init__(self, run_dir: Path, config, job: str, mode: str = "offline", project: str = "robolearn",
+                 rewind_to: Optional[int] = None):
+        """rewind_to: cut metrics.jsonl to this many bytes first (robolearn.checkpoint.metrics_mark: what
+        was logged up to the checkpoint a resumed run continues from), so each step is logged once."""
         self.run_dir = Path(run_dir)
         self.metrics_path = self.run_dir / "metrics.jsonl"
         self.run = None
@@ -41,6 +44,8 @@ class Tracker:
         if not self.active:
             return
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        if rewind_to is not None and self.metrics_path.exists() and self.metrics_path.stat().st_size > rewind_to:
+            os.truncate(self.metrics_path, rewind_to)
         if mode != "disabled":
             self.run = self._start_wandb(config, job, mode, project)
 
@@ -71,6 +76,10 @@ class Tracker:
         if self.run is not None:
             self.run.log({k: v for k, v in row.items() if k != "step" and v is not None},
                          step=None if step is None else int(step))
+
+    def logged_bytes(self) -> int:
+        """The size of metrics.jsonl now (a checkpoint records it: see `rewind_to`)."""
+        return self.metrics_path.stat().st_size if self.metrics_path.exists() else 0
 
     def log_video(self, key: str, path: Path, fps: int = 10) -> None:
         if self.run is not None:

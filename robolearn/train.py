@@ -16,6 +16,7 @@ again for readers of format 2), `normalizer.json`, `config.yaml`,
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Optional
 
@@ -25,7 +26,7 @@ from torch.utils.data import TensorDataset
 
 from robolearn import __version__
 from robolearn import distributed as dist
-from robolearn.checkpoint import file_sha256, prepare_run_dir, save_json, save_weights
+from robolearn.checkpoint import file_sha256, metrics_mark, prepare_run_dir, save_json, save_weights
 from robolearn.config import TrainConfig, resolve_optim, save_config, to_dict
 from robolearn.data.normalize import Normalizer
 from robolearn.data.store import file_hash, open_store
@@ -146,15 +147,38 @@ def demo_features(features: StepFeatures, store, demos, cameras, raw_emb: Option
     return out
 
 
+def _imported_hint(store, what: str) -> str:
+    """What to do about a missing observation (`what`: "lowdim" or "images"); an imported store's
+    user cannot record again, so the advice names the importer's options."""
+    source = str(store.h5["data"].attrs.get("source", ""))
+    if source.startswith("lerobot"):
+        return ("import it again mapping its column, e.g. `--map joints=observation.state`" if what == "lowdim" else
+                "import it again with its cameras (`--cameras NAME ...`, or `--map image=observation.images.image`)")
+    if source.startswith("robomimic"):
+        return f"import it again with {'--proprio-keys / --state-keys' if what == 'lowdim' else '--cameras'}"
+    return "record demonstrations that have it (`robolearn collect`), or import them (`robolearn import`)"
+
+
 def lowdim_dims(cfg: TrainConfig, store, kind: str) -> dict[str, int]:
-    keys = ([STATE] if kind == STATE else []) + (["proprio"] if cfg.use_proprio else [])
-    missing = [k for k in keys if k not in store.lowdim_keys]
-    if missing:
-        what = ("it was recorded before tasks had a privileged `state` observation; collect it again"
-                if STATE in missing else "drop --use-proprio")
-        raise RobolearnError(f"{cfg.data}: no '{missing[0]}' observation ({what})")
-    if not keys and kind == STATE:
-        raise RobolearnError("a state policy needs the `state` observation")
+    """Low-dimensional inputs: for `state`, the privileged `state` where a simulator recorded it and
+    proprio beside it (--use-proprio), or proprio alone in a recording without `state` (imported, or
+    naming no task: a real robot's joints are all it has); beside images, proprio when --use-proprio."""
+    have = set(store.lowdim_keys)
+    if kind == STATE:
+        imported = "source" in store.h5["data"].attrs
+        if STATE not in have and store.env_id and not imported:
+            # Collected here for a simulated task: its ceiling is the privileged state, not proprio.
+            raise RobolearnError(f"{cfg.data}: no 'state' observation (it was recorded before tasks had a privileged "
+                                 "`state` observation; collect it again)")
+        keys = ([STATE] if STATE in have else []) + (["proprio"] if "proprio" in have and
+                                                      (cfg.use_proprio or STATE not in have) else [])
+        if not keys:
+            raise RobolearnError(f"{cfg.data}: neither a 'state' nor a 'proprio' observation to train `--encoder state` "
+                                 f"on (obs keys: {', '.join(store.obs_keys)}); {_imported_hint(store, 'lowdim')}")
+    else:
+        keys = ["proprio"] if cfg.use_proprio else []
+        if cfg.use_proprio and "proprio" not in have:
+            raise RobolearnError(f"{cfg.data}: no 'proprio' observation (pass --no-use-proprio to train on images alone)")
     return {k: int(np.prod(store.obs(store.demo_names(None)[0], k, slice(0, 1)).shape[1:])) for k in keys}
 
 
@@ -167,7 +191,8 @@ def build_features(cfg: TrainConfig, store, device) -> tuple[str, StepFeatures, 
         meta = {"encoder": None, "objective": STATE, "cameras": [], "image_size": 0, "embed_dim": 0}
         return STATE, StepFeatures(None, lowdim_dims(cfg, store, STATE)), meta
     if not store.cameras:
-        raise RobolearnError(f"{cfg.data}: no camera images; only `--encoder state` trains on it")
+        raise RobolearnError(f"{cfg.data}: no camera images for --encoder {enc}; train `--encoder state` on its "
+                             f"low-dimensional observations, or {_imported_hint(store, 'images')}")
     if enc == SCRATCH:
         cameras = list(cfg.cameras or store.cameras)
         encoder = make_encoder(cfg.scratch_encoder, len(cameras), int(store.image_size))
@@ -184,6 +209,29 @@ def build_features(cfg: TrainConfig, store, device) -> tuple[str, StepFeatures, 
     if int(store.image_size) != int(meta["image_size"]):
         raise RobolearnError(f"{cfg.data}: images are {store.image_size} px, the encoder was trained on {meta['image_size']} px")
     return kind, StepFeatures(encoder, lowdim_dims(cfg, store, kind)), meta
+
+
+def action_bounds(store, normalizer) -> dict:
+    """Where the policy's actions are clipped: a simulated task's action space [-1, 1]; for a
+    recording without a task (a real robot's joint targets, in its own units), the range its
+    training actions span: the policy never commands beyond what the demonstrations did."""
+    if store.env_id:
+        return {"action_low": [-1.0] * store.action_dim, "action_high": [1.0] * store.action_dim}
+    st = normalizer.stats("actions")
+    return {"action_low": [float(x) for x in st["min"]], "action_high": [float(x) for x in st["max"]]}
+
+
+def dataset_meta(store) -> dict:
+    """What the data says about the robot: its type and control rate, and, for each observation and
+    action key, the LeRobot feature and per-dimension names it came from (the bundle repeats them
+    so that a robot's software can check what it sends)."""
+    attrs = store.h5["data"].attrs
+    text = lambda k: attrs[k].decode() if isinstance(attrs[k], bytes) else str(attrs[k])  # noqa: E731
+    return {"robot_type": text("robot_type") if "robot_type" in attrs else None,
+            "fps": float(attrs["fps"]) if "fps" in attrs else None,
+            "source": text("source") if "source" in attrs else None,
+            "features": json.loads(text("lerobot_features")) if "lerobot_features" in attrs else {},
+            "synthesized": json.loads(text("synthesized")) if "synthesized" in attrs else []}
 
 
 def train(cfg: TrainConfig) -> Path:
@@ -240,7 +288,8 @@ def _train(cfg: TrainConfig, out: Path, store) -> Path:
         f = demo_features(features, store, valid_demos, cameras, raw, device) if e2e else feats
         return [t.to(device) for t in feature_windows(f, actions, valid_demos, t_o, t_pred, past)]
 
-    tracker = Tracker(out, cfg, job="train", mode=cfg.wandb, project=cfg.project)
+    # A rerun after a kill drops the rows the killed attempt logged after its last checkpoint.
+    tracker = Tracker(out, cfg, job="train", mode=cfg.wandb, project=cfg.project, rewind_to=metrics_mark(out))
     try:
         prep = head.prepare(x.to(device), y.to(device), pad.to(device))
         if prep:
@@ -293,6 +342,7 @@ def _train(cfg: TrainConfig, out: Path, store) -> Path:
             "emb_dim": emb_dim, "image_emb_dim": features.image_dim, "use_proprio": cfg.use_proprio,
             "action_dim": store.action_dim, "obs_horizon": t_o, "pred_horizon": t_pred, "action_horizon": t_a,
             "env_id": store.env_id, "env_kwargs": store.env_kwargs, "data": str(cfg.data), "data_hash": data_hash,
+            **action_bounds(store, normalizer), "dataset": dataset_meta(store),
             "weights_hash": file_sha256(out / "model.safetensors"), "robolearn_version": __version__,
         }
         save_json(out / "policy.json", meta)  # written last: marks the run as finished

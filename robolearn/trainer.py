@@ -160,7 +160,8 @@ def fit(
     it = infinite(data, start)
     model.train()
     bar = tqdm(total=cfg.steps, initial=start, desc=desc, dynamic_ncols=True, mininterval=1.0, **({} if main else {"disable": True}))
-    t0, steps_done = time.perf_counter(), 0
+    # CPU time beside wall time: on a shared machine wall rates fall with the load, CPU rates do not.
+    t0, c0, steps_done = time.perf_counter(), time.process_time(), 0
     info = {"world_size": world, "global_batch": cfg.batch_size * world}
     for step in range(start, cfg.steps):
         batch = to_device(next(it), device)
@@ -189,7 +190,8 @@ def fit(
             last = {**reduced, **{k: float(v) for k, v in norms.items()},
                     "lr": opts[0].param_groups[0]["lr"] if opts else 0.0,
                     **{f"lr/{g['name']}": g["lr"] for g in groups if "name" in g and len(groups) > 1},
-                    "steps_per_s": steps_done / max(elapsed, 1e-9)}
+                    "steps_per_s": steps_done / max(elapsed, 1e-9),
+                    "cpu_steps_per_s": steps_done / max(time.process_time() - c0, 1e-9)}
             # Scientific notation: a collapsed DynaMo loss of 5e-4 must not print as 0.0005 ~ "0.0000".
             bar.set_postfix(loss=f"{last['loss']:.3e}")
             if tracker is not None and main:
@@ -204,7 +206,8 @@ def fit(
             if tracker is not None and val:
                 tracker.log(val, step=step + 1)
         if cfg.checkpoint_every > 0 and main and ((step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps):
-            save_checkpoint(run_dir, model, opts, step + 1, info)
+            mark = {"metrics_bytes": tracker.logged_bytes()} if tracker is not None and tracker.active else {}
+            save_checkpoint(run_dir, model, opts, step + 1, {**info, **mark})
     bar.close()
     if synced_bn:
         dist.revert_sync_batchnorm(model)

@@ -31,7 +31,16 @@ def blockpush_demos(tmp_path_factory):
     from robolearn.data.collect import collect
 
     out = tmp_path_factory.mktemp("bp") / "blockpush.hdf5"
-    # Noise-free demos (collect's BlockPush default adds DART noise 0.2): the SIRL probe test's
-    # 120-step budget was set on them; on DART demos SIRL lost to random init for 2 of 3 seeds.
-    return collect(CollectConfig(env="robolearn/BlockPush-v0", episodes=20, out=out, seed=0, image_size=32,
-                                 expert_noise=0.0))
+    # collect's defaults, as a user gets them (BlockPush's expert records with DART noise 0.2).
+    return collect(CollectConfig(env="robolearn/BlockPush-v0", episodes=20, out=out, seed=0, image_size=32))
+
+
+@pytest.fixture(scope="session")
+def reach_demos(tmp_path_factory):
+    """20 Reach episodes at 32 and 64 px: floor colour and 3 distractors redrawn every episode."""
+    from robolearn.config import CollectConfig
+    from robolearn.data.collect import collect
+
+    root = tmp_path_factory.mktemp("reach")
+    return {size: collect(CollectConfig(env="robolearn/Reach-v0", episodes=20, image_size=size, seed=0, workers=1,
+                                        out=root / f"reach{size}.hdf5")) for size in (32, 64)}

@@ -20,7 +20,8 @@ import pytest
 from robolearn.cli import main
 from robolearn.config import (CollectConfig, ExportLerobotConfig, ImportLerobotConfig, OptimConfig, PretrainConfig,
                               TrainConfig)
-from robolearn.data.lerobot_io import export_lerobot, import_lerobot
+from robolearn.data.lerobot_export import export_lerobot
+from robolearn.data.lerobot_import import import_lerobot
 from robolearn.data.store import open_store
 from robolearn.data.video import VideoReader, VideoWriter
 

@@ -125,12 +125,14 @@ def test_gpu_window_sampler_ranks_share_global_batches():
     make = lambda r, w, b: GpuWindowSampler(frames, [20, 25, 15], 4, seed=5, batch_size=b,  # noqa: E731
                                             rank=r, world_size=w)
     one, two = make(0, 1, 6), [make(r, 2, 3) for r in range(2)]
+    def windows(batch) -> list[tuple[int, int]]:  # (start, episode) of each window, in batch order
+        return list(zip(batch["t"].tolist(), batch["episode"].tolist()))
+
     for _ in range(2):  # two epochs
-        ref = [b["t"].tolist() + b["episode"].tolist() for b in one]
-        shards = [[b for b in s] for s in two]
-        got = [shards[0][k]["t"].tolist() + shards[1][k]["t"].tolist() + shards[0][k]["episode"].tolist()
-               + shards[1][k]["episode"].tolist() for k in range(len(ref))]
-        assert [sorted(x) for x in got] == [sorted(x) for x in ref]
+        ref = [windows(b) for b in one]
+        shards = [[windows(b) for b in s] for s in two]
+        # Rank 0 takes the first half of each global batch, rank 1 the second: the same windows, paired.
+        assert [shards[0][k] + shards[1][k] for k in range(len(ref))] == ref
     a, b = make(0, 1, 6).sample(6), [make(r, 2, 3).sample(3) for r in range(2)]
     assert torch.equal(a["images"], torch.cat([b[0]["images"], b[1]["images"]]))
 

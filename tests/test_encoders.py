@@ -81,16 +81,12 @@ def test_conv_encoder_refuses_images_too_small_for_its_convolutions(tmp_path, ca
 
 # ----------------------------------------------------------------------------- random init separates frames
 @pytest.fixture(scope="module")
-def reach_frames(tmp_path_factory):
+def reach_frames(reach_demos):
     """Rendered Reach frames at 32 and 64 px (floor colour and distractors redrawn per episode)."""
-    from robolearn.config import CollectConfig
-    from robolearn.data.collect import collect
     from robolearn.data.store import open_store
 
     out = {}
-    for size in (32, 64):
-        path = collect(CollectConfig(env="robolearn/Reach-v0", episodes=20, image_size=size, seed=0, workers=1,
-                                     out=tmp_path_factory.mktemp("reach") / f"reach{size}.hdf5"))
+    for size, path in reach_demos.items():
         with open_store(path) as store:
             demos = store.demo_names(None)
             out[size] = torch.from_numpy(np.concatenate([store.images(d) for d in demos]))

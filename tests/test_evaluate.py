@@ -108,7 +108,7 @@ def test_expert_blockpush_results_video_and_reproducible(tmp_path):
     assert {e["mode"] for e in r["per_episode"]} <= {0, 1, 2, 3}
     assert r["sim_faults"] == 0 and r["steps_per_second"] > 0
 
-    assert "success 8/8" in format_results(r) or r["successes"] < 8
+    assert f"success {r['successes']}/8 = {100 * r['successes'] / 8:.1f}%" in format_results(r)
     on_disk = json.loads((cfg.out / "results.json").read_text())
     assert on_disk["per_episode"] == r["per_episode"]
     logged = read_metrics(cfg.out)[-1]  # the Tracker's local log, written even with wandb disabled
@@ -135,6 +135,7 @@ def test_expert_blockpush_results_video_and_reproducible(tmp_path):
     again = evaluate(_cfg(tmp_path, env="robolearn/BlockPush-v0", episodes=8, workers=1, overwrite=True))
     assert _outcomes(again) == _outcomes(r)
     assert again["videos"] == [] and not any((cfg.out / "videos").iterdir())
+    assert [row["eval/episodes"] for row in read_metrics(cfg.out)] == [8]  # the replaced run's row is gone
 
 
 @pytest.mark.slow
@@ -151,10 +152,20 @@ def test_expert_pointmass_same_seed_same_results(tmp_path):
 
 # --------------------------------------------------------------------- faults
 @pytest.mark.slow
-def test_sim_fault_is_a_failure_and_the_run_goes_on(tmp_path, caplog):
-    cfg = _cfg(tmp_path, env=f"{__name__}:{FAULTY_ID}", episodes=6, workers=2)
+def test_sim_fault_is_a_failure_the_run_goes_on_and_past_the_threshold_it_fails_in_one_line(tmp_path, caplog, capsys):
+    """2 faults in 6 episodes (33%) pass the default --max-fault-rate 5%: every episode still runs and
+    results.json is written with the faults counted, then `robolearn eval` exits 2 with one line that
+    names the saved traceback."""
+    from robolearn.cli import main
+
+    out = tmp_path / "eval"
     with caplog.at_level(logging.WARNING, logger="robolearn.evaluation"):
-        r = evaluate(cfg)
+        code = main(["eval", "--policy", "expert", "--env", f"{__name__}:{FAULTY_ID}", "--episodes", "6",
+                     "--workers", "2", "--videos", "0", "--image-size", "32", "--wandb", "disabled", "--out", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert "2 of 6 episodes ended in a simulator fault" in err and str(out / "fault_traceback.txt") in err
+    r = json.loads((out / "results.json").read_text())
     by_seed = {e["seed"]: e for e in r["per_episode"]}
     assert len(by_seed) == 6 and r["sim_faults"] == 2
     for seed, reason in ((PHYSICS_FAULT_SEED, "velocity"), (EXCEPTION_SEED, "injected failure")):
@@ -166,6 +177,15 @@ def test_sim_fault_is_a_failure_and_the_run_goes_on(tmp_path, caplog):
     assert r["successes"] == 4
     warned = [m for m in caplog.messages if "simulator fault" in m]
     assert len(warned) == 2
+    # The fault is visible: the first one that raised, with its traceback saved beside results.json.
+    first = r["first_fault"]
+    assert (first["seed"], first["episode"]) == (EXCEPTION_SEED, EXCEPTION_SEED - SEED)
+    saved = (out / "fault_traceback.txt").read_text()
+    assert first["traceback_file"] == str(out / "fault_traceback.txt")
+    assert "Traceback (most recent call last)" in saved and "RuntimeError: injected failure inside step" in saved
+    assert "in step" in saved and __file__ in saved  # the frame that raised, in this file
+    assert "fault_traceback" not in str(r["per_episode"])  # in the file, not repeated per episode
+    assert "traceback: " + first["traceback_file"] in format_results(r)
 
 
 # --------------------------------------------------------------------- the policy path
@@ -197,7 +217,8 @@ def test_policy_path_defaults_batching_and_resets(tmp_path, monkeypatch):
 
     fake = _RecordingPolicy()
     monkeypatch.setattr(evaluate_mod, "_load_policy", lambda path, device: fake)
-    r = evaluate(_cfg(tmp_path, policy=str(tmp_path / "pol"), episodes=4, workers=2, horizon=8, image_size=None))
+    r = evaluate(_cfg(tmp_path, policy=str(tmp_path / "pol"), episodes=4, workers=2, horizon=8, image_size=None,
+                      max_fault_rate=1.0))
 
     # env id and kwargs come from the policy; cfg.horizon is added on top.
     assert r["env"] == fake.env_id and r["env_kwargs"] == {"image_size": 24, "cameras": ["top"], "horizon": 8}
@@ -222,3 +243,61 @@ def test_refusals(tmp_path):
     with pytest.raises(RobolearnError, match="overwrite"):
         evaluate(_cfg(tmp_path, env="robolearn/PointMass-v0"))
     assert (out / "results.json").read_text() == "{}"
+
+
+@pytest.mark.slow
+def test_bench_row_shows_faults_and_the_run_fails_after_the_report(tmp_path):
+    """A task whose env raises: the row counts its faults in the report (linking the traceback), and the
+    run stops with one line naming the file, after every stage ran and the report was written."""
+    from robolearn.pipeline import RunOptions, TaskSpec, run_tasks
+
+    task = TaskSpec(name="faulty", env=FAULTY_ID, demos=4, image_size=32, encoders=["state"], heads=["mlp"],
+                    seeds=[0], train_steps=20, eval_episodes=4, collect_workers=1)
+    # One job, one eval worker: everything in this process, where FAULTY_ID is registered.
+    opts = RunOptions(root=tmp_path, jobs=1, eval_workers=1, wandb="disabled", videos=0)
+    tb = tmp_path / "faulty" / "eval" / "state-mlp-s0" / "fault_traceback.txt"
+    with pytest.raises(RobolearnError, match="2 of 4 episodes ended in a simulator fault") as e:
+        run_tasks([task], opts, "faults")
+    assert str(tb) in str(e.value) and "\n" not in str(e.value)
+    (row,) = json.loads((tmp_path / "results.json").read_text())["rows"]
+    assert row["sim_faults"] == 2 and row["fault_traceback"] == "faulty/eval/state-mlp-s0/fault_traceback.txt"
+    report = (tmp_path / "report.md").read_text()
+    assert "| sim faults |" in report and "| 2 ([traceback](faulty/eval/state-mlp-s0/fault_traceback.txt)) |" in report
+    # A higher threshold accepts the same finished stages (nothing reruns).
+    run_tasks([task], RunOptions(root=tmp_path, jobs=1, eval_workers=1, wandb="disabled", videos=0,
+                                 max_fault_rate=0.5), "faults")
+
+
+def test_collect_counts_simulator_faults_apart(tmp_path, capsys):
+    """Collection keeps successful episodes only: attempts ended by a fault are failures, counted and
+    named apart (stderr, the store's attributes, `robolearn info`)."""
+    from robolearn.config import CollectConfig
+    from robolearn.data.collect import collect
+    from robolearn.data.store import summary
+
+    # Seeds SEED..: SEED+1 diverges, SEED+3 raises; one worker, so this process's registration serves.
+    out = collect(CollectConfig(env=FAULTY_ID, episodes=3, out=tmp_path / "d.hdf5", seed=SEED, image_size=16,
+                                workers=1))
+    err = capsys.readouterr().err
+    assert "collected 3 episodes in 5 attempts (2 failed, 2 of them simulator faults (first: seed 100001:" in err
+    assert "(2 failed, 2 of them simulator faults)" in summary(out)
+
+
+class _OneViewPolicy(_RecordingPolicy):
+    """A policy whose encoder reads one of the two views BlockPush's demonstrations recorded."""
+
+    env_id = "robolearn/BlockPush-v0"
+    env_kwargs = {"image_size": 24, "cameras": ["overview", "side"]}
+    cameras = ["side"]
+
+    def select_action(self, obs, generator=None):
+        self.batches.append(sorted(k for k in obs if k.endswith("_image")))
+        return np.zeros((obs["proprio"].shape[0], 2), np.float32)
+
+
+def test_only_the_cameras_the_policy_reads_are_rendered(tmp_path, monkeypatch):
+    fake = _OneViewPolicy()
+    monkeypatch.setattr(evaluate_mod, "_load_policy", lambda path, device: fake)
+    r = evaluate(_cfg(tmp_path, policy=str(tmp_path / "pol"), episodes=1, workers=1, horizon=2, image_size=None))
+    assert r["env_kwargs"]["cameras"] == ["side"]
+    assert fake.batches and all(keys == ["side_image"] for keys in fake.batches)

@@ -14,7 +14,7 @@ SOURCES = {"robolearn": ROOT / "robolearn", "robolearn.envs": ROOT / "envs", "ro
 # Bottom to top. A module belongs to the layer of its longest matching entry ("a.b" matches a.b and a.b.*).
 LAYERS = [
     ("foundation", ["robolearn.errors", "robolearn.rendering", "robolearn.registry", "robolearn.settings",
-                    "robolearn.distributed", "robolearn.checkpoint", "robolearn.tracking", "robolearn.runtime",
+                    "robolearn.distributed", "robolearn.checkpoint", "robolearn.tracking", "robolearn.runtime", "robolearn.locking",
                     "robolearn.trainable"]),
     ("envs", ["robolearn.envs"]),
     ("data", ["robolearn.data"]),
@@ -25,8 +25,9 @@ LAYERS = [
     ("evaluation and export", ["robolearn.evaluation", "robolearn.evaluate", "robolearn.export", "robolearn.report"]),
     ("orchestration", ["robolearn.pipeline", "robolearn.bench", "robolearn.cli"]),
 ]
-STAGES = {"robolearn.data.collect", "robolearn.data.robomimic_io", "robolearn.data.lerobot_io", "robolearn.pretrain",
-          "robolearn.train", "robolearn.evaluate", "robolearn.export"}
+STAGES = {"robolearn.data.collect", "robolearn.data.robomimic_io", "robolearn.data.lerobot_import",
+          "robolearn.data.lerobot_export", "robolearn.pretrain", "robolearn.train", "robolearn.evaluate",
+          "robolearn.evaluation.offline", "robolearn.export"}
 """The modules behind a command; only orchestration chains them."""
 ORCHESTRATION = {"robolearn.pipeline", "robolearn.bench", "robolearn.cli"}
 

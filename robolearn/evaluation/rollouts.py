@@ -14,7 +14,7 @@ consumes (robolearn.evaluation.workers).
 Each episode's record carries a digest of the actions applied (`actions_digest`): two evaluations
 rolled an episode out identically exactly when the digests agree. A sampling policy's noise comes
 from one generator per episode, seeded with the episode's seed: an episode's rollout does not depend
-on the episodes run before it on its worker or beside it (so shards merge exactly).
+on the episodes run before it on its worker or beside it (so shards merge to the same outcomes).
 """
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ import warnings
 from typing import Any, Optional, Sequence
 
 import numpy as np
+import psutil
 import torch
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 from tqdm.auto import tqdm
@@ -70,6 +71,18 @@ def _frame(obs: dict, j: int, image_keys: list[str]) -> np.ndarray:
     return np.concatenate([np.asarray(obs[k][j]) for k in image_keys], axis=1)
 
 
+def _worker_cpu(envs) -> float:
+    """CPU seconds the vector env's worker processes have used so far (0 for the in-process one)."""
+    total = 0.0
+    for p in getattr(envs, "processes", []):
+        try:
+            t = psutil.Process(p.pid).cpu_times()
+            total += t.user + t.system
+        except psutil.Error:  # a worker that already exited
+            pass
+    return total
+
+
 def _make_vector_env(env_fn, n: int):
     if n <= 1:
         return SyncVectorEnv([env_fn], autoreset_mode=AutoresetMode.NEXT_STEP)
@@ -94,7 +107,7 @@ class _Episode:
 def _record(ep: _Episode, info: dict, fault: bool, truncated: bool) -> dict:
     final = {}
     for k, v in info.items():
-        if k in ("expert_action", "expert_mode", "episode_seed"):
+        if k in ("expert_action", "expert_mode", "episode_seed", "fault_traceback"):
             continue
         s = _scalar(v)
         if s is not None:
@@ -115,6 +128,10 @@ def _record(ep: _Episode, info: dict, fault: bool, truncated: bool) -> dict:
     }
 
 
+def _fault_order(fault: dict) -> tuple:
+    return (fault["traceback"] is None, fault["episode"])
+
+
 class EnvRunner:
     """Rolls episodes `episodes` (global indices; episode i has seed `seed + i`) out in `env_id` on
     `workers` envs, recording frames of the episodes numbered below `videos`."""
@@ -132,7 +149,12 @@ class EnvRunner:
         records      one dict per episode, in episode order
         clips        (episode, seed, frames) of the recorded episodes
         fps          the env's control rate
-        workers, sim_faults, env_steps, rollout_seconds, wall_seconds"""
+        workers, sim_faults, env_steps, rollout_seconds, wall_seconds
+        first_fault  None, or one faulted episode's episode, seed, reason and traceback (None when
+                     the env reported the fault without raising): the lowest-numbered with a
+                     traceback, else the lowest-numbered (the same whatever the workers)
+        main_cpu_seconds, worker_cpu_seconds   CPU time of this process and of the env workers
+                     over the rollout (start-up excluded)"""
         expert, todo, n_envs = self.expert, self.todo, self.n_envs
         seeds = [self.seed + i for i in todo]
         env_fn = functools.partial(make_eval_env, self.env_id, self.env_kwargs, expert)
@@ -154,6 +176,7 @@ class EnvRunner:
         records: dict[int, dict] = {}
         clips: list[tuple[int, int, list]] = []  # (episode, seed, frames) of the recorded episodes
         faults = 0
+        first_fault: Optional[dict] = None
         counted_steps = 0
         envs = _make_vector_env(env_fn, n_envs)
         closed_cleanly = False
@@ -161,6 +184,8 @@ class EnvRunner:
         try:
             fps = float(envs.get_attr("control_hz")[0])
             t_rollout = time.perf_counter()
+            # CPU seconds beside wall time: what the rollout costs whatever else the machine runs.
+            cpu_main, cpu_workers = time.process_time(), _worker_cpu(envs)
             obs, infos = envs.reset(seed=seeds[:n_envs])
             image_keys = [k for k in obs if k.endswith("_image")]
             if policy is not None:
@@ -235,6 +260,10 @@ class EnvRunner:
                     fault = bool(info.get("sim_fault", False))
                     if fault:
                         faults += 1
+                        this = {"episode": ep.index, "seed": ep.seed, "reason": str(info.get("fault", "sim_fault")),
+                                "traceback": info.get("fault_traceback")}
+                        if first_fault is None or _fault_order(this) < _fault_order(first_fault):
+                            first_fault = this
                         log.warning(
                             "episode %d (seed %d): simulator fault after %d steps (%s); counted as a failure",
                             ep.index, ep.seed, ep.length, info.get("fault", "sim_fault"),
@@ -255,6 +284,7 @@ class EnvRunner:
                 if any(s is not None for s in new_seeds) and done < len(todo):
                     envs.set_attr("next_seed", new_seeds)
             t_end = time.perf_counter()
+            cpu_main, cpu_workers = time.process_time() - cpu_main, _worker_cpu(envs) - cpu_workers
             closed_cleanly = True
         finally:
             bar.close()
@@ -268,5 +298,6 @@ class EnvRunner:
                 if closed_cleanly:
                     raise
         return {"records": [records[i] for i in todo], "clips": sorted(clips), "fps": fps, "workers": n_envs,
-                "sim_faults": faults, "env_steps": counted_steps, "rollout_seconds": t_end - t_rollout,
-                "wall_seconds": t_end - t_start}
+                "sim_faults": faults, "first_fault": first_fault, "env_steps": counted_steps,
+                "rollout_seconds": t_end - t_rollout, "wall_seconds": t_end - t_start,
+                "main_cpu_seconds": cpu_main, "worker_cpu_seconds": cpu_workers}

@@ -2,7 +2,8 @@
 
 `EvalEnvWrapper` gives each episode the seed the runner assigned (also under gymnasium's autoreset),
 turns an exception from the env's step into `terminated=True, info["sim_fault"]=True` (the run goes
-on; the episode counts as a failure), and, for `--policy expert`, builds the scripted expert at each
+on; the episode counts as a failure; the traceback travels in `info["fault_traceback"]`, so the
+evaluator can save it and the fault is visible), and, for `--policy expert`, builds the scripted expert at each
 reset and puts its next action in `info["expert_action"]`, so the expert is evaluated through
 exactly the path a policy uses.
 
@@ -15,6 +16,7 @@ import robolearn.rendering  # noqa: F401  (sets MUJOCO_GL before anything import
 import importlib
 import multiprocessing
 import signal
+import traceback
 from typing import Any, Optional
 
 import gymnasium as gym
@@ -73,8 +75,10 @@ class EvalEnvWrapper(gym.Wrapper):
         self._last_obs = obs
         return obs, info
 
-    def _fault(self, reason: str):
+    def _fault(self, reason: str, tb: Optional[str] = None):
         info = {"success": 0.0, "is_success": False, "sim_fault": True, "fault": reason}
+        if tb:
+            info["fault_traceback"] = tb
         if self.use_expert:
             info["expert_action"] = np.zeros(self.action_space.shape, np.float32)
         # The last good observation keeps the shared-memory batch well-formed; the episode ends here.
@@ -84,16 +88,16 @@ class EvalEnvWrapper(gym.Wrapper):
         try:
             obs, reward, terminated, truncated, info = self.env.step(action)
         except Exception as e:  # MuJoCo/env errors inside the worker: contain them to this episode
-            return self._fault(f"{type(e).__name__}: {e}")
+            return self._fault(f"{type(e).__name__}: {e}", traceback.format_exc())
         info = dict(info)
         if info.get("sim_fault") or not _finite(obs):
             reason = info.get("fault") or ("simulator fault" if info.get("sim_fault") else "non-finite observation")
-            return self._fault(str(reason))
+            return self._fault(str(reason), info.get("fault_traceback"))
         if self.use_expert:
             try:
                 self._expert_info(obs, info)
             except Exception as e:  # an expert that cannot act on this state: same treatment
-                return self._fault(f"expert {type(e).__name__}: {e}")
+                return self._fault(f"expert {type(e).__name__}: {e}", traceback.format_exc())
         self._last_obs = obs
         return obs, float(reward), bool(terminated), bool(truncated), info
 

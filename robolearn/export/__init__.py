@@ -76,7 +76,7 @@ def _export(cfg: ExportConfig) -> Path:
     if not data.exists():
         raise RobolearnError(f"{data}: the policy's dataset is needed for the parity check and was not found")
     store = open_store(data)
-    hz = control_hz(meta["env_id"], dict(meta.get("env_kwargs") or {}))
+    hz = control_hz(meta)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
@@ -104,11 +104,12 @@ def _export(cfg: ExportConfig) -> Path:
         if result["frames"] == 0:
             raise RobolearnError(f"{data}: no frames to check parity on; no bundle written")
         tol = cfg.tolerance if cfg.tolerance is not None else float(getattr(policy.head, "export_tolerance", 1e-4))
-        if not result["max_abs_error"] <= tol:
+        if not result["max_error"] <= tol:
             ep, t = result["worst_at"]
             raise RobolearnError(
                 f"parity check failed: bundle actions differ from the torch policy's by up to "
-                f"{result['max_abs_error']:.3g} (tolerance {tol:g}; {ep} step {t}); no bundle written")
+                f"{result['max_error']:.3g} (tolerance {tol:g}, in units of the action's half-range where it "
+                f"exceeds 1; {ep} step {t}); no bundle written")
         spec["parity"] = {**result, "tolerance": tol, "split": split}
         save_json(tmp / SPEC_FILE, spec)
 

@@ -38,6 +38,8 @@ class BundleGraph(nn.Module):
         scale, offset = policy.normalizer.params("actions")
         self.register_buffer("a_scale", torch.from_numpy(scale))
         self.register_buffer("a_offset", torch.from_numpy(offset))
+        self.register_buffer("a_low", torch.from_numpy(policy.action_low.astype(np.float32)))
+        self.register_buffer("a_high", torch.from_numpy(policy.action_high.astype(np.float32)))
         # The head's own exportable inference where its torch path cannot be traced (diffusion's DDIM).
         self.sampler = policy.head.export_module()
         self.input_names = (["images"] if self.has_images else []) + self.lowdim_keys \
@@ -52,8 +54,8 @@ class BundleGraph(nn.Module):
             norm = self.sampler(emb, noise)
         else:
             norm = self.head.predict_from_noise(emb, noise)
-        # Un-normalize exactly as the Normalizer does ((x - offset) / scale), then the env's bounds.
-        return ((norm.float() - self.a_offset) / self.a_scale).clamp(-1.0, 1.0)
+        # Un-normalize exactly as the Normalizer does ((x - offset) / scale), then the policy's bounds.
+        return torch.minimum(torch.maximum((norm.float() - self.a_offset) / self.a_scale, self.a_low), self.a_high)
 
     def forward(self, *inputs):
         x = dict(zip(self.input_names, inputs))

@@ -30,9 +30,13 @@ def check_parity(policy, bundle: BundlePolicy, steps, seed: int = 0) -> dict:
     """Step the torch Policy and the bundle through the same observations with the same noise.
 
     `steps` yields (episode, step, obs); each new episode resets both. Returns the worst absolute
-    action difference and where it happened."""
+    action difference, the worst relative to each dimension's half-range where that exceeds 1
+    (`max_error`: float32 rounding of a robot's joint targets in degrees is ~1e-4 per 100), and
+    where it happened. For actions in [-1, 1] (the tasks') the two are the same."""
+    st = policy.normalizer.stats("actions")
+    per = np.maximum(1.0, (np.asarray(st["max"], np.float64) - np.asarray(st["min"], np.float64)) / 2)
     rng = np.random.default_rng(seed)
-    worst, where, n, episode = -1.0, None, 0, None
+    worst, worst_abs, where, n, episode = -1.0, 0.0, None, 0, None
     for ep, t, obs in steps:
         if ep != episode:
             policy.reset()
@@ -44,9 +48,12 @@ def check_parity(policy, bundle: BundlePolicy, steps, seed: int = 0) -> dict:
             noise = draw(bundle.noise_shape, dtype=np.float32)
         a_torch = policy.select_action(obs, noise=None if noise is None else torch.from_numpy(noise))
         a_bundle = bundle.act(obs, noise=noise)
-        err = float(np.abs(np.asarray(a_torch, np.float64) - a_bundle).max())
+        diff = np.abs(np.asarray(a_torch, np.float64) - a_bundle)
+        err, abs_err = float((diff / per).max()), float(diff.max())
         err = err if math.isfinite(err) else math.inf
+        worst_abs = max(worst_abs, abs_err if math.isfinite(abs_err) else math.inf)
         if err > worst:
             worst, where = err, (ep, t)
         n += 1
-    return {"frames": n, "max_abs_error": max(worst, 0.0), "worst_at": list(where) if where else None}
+    return {"frames": n, "max_error": max(worst, 0.0), "max_abs_error": worst_abs,
+            "worst_at": list(where) if where else None}

@@ -20,12 +20,26 @@ def noise_distribution(head) -> Optional[str]:
     return dist
 
 
-def control_hz(env_id: str, env_kwargs: dict) -> float:
-    env = make_env(env_id, **{**env_kwargs, "render": False})
-    try:
-        return float(env.unwrapped.control_hz)
-    finally:
-        env.close()
+def control_hz(meta: dict) -> float:
+    """The rate the policy must run at: its task's control rate, or, for a recording without a task
+    (a real robot's), the rate it was recorded at."""
+    if meta.get("env_id"):
+        env = make_env(meta["env_id"], **{**dict(meta.get("env_kwargs") or {}), "render": False})
+        try:
+            return float(env.unwrapped.control_hz)
+        finally:
+            env.close()
+    fps = (meta.get("dataset") or {}).get("fps")
+    if not fps:
+        raise RobolearnError(f"{meta.get('data')}: the policy's data names no task and no fps, so the bundle cannot "
+                             "say its control rate (import the recording again: LeRobot's info.json has fps)")
+    return float(fps)
+
+
+def _lerobot_names(meta: dict) -> dict:
+    """Per observation/action key: the LeRobot feature it came from and its per-dimension names."""
+    feats = (meta.get("dataset") or {}).get("features") or {}
+    return {k: {kk: vv for kk, vv in v.items() if kk in ("feature", "names")} for k, v in feats.items()}
 
 
 def build_spec(policy, run_dir: Path, exporter: str, graph_sha: str, hz: float) -> dict:
@@ -35,16 +49,20 @@ def build_spec(policy, run_dir: Path, exporter: str, graph_sha: str, hz: float) 
     for k in policy.lowdim_keys:
         keys[k] = {"shape": [int(meta["lowdim"][k])], "dtype": "float32"}
     shape = head.noise_shape(1)
+    names = _lerobot_names(meta)
     return {
         "spec_version": SPEC_VERSION,
         "robolearn_version": __version__,
         "weights_hash": meta["weights_hash"],
         "head": meta["head"],
-        "env_id": meta["env_id"],
+        "env_id": meta["env_id"] or "",
         "env_kwargs": dict(meta.get("env_kwargs") or {}),
         "control_hz": hz,
-        "observation": {"cameras": list(policy.cameras), "lowdim": list(policy.lowdim_keys), "keys": keys},
-        "action": {"dim": policy.action_dim, "low": -1.0, "high": 1.0, "dtype": "float32"},
+        "observation": {"cameras": list(policy.cameras), "lowdim": list(policy.lowdim_keys), "keys": keys,
+                        "features": {k: v for k, v in names.items() if k in keys}},
+        "action": {"dim": policy.action_dim, "low": _bound(policy.action_low), "high": _bound(policy.action_high),
+                   "dtype": "float32", **names.get("actions", {})},
+        "dataset": {k: (meta.get("dataset") or {}).get(k) for k in ("robot_type", "fps", "source")},
         "obs_horizon": policy.obs_horizon,
         "pred_horizon": policy.pred_horizon,
         "action_horizon": policy.action_horizon,
@@ -62,6 +80,12 @@ def build_spec(policy, run_dir: Path, exporter: str, graph_sha: str, hz: float) 
     }
 
 
+def _bound(x) -> float | list[float]:
+    """One number when every dimension shares it (a task's [-1, 1]), else one per dimension."""
+    x = [float(v) for v in x]
+    return x[0] if len(set(x)) == 1 else x
+
+
 def readme(spec: dict, has_plan: bool) -> str:
     cams = spec["observation"]["cameras"]
     keys = spec["observation"]["keys"]
@@ -70,9 +94,12 @@ def readme(spec: dict, has_plan: bool) -> str:
     a, d = spec["action"]["dim"], spec["feature_dim"]
     noise = spec["noise"]
     views = ", ".join(f"obs['{c}_image']" for c in cams)
+    act = spec["action"]
+    bounds = "in [-1, 1]" if (act["low"], act["high"]) == (-1.0, 1.0) else "within the demonstrations' range"
+    feats = spec["observation"].get("features") or {}
     lines = [
         f"robolearn policy bundle (spec_version {spec['spec_version']}, robolearn {spec['robolearn_version']})",
-        f"head: {spec['head']}   task: {spec['env_id']}   control rate: {spec['control_hz']:g} Hz",
+        f"head: {spec['head']}   task: {spec['env_id'] or '(none: a recording)'}   control rate: {spec['control_hz']:g} Hz",
         f"weights hash: {spec['weights_hash']}",
         "",
         "Files",
@@ -87,13 +114,23 @@ def readme(spec: dict, has_plan: bool) -> str:
         "    policy = BundlePolicy('path/to/bundle', seed=0)",
         "    policy.reset()                              # at the start of every episode",
         "    while running:                              # at %g Hz" % spec["control_hz"],
-        "        action = policy.act(obs)                # float32 (%d,) in [-1, 1]" % a,
+        "        action = policy.act(obs)                # float32 (%d,) %s" % (a, bounds),
         "",
         "Observation dict, one step, no batch dimension:",
     ]
     for k, v in keys.items():
         note = "   raw units, as the robot reports them" if k in lowdim else ""
         lines.append(f"    {k:<16} {v['dtype']:<8} {tuple(v['shape'])}{note}")
+    if feats:
+        ds = spec.get("dataset") or {}
+        lines += ["", f"Trained on a LeRobot recording (robot {ds.get('robot_type')}, {ds.get('fps')} fps). `act` also",
+                  "takes the observation under LeRobot's names: the feature (e.g. observation.state), or, for",
+                  "vectors, one value per name (a LeRobot robot's get_observation()), cameras by name:"]
+        for k, v in feats.items():
+            lines.append(f"    {k:<16} <- {v.get('feature')}" + (f": {', '.join(v['names'])}" if v.get("names") else ""))
+        if act.get("names"):
+            lines.append(f"    actions          -> {act.get('feature')}: {', '.join(act['names'])} "
+                         "(policy.action_dict(action) names them)")
     lines += [
         "",
         "Calling the graph yourself (numpy + onnxruntime):",
@@ -119,7 +156,7 @@ def readme(spec: dict, has_plan: bool) -> str:
         feeds.append("'noise': noise")
     lines += [
         f"    actions, features = sess.run(['actions', 'features'], {{{', '.join(feeds)}}})",
-        f"    # actions: float32 (1, {t}, {a}), action units, clipped to [-1, 1]; execute the first {t_a},",
+        f"    # actions: float32 (1, {t}, {a}), action units, clipped {bounds}; execute the first {t_a},",
         f"    # then call again. features: float32 (1, {d}), this step's features (for `history`).",
         "",
         "The batch dimension is dynamic: stack several robots' observations to run them in one call.",

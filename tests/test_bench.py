@@ -1,0 +1,79 @@
+"""`robolearn bench` end to end on its smoke suite (PointMass, tiny budgets): the parallel path
+(--jobs 2, --scale), a bench killed (kill -9, its job processes too) and rerun, --report-only, and
+bad arguments. Faults in a bench row: tests/test_evaluate.py."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from robolearn.cli import main
+
+ROBOLEARN = [sys.executable, "-m", "robolearn.cli"]
+ENV = dict(os.environ, TQDM_DISABLE="1", WANDB_MODE="disabled")
+SCALE = "0.2"  # smoke suite x 0.2: 4 demos, 60 head steps, 2 evaluation episodes per row
+
+
+def _bench(out, *extra) -> list[str]:
+    return ROBOLEARN + ["bench", "--suite", "smoke", "--jobs", "2", "--scale", SCALE, "--videos", "0",
+                        "--out", str(out), *extra]
+
+
+def _rows(out) -> list[tuple]:
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    return [(r["task"], r["encoder"], r["head"], r["episodes"], r["sim_faults"]) for r in rows]
+
+
+def test_bad_task_name_is_one_line(tmp_path, capsys):
+    code = main(["bench", "--suite", "smoke", "--tasks", "pointmas", "--out", str(tmp_path / "b")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err == "error: suite smoke has no task pointmas; its tasks: pointmass"
+    assert not (tmp_path / "b").exists()
+    code = main(["bench", "--suite", "smoke", "--scale", "0", "--out", str(tmp_path / "b")])
+    assert code == 2 and capsys.readouterr().err.strip() == "error: --scale must be positive, got 0.0"
+
+
+@pytest.mark.slow
+def test_bench_killed_mid_run_resumes_and_report_only_rewrites_the_report(tmp_path, capsys):
+    out = tmp_path / "bench"
+    # Its own session, so that kill -9 reaches the job processes too (as a scheduler kills a job).
+    proc = subprocess.Popen(_bench(out), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        deadline = time.time() + 300
+        while not list((out / "pointmass" / "pol").glob("*/metrics.jsonl")):
+            assert proc.poll() is None, proc.stderr.read()[-2000:]
+            assert time.time() < deadline, "training never started"
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert not (out / "report.md").exists()  # killed before the end
+    demos = out / "pointmass" / "demos.hdf5"
+    collected = demos.stat().st_mtime_ns
+
+    rerun = subprocess.run(_bench(out), env=ENV, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert "taking over the lock" in rerun.stderr  # the killed bench's lock on its folder
+    assert demos.stat().st_mtime_ns == collected  # finished stages are not redone
+    assert _rows(out) == [("pointmass", "state", "mlp", 2, 0), ("pointmass", "none", "mlp", 2, 0)]
+    for key in ("state-mlp-s0", "none-mlp-s0"):
+        res = json.loads((out / "pointmass" / "eval" / key / "results.json").read_text())
+        assert [e["episode"] for e in res["per_episode"]] == [0, 1]
+    report = (out / "report.md").read_text()
+    assert "| state | mlp |" in report and "| none | mlp |" in report
+
+    # --report-only: the report again from the finished stages; nothing runs (no stage folder changes).
+    (out / "report.md").unlink()
+    stamps = {p: p.stat().st_mtime_ns for p in (out / "pointmass").rglob("*") if p.is_file()}
+    capsys.readouterr()
+    assert main(["bench", "--suite", "smoke", "--scale", SCALE, "--out", str(out), "--report-only"]) == 0
+    assert (out / "report.md").read_text() == report
+    assert {p: p.stat().st_mtime_ns for p in (out / "pointmass").rglob("*") if p.is_file()} == stamps
