@@ -214,7 +214,7 @@ def evaluate(net, norm, frames: int, chunk: int, execute: int, args: Args) -> di
     from robolearn.envs import expert_rng
 
     env = make_env(ENV, render=False)
-    solved, fractions, first, followed = 0, [], [], 0
+    solved, fractions, first, followed, entered, switches = 0, [], [], 0, [], []
     for i in range(args.eval_episodes):
         seed = args.eval_seed + i
         obs, _ = env.reset(seed=seed)
@@ -235,10 +235,15 @@ def evaluate(net, norm, frames: int, chunk: int, execute: int, args: Args) -> di
         solved += bool(info["is_success"])
         fractions.append(info["success"])
         first.append(info.get("first_block", -1))
+        entered.append(info.get("blocks_entered", 0))
+        switches.append(info.get("block_switches", 0))
         followed += first[-1] == mode // 2
     env.close()
     out = {"solved": solved, "n": args.eval_episodes, "fraction": float(np.mean(fractions)),
-           "first_block": {b: first.count(b) for b in (-1, 0, 1)}}
+           "first_block": {b: first.count(b) for b in (-1, 0, 1)},
+           # the papers' metric: blocks ever inside a zone during the episode (ours: both at once)
+           "entered_1": sum(e >= 1 for e in entered), "entered_2": sum(e >= 2 for e in entered),
+           "switches": float(np.mean(switches))}
     if args.mode_input or args.mode is not None:
         out["first_block_as_told"] = followed
     return out
@@ -277,7 +282,8 @@ def main(args: Args) -> None:
                    "args": {key: str(v) for key, v in asdict(args).items()}}
             told = f"  first block as told {r['first_block_as_told']}" if "first_block_as_told" in r else ""
             print(f"  demos {k:5d} {arch}{' +mode' if args.mode_input else ''}: solved {r['solved']}/{r['n']} [{lo:.2f}, {hi:.2f}]  "
-                  f"mean success {r['fraction']:.2f}  first block {r['first_block']}  loss {loss:.4f}  "
+                  f"mean success {r['fraction']:.2f}  entered >=1 {r['entered_1']} 2 {r['entered_2']}  "
+                  f"switches {r['switches']:.2f}  first block {r['first_block']}  loss {loss:.4f}  "
                   f"train {row['train_s']}s eval {row['eval_s']}s{told}", flush=True)
             if args.out is not None:
                 with open(args.out, "a") as f:

@@ -44,7 +44,7 @@ def _noise_rng(seed: int) -> np.random.Generator:
 def _make(spec: dict):
     task = get_task(spec["env"])
     env = make_env(spec["env"], image_size=spec["image_size"], cameras=spec["cameras"],
-                   horizon=spec["horizon"], render=True)
+                   horizon=spec["horizon"], render=spec.get("images", True))
     return task, env
 
 
@@ -153,7 +153,7 @@ def collect(cfg: CollectConfig) -> Path:
     cameras = list(cfg.cameras) if cfg.cameras else list(task.DEFAULT_CAMERAS)
     out.parent.mkdir(parents=True, exist_ok=True)
     spec = {"env": cfg.env, "image_size": int(cfg.image_size), "cameras": cameras, "horizon": cfg.horizon,
-            "expert_mode": cfg.expert_mode, "expert_noise": noise}
+            "expert_mode": cfg.expert_mode, "expert_noise": noise, "images": bool(cfg.images)}
     max_attempts = max(cfg.episodes, math.ceil(cfg.episodes * cfg.max_attempts_factor))
     env_kwargs = {"image_size": int(cfg.image_size), "cameras": cameras}
     if cfg.horizon is not None:
@@ -199,6 +199,7 @@ def collect(cfg: CollectConfig) -> Path:
         raise
     finally:
         bar.close()
+    what = "" if cfg.images else " (no images)"
     note = f", {len(faults)} of them simulator faults (first: {faults[0]})" if faults else ""
-    print(f"collected {kept} episodes in {attempts} attempts ({failed} failed{note}) -> {out}", file=sys.stderr)
+    print(f"collected {kept} episodes{what} in {attempts} attempts ({failed} failed{note}) -> {out}", file=sys.stderr)
     return out

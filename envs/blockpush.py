@@ -15,7 +15,13 @@ so demonstrations have four modes.
 - `state` observation (privileged, for the state-ceiling policy): per block x, y, sin 4θ, cos 4θ (a
   cube looks the same after a quarter turn), then both targets' x, y. Not the expert's plan.
 - saved state: MuJoCo integration state + the expert's plan (first block, block 1's target; -1 =
-  none) + the block that reached a zone first (-1 = none yet).
+  none) + the block that reached a zone first (-1 = none yet) + the episode's counters below.
+- step info beside `success`: `first_block` (the block that reached a zone first), `mode_executed`
+  (0..3 numbered as the expert's `mode`: that block and the zone it entered; -1 before), `blocks_entered` (0..2: blocks
+  that were ever inside a zone this episode, the papers' metric: IBC/VQ-BeT/DynaMo count block-zone
+  entries over the episode, ours `is_success` needs both blocks in at the same moment) and
+  `block_switches` (times the pusher's contact went from one block to the other: the expert's plan
+  makes 1, a policy that does not commit to a mode makes many).
 """
 from __future__ import annotations
 
@@ -42,19 +48,40 @@ MAX_SPEED = 0.2  # m/s at action 1; must match the actuators' ctrlrange in block
 DEFAULT_CAMERAS = ["overview", "side"]
 MODE_INFO_KEY = "first_block"
 """The step-info key that tells the mode a policy executed (which block reached a zone first)."""
-REPORT_COLUMNS = {"modes": "modes executed"}
+REPORT_COLUMNS = {"modes": "modes executed", "entered_1": "≥ 1 block entered", "entered_2": "2 blocks entered",
+                  "switches": "block switches / ep"}
 """Columns this task adds to a suite report's rows (key in results.json -> table header)."""
+CONTACT = 0.06
+"""Pusher-to-block centre distance (m) that counts as touching: the pusher (r 2 cm) meets a 5 cm
+cube's face at 4.5 cm and its corner at 5.5 cm."""
 
 
 def report_columns(episodes: list[dict]) -> dict:
     """The task's report columns from a row's evaluated episodes (`per_episode` records of every seed):
-    how many episodes executed each mode."""
+    how many episodes executed each mode (which block reached a zone first), the papers' metric (the
+    share of episodes in which >= 1 and 2 blocks ever entered a zone) and the mean number of times
+    the pusher switched block per episode. Episodes recorded before these counters existed are left
+    out of the shares."""
     modes: dict[int, int] = {}
+    entered, switches = [], []
     for ep in episodes:
-        m = ep.get("final_info", {}).get(MODE_INFO_KEY)
+        info = ep.get("final_info", {})
+        # the 4 modes; results written before `mode_executed` existed have the first block alone
+        m = info.get("mode_executed", info.get(MODE_INFO_KEY))
         if m is not None and int(m) >= 0:
             modes[int(m)] = modes.get(int(m), 0) + 1
-    return {"modes": {str(k): v for k, v in sorted(modes.items())}}
+        if info.get("blocks_entered") is not None:
+            entered.append(int(info["blocks_entered"]))
+        if info.get("block_switches") is not None:
+            switches.append(int(info["block_switches"]))
+    share = (lambda k: round(sum(e >= k for e in entered) / len(entered), 3) if entered else None)  # noqa: E731
+    return {"modes": {str(k): v for k, v in sorted(modes.items())}, "entered_1": share(1), "entered_2": share(2),
+            "switches": round(float(np.mean(switches)), 2) if switches else None}
+HEAD_HORIZONS = {"mlp": (1, 5, 1), "vqbet": (3, 1, 1), "diffusion": (2, 16, 8)}
+"""(T_o, T, T_a) per head where `robolearn train` gets no flags: VQ-BeT as DynaMo's block-push config
+(window 3, 1-step chunks), Diffusion Policy's paper horizons, and the MLP re-planning every step
+(a state MLP on 300 fixed-mode demos: 43/50 re-planning every step, 29/50 executing its 5-step
+chunks; benchmarks/results/blockpush_ceiling.md)."""
 # DART noise (std, action units) `robolearn collect` adds to the executed action by default. The
 # expert itself is noise-free; without noise the demos cover too few states for cloning (state MLP,
 # 300 fixed-mode demos, re-planning every step: 26/50 solved without, 43/50 with 0.2;
@@ -87,7 +114,10 @@ class BlockPushEnv(MujocoTaskEnv):
     ACTION_DIM = 2
     PROPRIO_DIM = 4
     PROPRIO_BOUND = (0.35, 0.35, 5.0, 5.0)  # x, y (m), vx, vy (m/s)
-    TASK_STATE_SIZE = 3  # the plan (first block, block 1's target), then the observed first block
+    # the plan (first block, block 1's target), the observed first block, then the episode counters:
+    # blocks ever entered (2 flags), the block last touched (-1 = none), block switches, the zone the
+    # first block entered (-1 = none yet)
+    TASK_STATE_SIZE = 8
     STATE_DIM = 12
 
     def __init__(self, **kwargs):
@@ -106,6 +136,13 @@ class BlockPushEnv(MujocoTaskEnv):
         self._target_mocap = [int(m.body_mocapid[body(n)]) for n in ("target1", "target2")]
         self.plan = np.array([-1, -1], dtype=np.int64)
         self.first_block = -1
+        self._clear_counters()
+
+    def _clear_counters(self) -> None:
+        self.first_zone = -1
+        self.entered = np.zeros(2, dtype=bool)
+        self.touched = -1
+        self.switches = 0
 
     # ------------------------------------------------------------------ privileged state
     def block_pos(self, i: int) -> np.ndarray:
@@ -138,6 +175,7 @@ class BlockPushEnv(MujocoTaskEnv):
     def _reset_task(self, rng: np.random.Generator) -> None:
         self.plan = np.array([-1, -1], dtype=np.int64)
         self.first_block = -1
+        self._clear_counters()
         for j in range(2):
             self.data.mocap_pos[self._target_mocap[j], :2] = TARGET_BASE[j] + rng.uniform(-TARGET_JITTER, TARGET_JITTER, 2)
         while True:  # rejection sampling: two blocks apart from each other
@@ -165,12 +203,23 @@ class BlockPushEnv(MujocoTaskEnv):
     def _step_info(self) -> dict:
         # Which block reached a target zone first, observed from the physics, so the mode a
         # learned policy chose can be counted (the expert's plan is not known for a policy).
-        if self.first_block < 0:
-            for i in range(2):
-                if any(self.in_zone(i, j) for j in range(2)):
-                    self.first_block = i
-                    break
-        return {"first_block": self.first_block}
+        for i in range(2):
+            zones = [j for j in range(2) if self.in_zone(i, j)]
+            if zones:
+                if self.first_block < 0:
+                    self.first_block, self.first_zone = i, zones[0]
+                self.entered[i] = True
+        # the expert's mode numbering: 2 * first_block + the zone block 0 (red) goes to
+        mode = -1 if self.first_block < 0 else 2 * self.first_block + (
+            self.first_zone if self.first_block == 0 else 1 - self.first_zone)
+        ee = self.ee_pos
+        near = [i for i in range(2) if np.linalg.norm(self.block_pos(i) - ee) < CONTACT]
+        if len(near) == 1:  # touching both at once (between them) decides nothing
+            if self.touched >= 0 and near[0] != self.touched:
+                self.switches += 1
+            self.touched = near[0]
+        return {"first_block": self.first_block, "mode_executed": mode, "blocks_entered": int(self.entered.sum()),
+                "block_switches": self.switches}
 
     def _state(self) -> np.ndarray:
         out = []
@@ -182,11 +231,15 @@ class BlockPushEnv(MujocoTaskEnv):
         return np.array(out + [*self.target_pos(0), *self.target_pos(1)])
 
     def _task_state(self) -> np.ndarray:
-        return np.array([*self.plan, self.first_block], dtype=np.float64)
+        return np.array([*self.plan, self.first_block, *self.entered, self.touched, self.switches, self.first_zone],
+                        dtype=np.float64)
 
     def _set_task_state(self, state: np.ndarray) -> None:
         self.plan = np.round(state[:2]).astype(np.int64)
         self.first_block = int(round(state[2]))
+        self.entered = np.round(state[3:5]).astype(bool)
+        self.touched, self.switches = int(round(state[5])), int(round(state[6]))
+        self.first_zone = int(round(state[7]))
 
 
 # ---------------------------------------------------------------------- expert

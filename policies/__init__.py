@@ -6,7 +6,7 @@ A head file defines its config dataclass and its class (with `Config`, horizons,
 
 A head works on windows of embeddings that a frozen encoder computed (and the trainer cached):
   emb      float32 (B, T_o, D)   per-step embedding (image views concatenated, plus proprio)
-  actions  float32 (B, T, A)     normalized to [-1, 1]
+  actions  float32 (B, T, A)     normalized to [-1, 1] (preceded by `action_context` earlier actions)
   pad      bool    (B, T)        True for actions past the episode end (ignored in losses)
 """
 from __future__ import annotations
@@ -40,6 +40,13 @@ class Head(Trainable):
         self.emb_dim, self.action_dim = emb_dim, action_dim
         self.obs_horizon, self.pred_horizon = obs_horizon, pred_horizon
         self.cfg = cfg
+
+    @property
+    def action_context(self) -> int:
+        """Actions before the window's last step that `loss` and `prepare` want ahead of the chunk:
+        `actions` is then (B, action_context + T, A), `pad` True also before the episode start.
+        VQ-BeT supervises every position of its observation window (T_o - 1); 0 for the others."""
+        return 0
 
     def prepare(self, emb: torch.Tensor, actions: torch.Tensor, pad: torch.Tensor) -> dict:
         """Called once with all training windows before gradient training (kNN stores them,

@@ -5,7 +5,12 @@ chosen codes' offsets.
 
 Training happens in two phases. `prepare` fits the action tokenizer (`ResidualVQVAE`) on every
 training chunk for `cfg.vq_steps` steps and freezes it; gradient training then fits the GPT and the
-two heads against the tokenizer's codes (focal loss) and residuals (L1 offset loss).
+two heads against the tokenizer's codes (focal loss) and residuals (L1 offset loss). As the official
+code does (and DynaMo's block-push config with it): every position of the observation window is
+supervised with its own action chunk (`action_context`: the trainer hands the head the T_o - 1
+actions before the window's last step too), and the offset loss is also taken at *sampled* codes,
+so the code a rollout samples has an offset trained to land on a demonstrated action (by default
+beside the true codes' loss: `offset_codes`).
 
 Export: inference splits into `logits_offsets(emb)` (GPT + heads, plain matmuls) and
 `decode(codes, offsets)` (index gathers + an MLP); sampling between them (`sample_codes`) is an
@@ -16,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from typing import Optional
+from typing import Literal, Optional
 
 import torch
 import torch.nn as nn
@@ -29,12 +34,16 @@ COMMIT_MULTIPLIER = 5.0
 """VQ-BeT's tokenizer loss is L1 reconstruction + 5 x the (weighted) commitment loss."""
 
 
-def focal_loss(logits: torch.Tensor, target: torch.Tensor, gamma: float) -> torch.Tensor:
-    """Mean focal loss -(1 - p_t)^gamma log p_t over the batch (logits (N, K), target (N,) long).
-    It down-weights codes the model already gets right, so rare codes keep their share of the
-    gradient; gamma = 0 is plain cross-entropy."""
+def focal_loss(logits: torch.Tensor, target: torch.Tensor, gamma: float,
+               weight: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Mean focal loss -(1 - p_t)^gamma log p_t over the batch (logits (N, K), target (N,) long;
+    `weight` (N,) masks rows out). It down-weights codes the model already gets right, so rare
+    codes keep their share of the gradient; gamma = 0 is plain cross-entropy."""
     logp = F.log_softmax(logits.float(), dim=-1).gather(-1, target[:, None]).squeeze(-1)
-    return (-((1.0 - logp.exp()) ** gamma) * logp).mean()
+    loss = -((1.0 - logp.exp()) ** gamma) * logp
+    if weight is None:
+        return loss.mean()
+    return (loss * weight).sum() / weight.sum().clamp(min=1.0)
 
 
 def mlp(d_in: int, hidden: list[int], d_out: int) -> nn.Sequential:
@@ -190,11 +199,12 @@ class CausalGPT(nn.Module):
         self.blocks = nn.Sequential(*[Block(d, heads, dropout) for _ in range(layers)])
         self.ln = nn.LayerNorm(d)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, T_o, d_in) -> (B, d), the last step's output."""
+    def forward(self, x: torch.Tensor, last: int = 1) -> torch.Tensor:
+        """(B, T_o, d_in) -> (B, last, d): the outputs of the last `last` steps (causal: step i has
+        seen steps <= i only)."""
         t = x.shape[1]
         h = self.blocks(self.drop(self.inp(x) + self.pos[:, -t:]))
-        return self.ln(h[:, -1])
+        return self.ln(h[:, -last:])
 
 
 # ----------------------------------------------------------------------------- the head
@@ -215,14 +225,33 @@ class VqbetConfig:
     gpt_layers: int = 6
     gpt_heads: int = 6
     gpt_embed: int = 120
-    dropout: float = 0.1
+    dropout: float = 0.0
+    """Official block-push setting (DynaMo's VQ-BeT config; the VQ-BeT repo's GPT default is 0.1)."""
     head_hidden: int = 1024
     focal_gamma: float = 2.0
     primary_weight: float = 5.0
     secondary_weight: float = 0.5
     offset_weight: float = 100.0
     temperature: float = 1.0
+    """Softmax temperature of code sampling at inference (training samples at 1, as the official)."""
     greedy: bool = False
+    """Argmax for every code layer at inference."""
+    secondary: Literal["sample", "argmax"] = "argmax"
+    """Code layers after the first at inference: argmax, or sampled (official). Drawn independently
+    of the first layer's code, a sampled secondary code adds within-mode noise: on the bimodal toy
+    (tests/test_heads_generative.py) the sampled-code action error is 1.45x the true-code error
+    with argmax, 1.6-1.75x sampled."""
+    offset_codes: Literal["sampled", "true", "both"] = "both"
+    """Codes the offset loss decodes at: the mean of the losses at the tokenizer's true codes and at
+    codes sampled from the predicted distribution (default), sampled alone (official: the offset a
+    rollout adds is trained for the code it samples), or true alone. Sampled alone has no pull
+    toward a code's own mode where the window does not show the mode (a code of mode A is scored
+    half the time against mode B's action, and L1 is flat in between): on the toy, action error
+    0.07 at sampled codes, 0.16 at true codes; true alone leaves the offsets of codes the head
+    samples but were not the target untrained (sampled 2.6x true)."""
+    every_position: bool = True
+    """Supervise every position of the observation window with its own chunk (official); False:
+    the last position only."""
 
 
 @register_head("vqbet")
@@ -257,11 +286,17 @@ class VqbetHead(Head):
         if prefix + "fitted" in state_dict:
             self._fitted = bool(state_dict[prefix + "fitted"])
 
+    @property
+    def action_context(self) -> int:
+        return self.obs_horizon - 1 if self.cfg.every_position else 0
+
     # ------------------------------------------------------------------ tokenizer
     def prepare(self, emb, actions, pad):
         """Fit the residual VQ-VAE on all training chunks (Adam, `cfg.vq_steps` mini-batches), then
         freeze it. Returns the final reconstruction error and codebook usage."""
         cfg = self.cfg
+        # The last position's chunk: every training step is some window's last position.
+        actions, pad = actions[:, -self.pred_horizon:], None if pad is None else pad[:, -self.pred_horizon:]
         x = actions.detach().float().flatten(1)
         w = (~pad).float().repeat_interleave(self.action_dim, dim=1) if pad is not None else torch.ones_like(x)
         tok = self.tokenizer
@@ -305,9 +340,10 @@ class VqbetHead(Head):
         return self
 
     # ------------------------------------------------------------------ model
-    def logits_offsets(self, emb: torch.Tensor):
-        """(B, T_o, D) -> code logits (B, layers, codes), offsets (B, layers, codes, T*A)."""
-        h = self.gpt(emb)
+    def logits_offsets(self, emb: torch.Tensor, last: int = 1):
+        """(B, T_o, D) -> code logits (B * last, layers, codes), offsets (B * last, layers, codes,
+        T*A) of the last `last` positions (position-major within each window)."""
+        h = self.gpt(emb, last)
         logits = self.code_head(h).view(-1, self.layers, self.codes)
         offsets = self.offset_head(h).view(-1, self.layers, self.codes, self.chunk_dim)
         return logits, offsets
@@ -321,29 +357,57 @@ class VqbetHead(Head):
     def sample_codes(self, logits: torch.Tensor, uniform: Optional[torch.Tensor]) -> torch.Tensor:
         """Each layer's code drawn independently from softmax(logits / temperature) by inverse CDF
         with one uniform in [0, 1) per layer (cumsum + compare + count: plain ONNX ops, so a graph
-        fed the same uniforms picks the same codes); argmax when greedy.
+        fed the same uniforms picks the same codes); argmax when greedy, and for the layers after
+        the first when `secondary` is argmax.
         (B, layers, codes), (B, layers) -> (B, layers) long."""
         if self.cfg.greedy or self.cfg.temperature <= 0 or uniform is None:
             return logits.argmax(-1)
         cdf = torch.softmax(logits.float() / self.cfg.temperature, -1).cumsum(-1)
         # The first code whose CDF exceeds u; the clamp covers a float CDF that ends just below 1.
-        return (cdf <= uniform[..., None]).sum(-1).clamp(max=self.codes - 1)
+        codes = (cdf <= uniform[..., None]).sum(-1).clamp(max=self.codes - 1)
+        if self.cfg.secondary == "argmax" and self.layers > 1:
+            codes = torch.cat([codes[:, :1], logits[:, 1:].argmax(-1)], 1)
+        return codes
+
+    def _positions(self, actions, pad):
+        """The supervised positions: (chunks (B*K, T, A), pad (B*K, T), valid (B*K,), K). `actions`
+        holds the window's last chunk, or (every_position) the T_o - 1 actions before it too; a
+        position whose first action lies before the episode start (padded) is left out."""
+        b, t = actions.shape[0], self.pred_horizon
+        if pad is None:
+            pad = torch.zeros(actions.shape[:2], dtype=torch.bool, device=actions.device)
+        k = min(actions.shape[1] - t, self.obs_horizon - 1) + 1
+        actions, pad = actions[:, -(k - 1 + t):], pad[:, -(k - 1 + t):]
+        chunks = actions.unfold(1, t, 1).permute(0, 1, 3, 2).reshape(b * k, t, self.action_dim)
+        cpad = pad.unfold(1, t, 1).reshape(b * k, t)
+        # A chunk's first action is never past the episode end, so a padded one lies before the start.
+        valid = ~cpad[:, 0]
+        return chunks, cpad, valid, k
+
+    def _offset_l1(self, codes, offsets, chunks, cpad, valid) -> torch.Tensor:
+        err = (self.decode(codes, offsets) - chunks).abs().mean(-1)  # (N, T)
+        w = (~cpad).float() * valid.float()[:, None]
+        return (err * w).sum() / w.sum().clamp(min=1.0)
 
     def loss(self, emb, actions, pad=None):
         self._check_fitted()
-        target = self.tokenizer.encode(actions.flatten(1).float())  # (B, layers), frozen tokenizer
-        logits, offsets = self.logits_offsets(emb)
         cfg = self.cfg
-        code_losses = [focal_loss(logits[:, layer], target[:, layer], cfg.focal_gamma) for layer in range(self.layers)]
+        chunks, cpad, valid, k = self._positions(actions, pad)
+        target = self.tokenizer.encode(chunks.flatten(1).float())  # (B*K, layers), frozen tokenizer
+        logits, offsets = self.logits_offsets(emb, k)
+        w = valid.float()
+        code_losses = [focal_loss(logits[:, layer], target[:, layer], cfg.focal_gamma, w) for layer in range(self.layers)]
         code_loss = cfg.primary_weight * code_losses[0] + cfg.secondary_weight * sum(code_losses[1:], emb.new_zeros(()))
-        # The offset is trained at the true codes (as in VQ-BeT); the decoded part carries no gradient.
-        pred = self.decode(target, offsets)
-        err = (pred - actions).abs().mean(-1)  # (B, T)
-        w = torch.ones_like(err) if pad is None else (~pad).float()
-        offset_loss = (err * w).sum() / w.sum().clamp(min=1.0)
+        # The decoded part carries no gradient (frozen tokenizer); the offsets learn the residual.
+        with torch.no_grad():
+            sampled = torch.multinomial(torch.softmax(logits.float(), -1).flatten(0, 1), 1).view(-1, self.layers)
+        at_true = self._offset_l1(target, offsets, chunks, cpad, valid) if cfg.offset_codes != "sampled" else None
+        at_sampled = self._offset_l1(sampled, offsets, chunks, cpad, valid) if cfg.offset_codes != "true" else None
+        offset_loss = at_sampled if at_true is None else at_true if at_sampled is None else 0.5 * (at_true + at_sampled)
         loss = code_loss + cfg.offset_weight * offset_loss
         with torch.no_grad():
-            acc = (logits[:, 0].argmax(-1) == target[:, 0]).float().mean()
+            last = torch.arange(k - 1, len(target), k, device=target.device)  # each window's last position
+            acc = (logits[last, 0].argmax(-1) == target[last, 0]).float().mean()
         metrics = {"code_loss": code_loss.detach(), "offset_l1": offset_loss.detach(), "code0_acc": acc}
         return loss, metrics
 

@@ -7,6 +7,7 @@ Every task's table carries the privileged-state ceiling (`state`), end-to-end tr
     robolearn bench --suite cpu            # <= 60 min on 2 CPU cores
     robolearn bench --suite paper          # the papers' scale: a GPU, or a long CPU run
     robolearn bench --suite metaworld-cpu  # MetaWorld few-shot (ML10 pool, 2 held-out tasks) on 2 cores
+    robolearn bench --suite blockpush-state --jobs 2 --videos 0   # multimodal heads on state, 2 cores
     robolearn bench --suite metaworld      # the inverse-dynamics paper's ML45 split: a GPU machine
     robolearn bench --suite gpu --tasks lift   # robosuite Lift from images, 200 demonstrations
     robolearn bench --suite cpu --tasks reach --encoders state scratch none idm --seeds 0
@@ -59,7 +60,7 @@ def _paper() -> list[TaskSpec]:
                  encoders=["state", "scratch", "none", "dynamo", "idm"], heads=["mlp", "vqbet", "diffusion"],
                  seeds=[0, 1, 2], pretrain_steps=20000, pretrain_preset="paper", pretrain_batch=64, train_steps=20000,
                  e2e_steps=20000, e2e_batch=64, eval_episodes=50, encoder=EncoderConfig(name="resnet18"),
-                 horizons={"mlp": [3, 5, 5], "vqbet": [3, 5, 1], "diffusion": [2, 16, 8]}, objective_options=DYNAMO_BLOCKPUSH,
+                 horizons={"mlp": [3, 5, 5]}, objective_options=DYNAMO_BLOCKPUSH,  # vqbet, diffusion: the task preset
                  note="the multimodal rung at the DynaMo paper's scale (1,000 demonstrations, two views)"),
         TaskSpec(name="reach", env="robolearn/ReachTarget-v0", demos=10, image_size=64, use_proprio=False,
                  pretrain_envs=["robolearn/Reach-v0"], pretrain_demos=1000,
@@ -84,7 +85,7 @@ def _gpu() -> list[TaskSpec]:
                  encoders=["state", "none", "dynamo"], heads=["mlp", "vqbet"], seeds=[0],
                  pretrain_steps=2000, pretrain_preset="paper", pretrain_batch=64, train_steps=3000, eval_episodes=50,
                  encoder=EncoderConfig(name="resnet18"), collect_workers=14, in_ram=True,
-                 horizons={"mlp": [3, 5, 5], "vqbet": [3, 5, 1]}, objective_options=DYNAMO_BLOCKPUSH,
+                 horizons={"mlp": [3, 5, 5]}, objective_options=DYNAMO_BLOCKPUSH,
                  note="the multimodal rung at the DynaMo paper's demonstration count (1,000), shortened training"),
         _lift(pretrain_seeds=[0], pretrain_steps=3000, pretrain_preset="paper", pretrain_batch=256, train_steps=2000, e2e_steps=2000,
               e2e_batch=64, eval_episodes=50, collect_workers=14, in_ram=True),
@@ -142,6 +143,26 @@ def _metaworld_cpu() -> list[TaskSpec]:
              "pool (not ML45's 45), 15 demonstrations each, 300 pretraining steps, 48 px, one corner camera")
 
 
+# BlockPush from the privileged state: 1,000 demos give ~69k training windows; the state heads train at
+# batch 256, so 100 epochs are ~27k steps. Steps per CPU-second of one thread, measured on the shared
+# 2-core machine (process time): MLP 104, VQ-BeT (GPT 4 x 64, heads 256) 18.7, paper-sized VQ-BeT
+# (6 x 120, heads 1024) 3.9, diffusion (32, 64, 128) 6.4. Budgets that fit 60 minutes on 2 cores:
+BLOCKPUSH_STATE_STEPS = {"mlp": 27000, "vqbet": 15000, "diffusion": 5000}  # ~100, 55, 18 epochs
+BLOCKPUSH_STATE_VQBET = {"gpt_layers": 4, "gpt_heads": 4, "gpt_embed": 64, "head_hidden": 256}
+
+
+def _blockpush_state() -> list[TaskSpec]:
+    """The multimodal heads on BlockPush's privileged state (physics only, no images)."""
+    return [TaskSpec(name="blockpush", env="robolearn/BlockPush-v0", demos=1000, encoders=["state"],
+                     heads=["mlp", "vqbet", "diffusion"], seeds=[0, 1, 2], train_steps=BLOCKPUSH_STATE_STEPS["mlp"],
+                     head_steps=BLOCKPUSH_STATE_STEPS, head_options={"vqbet": BLOCKPUSH_STATE_VQBET},
+                     eval_episodes=50, collect_workers=2,
+                     note="1,000 multimodal demonstrations (4 modes) from the privileged state; horizons from the "
+                          "task's preset (MLP 1/5/1, VQ-BeT 3/1/1, diffusion 2/16/8); training budgets per head sized "
+                          "for 2 CPU cores (MLP ~100 epochs, VQ-BeT ~55 with a 4 x 64 GPT, diffusion ~18), below "
+                          "the papers' 300+ epochs")]
+
+
 def _lift_fewshot() -> list[TaskSpec]:
     """The few-demonstration robosuite rung at CPU size: encoders pretrained on 200 Lift demonstrations
     (seeds disjoint from the heads'), heads on 20; 3 pretraining seeds, one head seed each."""
@@ -164,7 +185,8 @@ def _dynamo_ablations() -> list[TaskSpec]:
 
 
 SUITES = {"smoke": _smoke, "cpu": _cpu, "gpu": _gpu, "paper": _paper, "metaworld": _metaworld,
-          "metaworld-cpu": _metaworld_cpu, "lift-fewshot": _lift_fewshot, "dynamo-ablations": _dynamo_ablations}
+          "metaworld-cpu": _metaworld_cpu, "lift-fewshot": _lift_fewshot, "dynamo-ablations": _dynamo_ablations,
+          "blockpush-state": _blockpush_state}
 
 
 def suite_tasks(cfg: BenchConfig) -> list[TaskSpec]:
@@ -187,11 +209,17 @@ def suite_tasks(cfg: BenchConfig) -> list[TaskSpec]:
         if cfg.eval_episodes:
             changes["eval_episodes"] = int(cfg.eval_episodes)
         t = dataclasses.replace(t, **changes)
+        if cfg.train_scale != 1.0:
+            if cfg.train_scale <= 0:
+                raise RobolearnError(f"--train-scale must be positive, got {cfg.train_scale}")
+            t = dataclasses.replace(t, train_steps=max(1, int(round(t.train_steps * cfg.train_scale))),
+                                    head_steps={h: max(1, int(round(n * cfg.train_scale))) for h, n in t.head_steps.items()})
         if cfg.scale != 1.0:
             if cfg.scale <= 0:
                 raise RobolearnError(f"--scale must be positive, got {cfg.scale}")
             scaled = {k: max(1, int(round(getattr(t, k) * cfg.scale))) for k in
                       ("demos", "pretrain_steps", "train_steps", "e2e_steps", "eval_episodes")}
+            scaled["head_steps"] = {h: max(1, int(round(n * cfg.scale))) for h, n in t.head_steps.items()}
             if t.pretrain_envs:
                 scaled["pretrain_demos"] = max(2, int(round(t.pretrain_demos * cfg.scale)))
             scaled["demos"] = max(2, scaled["demos"])
@@ -216,6 +244,8 @@ def describe(tasks: list[TaskSpec]) -> str:
             lines.append(f"  pretraining pool: {', '.join(t.pretrain_envs)}")
         lines.append(f"  rows: {', '.join(row_encoders(t))} x {', '.join(t.heads)}; seeds {t.seeds}; "
                      f"{t.eval_episodes} eval episodes per seed{cap}")
+        if t.head_steps:
+            lines.append("  training steps: " + ", ".join(f"{h} {t.head_steps.get(h, t.train_steps)}" for h in t.heads))
     return "\n".join(lines)
 
 

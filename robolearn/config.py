@@ -107,11 +107,13 @@ class _TrainOptions:
     head: str = "mlp"
     """Policy head; its options are under --<head>.*."""
     obs_horizon: Optional[int] = None
-    """T_o (default per head: mlp 1, knn 1, vqbet 5, diffusion 2)."""
+    """T_o (default: the task's preset, e.g. BlockPush vqbet 3; else per head: mlp 1, knn 1, vqbet 5, diffusion 2)."""
     pred_horizon: Optional[int] = None
-    """T, actions predicted per call (default per head: mlp 5, knn 1, vqbet 5, diffusion 16)."""
+    """T, actions predicted per call (default: the task's preset, e.g. BlockPush vqbet 1; else per head:
+    mlp 5, knn 1, vqbet 5, diffusion 16)."""
     action_horizon: Optional[int] = None
-    """T_a, actions executed per prediction (default per head: mlp 5, knn 1, vqbet 1, diffusion 8)."""
+    """T_a, actions executed per prediction (default: the task's preset, e.g. BlockPush mlp 1; else per
+    head: mlp 5, knn 1, vqbet 1, diffusion 8)."""
     use_proprio: bool = True
     """Append the low-dimensional proprio observation to the image embedding."""
     optim: OptimConfig = field(
@@ -250,7 +252,8 @@ class RunConfig:
 class BenchConfig:
     """Suites of tasks x encoders x heads x seeds: results.json and report.md with intervals."""
 
-    suite: Literal["smoke", "cpu", "gpu", "paper", "metaworld", "metaworld-cpu", "lift-fewshot", "dynamo-ablations"] = "cpu"
+    suite: Literal["smoke", "cpu", "gpu", "paper", "metaworld", "metaworld-cpu", "lift-fewshot", "dynamo-ablations",
+                   "blockpush-state"] = "cpu"
     """smoke: seconds-scale check; cpu: the task ladder at CPU scale (<= 60 min on 2 cores); gpu: what one
     GPU session measures in minutes (with robosuite Lift from images: `--tasks lift`); paper: the papers'
     scale (1,000 BlockPush demonstrations, 20k steps; a GPU, or a long CPU run); metaworld: the
@@ -259,7 +262,8 @@ class BenchConfig:
     setting on 2 CPU cores (ML10's 10 training tasks as the pool, 2 held-out tasks, 48 px); lift-fewshot:
     robosuite Lift with encoders pretrained on 200 demonstrations and heads on 20, 32 px, 3 pretraining
     seeds (2 CPU cores, hours); dynamo-ablations: DynaMo and each of its ablations as rows on the cpu
-    suite's ReachTarget rung, 3 pretraining seeds."""
+    suite's ReachTarget rung, 3 pretraining seeds; blockpush-state: MLP, VQ-BeT and diffusion on
+    BlockPush's privileged state, 1,000 demonstrations (<= 60 min on 2 cores with --jobs 2 --videos 0)."""
     out: Optional[Path] = None
     """Results folder (default: runs/bench/<suite>); an interrupted bench resumes there."""
     tasks: Optional[list[str]] = None
@@ -274,6 +278,9 @@ class BenchConfig:
     scale: float = 1.0
     """Multiply every demonstration count, step count and evaluation episode count (at least 1 each):
     0.05 runs a suite end to end in minutes, to check a machine before the real run."""
+    train_scale: float = 1.0
+    """Multiply the heads' training steps alone (demonstrations and evaluation unchanged): the same
+    experiment trained shorter, e.g. on a busy machine. The report states the steps run."""
     jobs: int = 2
     """Stages run at once, each in its own process with `threads` torch threads."""
     eval_workers: int = 2

@@ -103,7 +103,12 @@ class TaskSpec:
     objective_options: dict = field(default_factory=dict)
     """Per objective, config overrides, e.g. {"idm": {"shift_pad": 0}}."""
     horizons: dict = field(default_factory=dict)
-    """Per head, (T_o, T, T_a) overriding the head's defaults, e.g. {"mlp": [2, 8, 4]}."""
+    """Per head, (T_o, T, T_a) overriding the task's preset and the head's defaults, e.g. {"mlp": [2, 8, 4]}."""
+    head_options: dict = field(default_factory=dict)
+    """Per head, config overrides, e.g. {"vqbet": {"gpt_layers": 4}}."""
+    head_steps: dict = field(default_factory=dict)
+    """Per head, training steps on frozen features or state instead of `train_steps` (heads differ
+    in cost per step and in the epochs they need)."""
     collect_workers: int = 2
     in_ram: bool = False
     """Hold the demonstrations in RAM while pretraining and training end to end (fast GPU steps)."""
@@ -323,9 +328,11 @@ def run_tasks(tasks: list[TaskSpec], opts: RunOptions, title: str) -> Path:
         tdir.mkdir(parents=True, exist_ok=True)
         demos = tdir / "demos.hdf5"
         if not demos.exists():
+            # Rows that all read the privileged state need no images: physics-only collection.
+            images = any(e != "state" for e in row_encoders(t))
             collect_jobs.append((f"{t.name}/collect", "collect", CollectConfig(
                 env=t.env, episodes=t.demos, out=demos, seed=0, image_size=t.image_size, cameras=t.cameras,
-                workers=t.collect_workers)))
+                workers=t.collect_workers, images=images)))
         pname = pretrain_name(t)
         pre_data = pretrain_store(t, root)
         if t.pretrain_envs and not pre_data.exists():
@@ -390,7 +397,7 @@ def _trainable_row(enc_label: str, head: str) -> bool:
 def _train_config(t: TaskSpec, enc_label: str, head: str, seed: int, demos: Path, pre_dir: Path, pol: Path,
                   wb: dict) -> TrainConfig:
     e2e = enc_label == "scratch" or enc_label.startswith("ft-")
-    steps = t.e2e_steps if e2e else t.train_steps
+    steps = t.e2e_steps if e2e else int(t.head_steps.get(head, t.train_steps))
     optim = OptimConfig(steps=steps, batch_size=t.e2e_batch if e2e else 256, warmup_steps=min(50, steps),
                         checkpoint_every=max(steps // 2, 1), eval_every=steps, seed=seed,
                         **get_head(head).short_run_optim)
@@ -402,10 +409,13 @@ def _train_config(t: TaskSpec, enc_label: str, head: str, seed: int, demos: Path
         base = enc_label[3:] if enc_label.startswith("ft-") else enc_label
         encoder, finetune = str(pre_dir / "enc" / f"{base}-s{encoder_seed(t, seed)}"), enc_label.startswith("ft-")
     t_o, t_pred, t_a = (list(t.horizons.get(head, [])) + [None, None, None])[:3]
-    return TrainConfig(data=demos, encoder=encoder, finetune=finetune, scratch_encoder=t.encoder,
-                       cameras=t.cameras, out=pol, head=head, use_proprio=True if enc_label == "state" else t.use_proprio,
-                       obs_horizon=t_o, pred_horizon=t_pred, action_horizon=t_a, optim=optim,
-                       loader=DataConfig(in_ram=t.in_ram), **wb)
+    tc = TrainConfig(data=demos, encoder=encoder, finetune=finetune, scratch_encoder=t.encoder,
+                     cameras=t.cameras, out=pol, head=head, use_proprio=True if enc_label == "state" else t.use_proprio,
+                     obs_horizon=t_o, pred_horizon=t_pred, action_horizon=t_a, optim=optim,
+                     loader=DataConfig(in_ram=t.in_ram), **wb)
+    if t.head_options.get(head):
+        setattr(tc, head, dataclasses.replace(tc.head_config(), **t.head_options[head]))
+    return tc
 
 
 # ----------------------------------------------------------------------------- results

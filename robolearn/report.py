@@ -106,6 +106,11 @@ def _fmt_cell(v) -> str:
     return "—" if v is None else str(v)
 
 
+def _head_steps(t) -> str:
+    per_head = getattr(t, "head_steps", None) or {}
+    return ", ".join(f"{h} {per_head.get(h, t.train_steps)}" for h in t.heads) if per_head else str(t.train_steps)
+
+
 def write_suite_report(root: Path, title: str, tasks, rows: list[dict]) -> Path:
     """report.md: per task its setup, the table (state ceiling and baselines first), a success plot,
     training curves and videos."""
@@ -131,7 +136,7 @@ def write_suite_report(root: Path, title: str, tasks, rows: list[dict]) -> Path:
                   f"- `{t.env}`: {t.demos} demonstrations, {t.image_size} px, cameras "
                   f"{', '.join(t.cameras) if t.cameras else 'the task default'}; image rows "
                   f"{'with' if t.use_proprio else 'without'} proprio",
-                  f"- {pre}; heads {t.train_steps} steps, end to end {t.e2e_steps} steps (batch {t.e2e_batch}); "
+                  f"- {pre}; heads {_head_steps(t)} steps, end to end {t.e2e_steps} steps (batch {t.e2e_batch}); "
                   f"{t.eval_episodes} evaluation episodes per seed"
                   + (f" of at most {t.horizon} steps" if t.horizon else "") + f", seeds {t.seeds}"
                   + (f" (encoders pretrained with seeds {t.pretrain_seeds})" if t.pretrain_seeds else "")]

@@ -46,20 +46,22 @@ STATE = "state"
 SCRATCH = "scratch"
 
 
-def feature_windows(feats: dict[str, np.ndarray], actions: dict[str, np.ndarray], demos, obs_horizon, pred_horizon):
-    """Windows over per-step features: (N, T_o, D) context, (N, T, A) normalized action chunks,
-    (N, T) pad mask. The context before an episode's start repeats its first step, and the chunk
-    past its end repeats the last action (masked), as the image windows do."""
+def feature_windows(feats: dict[str, np.ndarray], actions: dict[str, np.ndarray], demos, obs_horizon, pred_horizon,
+                    past: int = 0):
+    """Windows over per-step features: (N, T_o, D) context, (N, past + T, A) normalized actions
+    (`past` before the last step, then its chunk), (N, past + T) pad mask. The context before an
+    episode's start repeats its first step, and the chunk past its end repeats the last action
+    (masked), as the image windows do; actions before the start are masked too."""
     xs, ys, pads = [], [], []
     for d in demos:
         f, acts = feats[d], actions[d]
         n = len(f)
         t = np.arange(n)
         ctx = np.clip(t[:, None] + np.arange(-obs_horizon + 1, 1)[None], 0, n - 1)
-        raw = t[:, None] + np.arange(pred_horizon)[None]
+        raw = t[:, None] + np.arange(-past, pred_horizon)[None]
         xs.append(f[ctx])
         ys.append(acts[np.clip(raw, 0, n - 1)])
-        pads.append(raw > n - 1)
+        pads.append((raw > n - 1) | (raw < 0))
     as_t = lambda a, dt: torch.from_numpy(np.concatenate(a).astype(dt))  # noqa: E731
     return as_t(xs, np.float32), as_t(ys, np.float32), torch.from_numpy(np.concatenate(pads))
 
@@ -95,19 +97,30 @@ class EndToEnd(Trainable):
         self.head.after_step(step, total)
 
 
-def horizons(cfg: TrainConfig, head_cls) -> tuple[int, int, int]:
-    t_o = cfg.obs_horizon or head_cls.default_obs_horizon
-    t = cfg.pred_horizon or head_cls.default_pred_horizon
-    t_a = cfg.action_horizon or min(head_cls.default_action_horizon, t)
+def task_horizons(env_id: str, head: str) -> tuple:
+    """The task's own (T_o, T, T_a) preset for a head (`HEAD_HORIZONS` in its module), or ()."""
+    from robolearn.envs import TASKS
+
+    task = TASKS.get(env_id)
+    return tuple(getattr(task, "HEAD_HORIZONS", {}).get(head, ())) if task is not None else ()
+
+
+def horizons(cfg: TrainConfig, head_cls, preset: tuple = ()) -> tuple[int, int, int]:
+    """Flags first, then the task's preset (e.g. VQ-BeT on BlockPush: 3, 1, 1), then the head's defaults."""
+    p_o, p_t, p_a = (tuple(preset) + (None, None, None))[:3]
+    t_o = cfg.obs_horizon or p_o or head_cls.default_obs_horizon
+    t = cfg.pred_horizon or p_t or head_cls.default_pred_horizon
+    t_a = cfg.action_horizon or min(p_a or head_cls.default_action_horizon, t)
     if min(t_o, t, t_a) < 1 or t_a > t:
         raise RobolearnError(f"horizons must satisfy 1 <= T_a <= T and T_o >= 1 (got T_o={t_o}, T={t}, T_a={t_a})")
     return t_o, t, t_a
 
 
 @torch.no_grad()
-def valid_metrics(head, x, y, pad, generator_seed: int = 0) -> dict:
+def valid_metrics(head, x, y, pad, generator_seed: int = 0, past: int = 0) -> dict:
     if len(x) == 0:
         return {}
+    y, pad = y[:, past:], pad[:, past:]  # the chunk the policy executes
     g = torch.Generator(device=x.device).manual_seed(generator_seed)
     pred = torch.cat([head.predict(x[i : i + 1024], generator=g) for i in range(0, len(x), 1024)])
     w = (~pad).float()[..., None]
@@ -237,7 +250,7 @@ def _train(cfg: TrainConfig, out: Path, store) -> Path:
     e2e = kind in (SCRATCH, "finetune")
     if e2e and not head_cls.trainable:
         raise RobolearnError(f"the {cfg.head} head has no gradient training: use a frozen encoder or `state`")
-    t_o, t_pred, t_a = horizons(cfg, head_cls)
+    t_o, t_pred, t_a = horizons(cfg, head_cls, task_horizons(store.env_id, cfg.head))
     prepare_run_dir(out, cfg.overwrite, "policy.json")
     seed_everything(cfg.optim.seed)
     cfg.optim = resolve_optim(cfg.optim, head_cls.optim_defaults)
@@ -263,15 +276,17 @@ def _train(cfg: TrainConfig, out: Path, store) -> Path:
         feats = {d: np.zeros((len(actions[d]), 0), np.float32) for d in train_demos}
     else:
         feats = demo_features(features, store, store.demo_names(None), cameras, raw, device)
-    x, y, pad = feature_windows(feats, actions, train_demos, t_o, t_pred)
     emb_dim = features.dim
     head = head_cls(emb_dim, store.action_dim, t_o, t_pred, cfg.head_config()).to(device)
+    # End to end, the image windows carry the chunk alone: a head then supervises its last position.
+    past = 0 if e2e else head.action_context
+    x, y, pad = feature_windows(feats, actions, train_demos, t_o, t_pred, past)
 
     def valid_windows():
         if not valid_demos:
             return None
         f = demo_features(features, store, valid_demos, cameras, raw, device) if e2e else feats
-        return [t.to(device) for t in feature_windows(f, actions, valid_demos, t_o, t_pred)]
+        return [t.to(device) for t in feature_windows(f, actions, valid_demos, t_o, t_pred, past)]
 
     # A rerun after a kill drops the rows the killed attempt logged after its last checkpoint.
     tracker = Tracker(out, cfg, job="train", mode=cfg.wandb, project=cfg.project, rewind_to=metrics_mark(out))
@@ -284,7 +299,7 @@ def _train(cfg: TrainConfig, out: Path, store) -> Path:
 
         def validate(step):
             v = valid_windows() if e2e else valid
-            return {} if v is None else valid_metrics(head, *v)
+            return {} if v is None else valid_metrics(head, *v, past=past)
 
         if head.trainable:
             if e2e:

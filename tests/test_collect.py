@@ -148,3 +148,13 @@ def test_expert_option_refusals(tmp_path):
     with pytest.raises(RobolearnError, match="expert_noise"):
         collect(cfg(tmp_path / "neg.hdf5", expert_noise=-0.1))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_no_images_records_physics_only(tmp_path):
+    """--no-images: what a state policy reads (proprio, state), the same episodes, no frames."""
+    from robolearn.data.store import open_store
+
+    path = collect(cfg(tmp_path / "state.hdf5", episodes=2, images=False))
+    with open_store(path) as store:
+        assert store.cameras == [] and {"proprio", "state"} <= set(store.lowdim_keys)
+        assert store.length("demo_0") > 10

@@ -264,3 +264,20 @@ def test_unknown_env_id_raises():
 def test_unknown_camera_raises():
     with pytest.raises(RobolearnError, match="unknown camera 'wrist'"):
         make_env(BP, cameras=["wrist"])
+
+
+def test_blockpush_info_names_the_mode_executed_and_counts_blocks_and_switches(env_factory):
+    """What a rollout reports: the expert's own mode is read back from the physics, both blocks
+    entered a zone, and the pusher went from one block to the other (at least) once."""
+    task = get_task(BP)
+    env = env_factory(BP, render=False)
+    for mode in range(4):
+        obs, info = env.reset(seed=40 + mode)
+        assert (info["mode_executed"], info["blocks_entered"], info["block_switches"]) == (-1, 0, 0)
+        expert = task.expert(env, expert_rng(40 + mode), mode=mode)
+        done = False
+        while not done:
+            obs, _, terminated, truncated, info = env.step(expert.act(obs))
+            done = terminated or truncated
+        assert info["is_success"] and info["mode_executed"] == mode
+        assert info["blocks_entered"] == 2 and info["block_switches"] >= 1

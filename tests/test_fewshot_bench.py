@@ -3,6 +3,7 @@ once per pool and shared by held-out tasks, and the MetaWorld suites (real MuJoC
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 import json
 import os
 
@@ -134,3 +135,14 @@ def test_metaworld_suites_describe_their_split(capsys):
     assert f"each of {len(pool)} envs" in out and all(e in out for e in test)
     assert all(line.split(":")[1].strip().split(",")[0] not in pool
                for line in out.splitlines() if not line.startswith(" "))  # held-out tasks are not in the pool
+
+
+def test_blockpush_state_suite_trains_each_head_on_its_budget():
+    from robolearn.bench import BLOCKPUSH_STATE_STEPS, _blockpush_state
+    from robolearn.pipeline import _train_config
+
+    t = _blockpush_state()[0]
+    cfgs = {h: _train_config(t, "state", h, 0, Path("d.hdf5"), Path("p"), Path("o"), {}) for h in t.heads}
+    assert {h: c.optim.steps for h, c in cfgs.items()} == BLOCKPUSH_STATE_STEPS
+    assert cfgs["vqbet"].head_config().gpt_layers == 4 and cfgs["mlp"].head_config().hidden == 256
+    assert cfgs["vqbet"].obs_horizon is None  # the task's preset decides: VQ-BeT 3 / 1 / 1

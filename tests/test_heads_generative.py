@@ -115,7 +115,7 @@ def test_focal_loss():
 
 def test_inverse_cdf_sampling_follows_softmax():
     head = VqbetHead(EMB_DIM, ACTION_DIM, 2, 2, dataclasses.replace(SMALL_VQBET, vq_layers=2, codes=4,
-                                                                      temperature=2.0))
+                                                                      temperature=2.0, secondary="sample"))
     logits = torch.tensor([[1.0, 0.0, -1.0, 2.0], [0.0, 0.0, 0.0, 0.0]])
     n = 20000
     u = torch.rand(n, 2, generator=torch.Generator().manual_seed(0))
@@ -125,6 +125,14 @@ def test_inverse_cdf_sampling_follows_softmax():
         assert torch.allclose(freq, torch.softmax(logits[layer] / 2.0, -1), atol=0.015)
     greedy = VqbetHead(EMB_DIM, ACTION_DIM, 2, 2, dataclasses.replace(SMALL_VQBET, codes=4, greedy=True))
     assert greedy.sample_codes(logits[None], u[:1]).tolist() == [[3, 0]]
+    # secondary argmax: the first layer still follows its softmax, the second is always its argmax
+    second = VqbetHead(EMB_DIM, ACTION_DIM, 2, 2, dataclasses.replace(SMALL_VQBET, codes=4, temperature=2.0,
+                                                                        secondary="argmax"))
+    logits[1] = torch.tensor([0.0, 1.0, 0.0, 0.0])
+    codes = second.sample_codes(logits[None].expand(n, -1, -1), u)
+    assert torch.allclose(torch.bincount(codes[:, 0], minlength=4).float() / n, torch.softmax(logits[0] / 2.0, -1),
+                          atol=0.015)
+    assert (codes[:, 1] == 1).all()
 
 
 @pytest.mark.slow
@@ -161,6 +169,52 @@ def test_vqbet_roundtrip_and_unfitted(vqbet_bimodal, tmp_path):
         a = head.predict(emb[:32], torch.Generator().manual_seed(3))
         b = fresh.predict(emb[:32], torch.Generator().manual_seed(3))
     assert torch.equal(a, b)
+
+
+def mode_window(n: int, t_o: int, seed: int):
+    """Every position of a T_o window has its own 1-step action, one of two modes (+-0.6) plus a
+    part the observation sets; 70% of the windows show the mode in their last feature (a pusher
+    heading for one block), the rest leave it ambiguous. Returns emb, actions (all positions),
+    both modes' actions (2, n, t_o, A), pad."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, t_o, EMB_DIM, generator=g)
+    sign = torch.where(torch.rand(n, t_o, 1, generator=g) < 0.5, 1.0, -1.0)
+    x[..., -1:] = (torch.rand(n, 1, 1, generator=g) < 0.7).float() * sign
+    smooth = 0.25 * torch.tanh(x[..., :ACTION_DIM])
+    modes = torch.stack([0.6 + smooth, -0.6 + smooth])
+    return x, sign * 0.6 + smooth, modes, torch.zeros(n, t_o, dtype=torch.bool)
+
+
+@pytest.mark.slow
+def test_vqbet_sampled_codes_act_as_well_as_true_codes():
+    """What a rollout executes (sampled codes) lands on a demonstrated mode about as closely as the
+    tokenizer's own codes reconstruct the demonstrated action: offsets are trained where the head
+    samples (offsets at true codes alone: 2.6x; sampled alone: no pull toward a code's own mode)."""
+    t_o = 3
+    emb, actions, _, pad = mode_window(2048, t_o, seed=0)
+    torch.manual_seed(0)
+    head = VqbetHead(EMB_DIM, ACTION_DIM, t_o, 1, SMALL_VQBET)
+    assert head.action_context == t_o - 1  # every window position is supervised
+    train(head, emb, actions, pad, steps=500, lr=1e-3)
+    emb, actions, modes, _ = mode_window(1024, t_o, seed=1)  # validation
+    with torch.no_grad():
+        _, offsets = head.logits_offsets(emb)
+        last = actions[:, -1:]
+        true_err = (head.decode(head.tokenizer.encode(last.flatten(1)), offsets) - last).abs().mean()
+        pred = head.predict(emb, torch.Generator().manual_seed(0))[:, 0]
+        sampled_err = (pred[None] - modes[:, :, -1]).abs().mean(-1).min(0).values.mean()  # to the nearest mode
+    assert sampled_err <= 1.5 * true_err, (float(sampled_err), float(true_err))
+
+
+def test_feature_windows_carry_the_actions_before_the_last_step():
+    from robolearn.train import feature_windows
+
+    feats = {"d": np.arange(4, dtype=np.float32)[:, None]}
+    acts = {"d": np.arange(4, dtype=np.float32)[:, None] * 10}
+    x, y, pad = feature_windows(feats, acts, ["d"], 3, 1, past=2)
+    assert y.shape == (4, 3, 1) and x[0, :, 0].tolist() == [0, 0, 0]
+    assert y[2, :, 0].tolist() == [0, 10, 20] and not pad[2].any()
+    assert pad[0].tolist() == [True, True, False] and pad[1].tolist() == [True, False, False]
 
 
 def smooth_chunks(n: int, t: int, seed: int) -> torch.Tensor:

@@ -41,3 +41,22 @@ def test_a_report_of_rows_written_before_tasks_named_their_columns(tmp_path):
     assert "modes executed |" in report and "| 2: 1 |" in report
     report = write_suite_report(tmp_path, "t", [bp], [dict(row, modes=None)]).read_text()
     assert "modes executed" not in report
+
+
+def test_blockpush_rows_carry_the_papers_metric_and_block_switches(tmp_path):
+    """Blocks ever entered (>= 1, 2) as shares of the row's episodes, and switches per episode."""
+    bp = TaskSpec(name="bp", env="robolearn/BlockPush-v0", demos=1, encoders=["state"], heads=["vqbet"], seeds=[0])
+    path = tmp_path / "bp" / "eval" / "state-vqbet-s0"
+    path.mkdir(parents=True)
+    infos = [(3, 2, 1), (0, 1, 3), (-1, 0, 0), (2, 2, 2)]  # mode_executed, blocks_entered, block_switches
+    eps = [{"episode": i, "success": e == 2, "length": 10, "final_success": e / 2,
+            "final_info": {"first_block": m // 2 if m >= 0 else -1, "mode_executed": m, "blocks_entered": e,
+                           "block_switches": s}} for i, (m, e, s) in enumerate(infos)]
+    path.joinpath("results.json").write_text(json.dumps(dict(
+        successes=2, episodes=4, success_rate=0.5, mean_length=10.0, mean_final_success=0.625, per_episode=eps)))
+    row = collect_rows([bp], tmp_path, {})[0]
+    assert (row["entered_1"], row["entered_2"], row["switches"]) == (0.75, 0.5, 1.5)
+    report = write_suite_report(tmp_path, "t", [bp], [row]).read_text()
+    assert "≥ 1 block entered | 2 blocks entered | block switches / ep |" in report
+    assert row["modes"] == {"0": 1, "2": 1, "3": 1}  # the 4 modes, not the first block alone
+    assert "| 0: 1 / 2: 1 / 3: 1 | 0.75 | 0.5 | 1.5 |" in report
