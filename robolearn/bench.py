@@ -4,7 +4,7 @@ Every task's table carries the privileged-state ceiling (`state`), end-to-end tr
 (`scratch`) and the frozen random initialization (`none`) beside the pretraining objectives. Budgets
 (demonstrations, image size, steps) come from measured state ceilings: see the README's task ladder.
 
-    robolearn bench --suite cpu            # <= 60 min on 2 CPU cores
+    robolearn bench --suite cpu            # about 5 min on 2 quiet CPU cores (--jobs 2 --videos 0)
     robolearn bench --suite paper          # the papers' scale: a GPU, or a long CPU run
     robolearn bench --suite metaworld-cpu  # MetaWorld few-shot (ML10 pool, 2 held-out tasks) on 2 cores
     robolearn bench --suite blockpush-state --jobs 2 --videos 0   # multimodal heads on state, 2 cores
