@@ -16,13 +16,14 @@ import robolearn.rendering  # noqa: F401  (MUJOCO_GL before mujoco)
 
 import os
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 import tyro
+
+from clock import Clock  # benchmarks/, beside this script
 
 os.environ.setdefault("TQDM_DISABLE", "1")
 
@@ -40,19 +41,6 @@ class Args:
     gop: int = 2
     robomimic_demos: int = 20
     robomimic_steps: int = 100
-
-
-class _Clock:
-    def __init__(self):
-        self.wall = self.cpu = 0.0
-
-    def __enter__(self):
-        self._w, self._c = time.perf_counter(), time.process_time()
-        return self
-
-    def __exit__(self, *exc):
-        self.wall += time.perf_counter() - self._w
-        self.cpu += time.process_time() - self._c
 
 
 def _psnr(mse: float) -> float:
@@ -86,17 +74,17 @@ def main(args: Args) -> None:
     for setting in args.settings:
         codec, pix = setting.split(":")
         root = tmp / f"lr_{codec}_{pix}"
-        with _Clock() as ex:
+        with Clock() as ex:
             export_lerobot(ExportLerobotConfig(path=store, out=root, codec=codec, pix_fmt=pix, crf=args.crf, gop=args.gop))
         mp4s = sorted((root / "videos").rglob("*.mp4"))
-        with _Clock() as dec:
+        with Clock() as dec:
             n = 0
             for p in mp4s:
                 with VideoReader(p) as r:
                     n += r.count_frames()
         assert n == images, (n, images)
         out = tmp / f"rt_{codec}_{pix}.hdf5"
-        with _Clock() as im:
+        with Clock() as im:
             import_lerobot(ImportLerobotConfig(path=root, out=out))
         exact = True
         sq, count, worst = 0.0, 0, np.inf
@@ -139,7 +127,7 @@ def main(args: Args) -> None:
                     og.create_dataset(k, data=rng.normal(size=(T, dim)))
             n_img += 2 * T
     for size in (None, 64):
-        with _Clock() as rm:
+        with Clock() as rm:
             import_robomimic(ImportRobomimicConfig(path=src, out=tmp / f"rm_{size}.hdf5", image_size=size))
         print(f"\nrobomimic import, {args.robomimic_demos} demos x {args.robomimic_steps} steps, 2 cameras 84 px"
               f"{' -> ' + str(size) + ' px' if size else ''}: {n_img / rm.wall:.0f} / {n_img / rm.cpu:.0f} "

@@ -31,11 +31,11 @@ from robolearn.bench import SUITES
 from robolearn.config import CollectConfig
 from robolearn.data.collect import collect
 from robolearn.data.store import merge_stores
-from robolearn.pipeline import (PRETRAIN_DATA_SEED, TaskSpec, pool_store, pretrain_config, pretrain_name,
-                                pretrain_store)
+from robolearn.pipeline import (COLLAPSE_KEYS, PRETRAIN_DATA_SEED, TaskSpec, pool_store, pretrain_config,
+                                pretrain_name, pretrain_store)
 from robolearn.pretrain import pretrain
 
-KEYS = ("probe_r2/mean", "mean_cosine", "effective_rank", "emb_std", "within_episode_share")
+KEYS = ("probe_r2/mean", *COLLAPSE_KEYS)
 
 
 @dataclass

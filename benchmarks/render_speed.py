@@ -17,11 +17,12 @@ from __future__ import annotations
 import robolearn.rendering  # noqa: F401  (MUJOCO_GL before mujoco)
 
 import os
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
 import tyro
+
+from clock import Clock  # benchmarks/, beside this script
 
 
 @dataclass
@@ -35,27 +36,10 @@ class Args:
     seed: int = 0
 
 
-class _Clock:
-    """Wall time and this process's CPU time (all threads, llvmpipe's included).
-
-    On a shared machine wall-clock rates fall with the load; rates per CPU-second do not, so both
-    are printed."""
-
-    def __init__(self):
-        self.wall = self.cpu = 0.0
-
-    def __enter__(self):
-        self._w, self._c = time.perf_counter(), time.process_time()
-
-    def __exit__(self, *exc):
-        self.wall += time.perf_counter() - self._w
-        self.cpu += time.process_time() - self._c
-
-
 def _timed_steps(env, n: int, rng: np.random.Generator, seed: int) -> tuple[float, float]:
     """Env steps per wall second and per CPU second under random actions; resets are not timed."""
     env.reset(seed=seed)
-    clock = _Clock()
+    clock = Clock()
     for i in range(n):
         action = rng.uniform(-1, 1, env.action_space.shape).astype(np.float32)
         with clock:
@@ -72,7 +56,7 @@ def _camera_fps(env_id: str, camera: str, args: Args, rng: np.random.Generator) 
     u = env.unwrapped
     env.reset(seed=args.seed)
     u.render_all()  # the first frame opens the GL context: not counted
-    clock = _Clock()
+    clock = Clock()
     for _ in range(args.frames):
         env.step(rng.uniform(-1, 1, env.action_space.shape).astype(np.float32))
         with clock:

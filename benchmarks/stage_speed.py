@@ -36,7 +36,6 @@ import json  # noqa: E402
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -44,6 +43,8 @@ from typing import Optional
 import numpy as np
 import torch
 import tyro
+
+from clock import Clock  # benchmarks/, beside this script
 
 STAGES = ["collect", "pretrain", "train", "embed", "batches", "rollouts", "render"]
 
@@ -76,21 +77,6 @@ class Args:
     workers: list[int] = field(default_factory=lambda: [1, 2])
     out: Optional[Path] = None
     """Also write the rows as JSON here."""
-
-
-class Clock:
-    """Wall and CPU time of this process (all its threads) over the `with` blocks."""
-
-    def __init__(self):
-        self.wall = self.cpu = 0.0
-
-    def __enter__(self):
-        self._w, self._c = time.perf_counter(), time.process_time()
-        return self
-
-    def __exit__(self, *exc):
-        self.wall += time.perf_counter() - self._w
-        self.cpu += time.process_time() - self._c
 
 
 ROWS: list[dict] = []

@@ -106,8 +106,8 @@ class ConvEncoder(Encoder):
     (unit-scale activations whatever the image's contrast, with no batch statistics, so train and
     eval modes agree), and spatial-softmax temperature 0.1 (learned). The paper's network maps every
     Reach frame to nearly the same vector at init (mean pairwise cosine 0.9999 at 32 and 64 px),
-    which leaves DynaMo's cosine loss trivially near zero; this one gives 0.08-0.3 with effective
-    rank 17-40 (tests/test_encoders.py measures it on rendered frames).
+    which leaves DynaMo's cosine loss trivially near zero; this one gives 0.07-0.17 with effective
+    rank 20-41 (seeds 0-2, 32 and 64 px; benchmarks/results/encoder_init/output.md).
     """
 
     SOFTMAX_TEMPERATURE = 0.1
@@ -214,10 +214,6 @@ def random_shift(images: torch.Tensor, pad: int) -> torch.Tensor:
     return x.round().to(torch.uint8).permute(0, 2, 3, 1)
 
 
-def has_batchnorm(module: nn.Module) -> bool:
-    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
-
-
 @torch.no_grad()
 def calibrate_batchnorm(encoder: Encoder, batches) -> int:
     """Estimate BatchNorm running statistics from uint8 frame batches (..., V, H, W, 3), leaving the
@@ -228,7 +224,7 @@ def calibrate_batchnorm(encoder: Encoder, batches) -> int:
     so that it is the random network as a trained one would be used: in eval mode, on its data's
     statistics. Cumulative averages (momentum None), so the order of batches does not matter."""
     bns = [m for m in encoder.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    saved = [(m.momentum, m.training) for m in bns]
+    momenta = [m.momentum for m in bns]
     for m in bns:
         m.reset_running_stats()
         m.momentum = None
@@ -238,8 +234,8 @@ def calibrate_batchnorm(encoder: Encoder, batches) -> int:
     for images in batches:
         encoder(images)
         seen += int(images.reshape(-1, *images.shape[-4:]).shape[0])
-    for m, (mom, _) in zip(bns, saved):
-        m.momentum = mom
+    for m, momentum in zip(bns, momenta):
+        m.momentum = momentum
     encoder.train(was_training)
     return seen
 

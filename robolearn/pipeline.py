@@ -441,8 +441,7 @@ def collect_rows(tasks: list[TaskSpec], root: Path, timings: dict) -> list[dict]
             r2 = [x for x in (r.get("val/probe_r2/mean") for r in enc_results) if x is not None]
             collapse = {k: float(np.mean(v)) for k in COLLAPSE_KEYS
                         if (v := [r[f"val/{k}"] for r in enc_results if f"val/{k}" in r])}
-            privileged = any(_read(root / pname / "enc" / f"{base}-s{s}" / "results.json").get("uses_privileged_labels", False)
-                             for s in encoder_seeds(t))
+            privileged = any(r.get("uses_privileged_labels", False) for r in enc_results)
             for head in t.heads:
                 if not _trainable_row(enc_label, head):
                     continue

@@ -23,7 +23,7 @@ from robolearn.data.normalize import Normalizer
 from robolearn.data.store import file_hash, open_store
 from robolearn.data.windows import WindowDataset, resolve_cameras
 from robolearn.embeddings import embed_demos
-from robolearn.encoders import calibrate_batchnorm, has_batchnorm, make_encoder
+from robolearn.encoders import calibrate_batchnorm, make_encoder
 from robolearn.errors import RobolearnError
 from robolearn.pretraining import DataInfo, get_objective
 from robolearn.pretraining.sampler import GpuWindowSampler
@@ -73,12 +73,13 @@ def _calibration_batches(store, cameras, device, seed: int, batch_size: int = 64
     demos = store.demo_names("train")
     rng = np.random.default_rng(seed)
     per_demo = max(1, CALIBRATION_FRAMES // max(len(demos), 1))
-    frames = []
+    frames, count = [], 0
     for d in demos:
         n = store.length(d)
         idx = np.sort(rng.choice(n, size=min(per_demo, n), replace=False))
         frames.append(store.images(d, cameras, index=idx))
-        if sum(len(f) for f in frames) >= CALIBRATION_FRAMES:
+        count += len(idx)
+        if count >= CALIBRATION_FRAMES:
             break
     frames = np.concatenate(frames)
     for i in range(0, len(frames), batch_size):
@@ -149,7 +150,7 @@ def pretrain(cfg: PretrainConfig) -> Path:
             final = fit(objective, loader, cfg.optim, out, tracker, validate=validate,
                         desc=f"pretrain {cfg.objective}", device=device)
         else:
-            if has_batchnorm(objective.encoder):
+            if dist.has_batchnorm(objective.encoder):
                 calibrate_batchnorm(objective.encoder, _calibration_batches(store, cameras, device, cfg.optim.seed))
             objective.to(device).eval()
             with torch.no_grad():

@@ -101,7 +101,8 @@ def test_random_init_separates_frames(reach_frames, name, size):
     different frames get different embeddings spread over many directions: DynaMo's cosine loss is
     then not trivially zero, and a head sees more than one varying direction. The paper's conv
     encoder gave mean pairwise cosine 0.9999 here; ResNet-18's BatchNorm at its initial statistics 0.95."""
-    from robolearn.encoders import calibrate_batchnorm, has_batchnorm
+    from robolearn.distributed import has_batchnorm
+    from robolearn.encoders import calibrate_batchnorm
     from robolearn.probes import collapse_stats
 
     frames = reach_frames[size]
