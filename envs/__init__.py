@@ -68,6 +68,13 @@ def get_task(env_id: str) -> ModuleType:
         raise _unknown(env_id) from None
 
 
+def task_setting(env_id: str, name: str, default=None):
+    """A setting a task's module declares for the methods trained on its data (e.g. DynaMo's
+    `DYNAMO_LATENT_DIM`, the heads' `HEAD_HORIZONS`); `default` for an unknown env id (an imported
+    dataset) or a task that declares none."""
+    return getattr(TASKS.get(env_id), name, default)
+
+
 def expert_rng(seed: int) -> np.random.Generator:
     """The expert's random stream for the episode reset with `seed`.
 
@@ -87,4 +94,4 @@ def make_env(env_id: str, **kwargs) -> gymnasium.Env:
     return gymnasium.make(env_id, **kwargs)
 
 
-__all__ = ["TASKS", "expert_rng", "get_task", "make_env"]
+__all__ = ["TASKS", "expert_rng", "get_task", "make_env", "task_setting"]

@@ -29,7 +29,7 @@ from robolearn import distributed as dist
 from robolearn.checkpoint import file_sha256, metrics_mark, prepare_run_dir, save_json, save_weights
 from robolearn.config import TrainConfig, resolve_optim, save_config, to_dict
 from robolearn.data.normalize import Normalizer
-from robolearn.data.store import file_hash, open_store
+from robolearn.data.store import _attr_str, file_hash, open_store
 from robolearn.data.windows import WindowDataset, WindowSpec
 from robolearn.embeddings import cached_embeddings, embed_demos
 from robolearn.encoders import load_encoder, make_encoder, random_shift
@@ -99,10 +99,9 @@ class EndToEnd(Trainable):
 
 def task_horizons(env_id: str, head: str) -> tuple:
     """The task's own (T_o, T, T_a) preset for a head (`HEAD_HORIZONS` in its module), or ()."""
-    from robolearn.envs import TASKS
+    from robolearn.envs import task_setting
 
-    task = TASKS.get(env_id)
-    return tuple(getattr(task, "HEAD_HORIZONS", {}).get(head, ())) if task is not None else ()
+    return tuple(task_setting(env_id, "HEAD_HORIZONS", {}).get(head, ()))
 
 
 def horizons(cfg: TrainConfig, head_cls, preset: tuple = ()) -> tuple[int, int, int]:
@@ -226,12 +225,11 @@ def dataset_meta(store) -> dict:
     action key, the LeRobot feature and per-dimension names it came from (the bundle repeats them
     so that a robot's software can check what it sends)."""
     attrs = store.h5["data"].attrs
-    text = lambda k: attrs[k].decode() if isinstance(attrs[k], bytes) else str(attrs[k])  # noqa: E731
-    return {"robot_type": text("robot_type") if "robot_type" in attrs else None,
+    return {"robot_type": _attr_str(attrs.get("robot_type")),
             "fps": float(attrs["fps"]) if "fps" in attrs else None,
-            "source": text("source") if "source" in attrs else None,
-            "features": json.loads(text("lerobot_features")) if "lerobot_features" in attrs else {},
-            "synthesized": json.loads(text("synthesized")) if "synthesized" in attrs else []}
+            "source": _attr_str(attrs.get("source")),
+            "features": json.loads(_attr_str(attrs["lerobot_features"])) if "lerobot_features" in attrs else {},
+            "synthesized": json.loads(_attr_str(attrs["synthesized"])) if "synthesized" in attrs else []}
 
 
 def train(cfg: TrainConfig) -> Path:

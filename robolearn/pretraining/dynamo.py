@@ -133,9 +133,9 @@ DEFAULT_LATENT_DIM = 16
 
 def task_latent_dim(env_id: str) -> int:
     """DynaMo's latent-action width for a task: its env module's DYNAMO_LATENT_DIM, else 16."""
-    from robolearn.envs import TASKS
+    from robolearn.envs import task_setting  # here, as before: importing the objective loads no env module
 
-    return int(getattr(TASKS.get(env_id), "DYNAMO_LATENT_DIM", DEFAULT_LATENT_DIM))
+    return int(task_setting(env_id, "DYNAMO_LATENT_DIM", DEFAULT_LATENT_DIM))
 
 
 # ----------------------------------------------------------------------------- the objective
