@@ -256,7 +256,7 @@ def bench(cfg: BenchConfig) -> Path:
     if cfg.dry_run:
         print(describe(tasks))
         return Path(".")
-    root = Path(cfg.out) if cfg.out else Path("runs") / "bench" / cfg.suite
+    root = cfg.folder()
     if root.exists() and cfg.overwrite:
         shutil.rmtree(root)
     opts = RunOptions(root=root, jobs=cfg.jobs, threads=cfg.threads or 1, eval_workers=cfg.eval_workers,

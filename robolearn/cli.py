@@ -203,9 +203,9 @@ def output_of(cfg) -> Path | None:
     if int(os.environ.get("RANK", "0")) != 0:
         return None
     if isinstance(cfg, RunConfig):
-        return Path(cfg.root) / cfg.name
+        return cfg.folder()
     if isinstance(cfg, BenchConfig):
-        return None if cfg.dry_run else Path(cfg.out) if cfg.out else Path("runs") / "bench" / cfg.suite
+        return None if cfg.dry_run else cfg.folder()
     if isinstance(cfg, ImportCommand):
         return Path(cfg.source.out)
     if isinstance(cfg, ExportDataCommand):

@@ -247,6 +247,10 @@ class RunConfig:
     threads: Optional[int] = None
     """CPU threads for torch (default: half the cores, at least 1; one is fastest on a busy 2-core machine)."""
 
+    def folder(self) -> Path:
+        """The run's folder: <root>/<name>."""
+        return Path(self.root) / self.name
+
 
 @dataclass
 class BenchConfig:
@@ -254,7 +258,7 @@ class BenchConfig:
 
     suite: Literal["smoke", "cpu", "gpu", "paper", "metaworld", "metaworld-cpu", "lift-fewshot", "dynamo-ablations",
                    "blockpush-state"] = "cpu"
-    """smoke: seconds-scale check; cpu: the task ladder at CPU scale (<= 60 min on 2 cores); gpu: what one
+    """smoke: seconds-scale check; cpu: the task ladder at CPU scale (about 5 min on 2 quiet cores); gpu: what one
     GPU session measures in minutes (with robosuite Lift from images: `--tasks lift`); paper: the papers'
     scale (1,000 BlockPush demonstrations, 20k steps; a GPU, or a long CPU run); metaworld: the
     inverse-dynamics paper's few-shot split (encoders pretrained once on ML45's 45 training tasks, heads
@@ -300,3 +304,7 @@ class BenchConfig:
     overwrite: bool = False
     threads: Optional[int] = None
     """CPU threads for torch per job (default 1)."""
+
+    def folder(self) -> Path:
+        """The results folder: --out, else runs/bench/<suite>."""
+        return Path(self.out) if self.out else Path("runs") / "bench" / self.suite

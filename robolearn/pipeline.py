@@ -483,7 +483,7 @@ def collect_rows(tasks: list[TaskSpec], root: Path, timings: dict) -> list[dict]
 # ----------------------------------------------------------------------------- robolearn run
 def run(cfg) -> Path:
     """`robolearn run`: one task through every stage, with a report."""
-    root = Path(cfg.root) / cfg.name
+    root = cfg.folder()
     if root.exists() and cfg.overwrite:
         shutil.rmtree(root)
     task = TaskSpec(
