@@ -103,6 +103,7 @@ def _ddp_worker(rank: int, world: int, port: int, args, backend: str, results) -
     else:
         torch.set_num_threads(1)
     tdist.init_process_group(backend, rank=rank, world_size=world)
+    finished = False
     try:
         torch.manual_seed(0)
         obj, opts = build(args, device, target="ema")
@@ -116,8 +117,10 @@ def _ddp_worker(rank: int, world: int, port: int, args, backend: str, results) -
         tdist.all_gather_object(dts, dt)
         if rank == 0:
             results.put(max(dts))  # the step time of the slowest rank is the job's
+        finished = True
     finally:
-        tdist.destroy_process_group()
+        # A barrier first: rank 1 must not exit right after all_gather_object (distributed.shutdown).
+        distributed.shutdown(finished)
 
 
 def ddp_check(args, single_fps: float | None) -> None:

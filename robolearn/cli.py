@@ -234,9 +234,11 @@ def main(argv: list[str] | None = None) -> int:
     fn = next(f for f, cls, _ in COMMANDS.values() if type(cfg) is cls)
     set_threads(getattr(cfg, "threads", None))
     target = output_of(cfg)
+    finished = False
     try:
         with exclusive(target, f"robolearn {argv[0]}") if target is not None else contextlib.nullcontext():
             fn(cfg)
+        finished = True
     except RobolearnError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -247,7 +249,9 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     finally:
-        shutdown()  # leave a torchrun process group cleanly (nothing to do outside torchrun)
+        # Under torchrun: a rank that finished waits for the others (rank 0 writes after the last
+        # step) before leaving the process group; see distributed.shutdown.
+        shutdown(finished)
     return 0
 
 

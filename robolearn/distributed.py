@@ -129,8 +129,25 @@ def _attempt_store(timeout: timedelta):
     return dist.PrefixStore(f"robolearn/attempt_{attempt}", store), rank, world
 
 
-def shutdown() -> None:
-    if dist.is_available() and dist.is_initialized():
+def shutdown(finished: bool = False) -> None:
+    """Leave the process group (nothing to do outside torchrun); every rank, on every exit path.
+
+    `finished`: this rank completed its command. It first waits at a barrier until every rank has
+    (rank 0's writes included), so that no rank's last collective is one whose tensor Python made.
+    Why: a gloo worker thread may still hold the last reference to such a tensor after the
+    collective returns, and frees it under the GIL; rank 1 used to leave its last all-reduce
+    (mean_across_ranks) and reach interpreter shutdown ~2 ms later, and a worker that asks for the
+    GIL then is ended by Python inside a C++ destructor: "terminate called without an active
+    exception", SIGABRT (destroy_process_group does not join those threads: DDP keeps the backend
+    alive). The barrier's own tensor is C++'s, and while a rank waits in it, with the GIL released,
+    its workers finish with the earlier ones. After a failure there is no barrier: the others would
+    wait for a rank that is leaving (torchrun stops them when it exits)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    try:
+        if finished:
+            barrier()
+    finally:
         dist.destroy_process_group()
 
 

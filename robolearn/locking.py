@@ -173,6 +173,7 @@ def exclusive(target: Path, command: str = "") -> Iterator[None]:
         yield
     finally:
         stop.set()
+        beat.join()  # no thread of ours left running at interpreter exit
         _HELD.discard(fd)
         # Removed while still locked, then released: a writer that opened the old file sees it
         # replaced and retries (see _open_locked).

@@ -300,6 +300,34 @@ def test_killed_rank_restarts_from_the_last_checkpoint(dots, tmp_path):
     assert max(losses(out)) == 80 and (out / "encoder.json").exists()
 
 
+LAST_STEP_THEN_LEAVE = """
+import sys, time
+from pathlib import Path
+import torch
+from robolearn import distributed as dist
+
+dist.setup("cpu")
+rank, written = dist.rank(), Path(sys.argv[1])
+dist.mean_across_ranks({"loss": torch.tensor(1.0)})  # the last step's all-reduce
+if rank == 0:
+    time.sleep(0.5)
+    written.write_text("policy")  # rank 0 writes after the last step
+dist.shutdown(finished=True)
+if rank == 1 and not written.exists():
+    sys.exit("rank 1 left before rank 0 had finished")
+"""
+
+
+@pytest.mark.slow
+def test_a_finished_rank_leaves_only_once_every_rank_has_finished(tmp_path):
+    # Rank 1 used to exit ~2 ms after its last all-reduce while a gloo worker could still hold that
+    # all-reduce's tensor; freeing it during interpreter shutdown aborted the rank (SIGABRT,
+    # "terminate called without an active exception"; robolearn.distributed.shutdown).
+    script = tmp_path / "last_step.py"
+    script.write_text(LAST_STEP_THEN_LEAVE)
+    run(TORCHRUN + [str(script), str(tmp_path / "written")], timeout=120)
+
+
 @pytest.mark.slow
 def test_heads_train_under_torchrun_with_a_sharded_embedding_cache(dots, tmp_path):
     enc = tmp_path / "enc"
