@@ -132,16 +132,13 @@ def _attempt_store(timeout: timedelta):
 def shutdown(finished: bool = False) -> None:
     """Leave the process group (nothing to do outside torchrun); every rank, on every exit path.
 
-    `finished`: this rank completed its command. It first waits at a barrier until every rank has
-    (rank 0's writes included), so that no rank's last collective is one whose tensor Python made.
-    Why: a gloo worker thread may still hold the last reference to such a tensor after the
-    collective returns, and frees it under the GIL; rank 1 used to leave its last all-reduce
-    (mean_across_ranks) and reach interpreter shutdown ~2 ms later, and a worker that asks for the
-    GIL then is ended by Python inside a C++ destructor: "terminate called without an active
-    exception", SIGABRT (destroy_process_group does not join those threads: DDP keeps the backend
-    alive). The barrier's own tensor is C++'s, and while a rank waits in it, with the GIL released,
-    its workers finish with the earlier ones. After a failure there is no barrier: the others would
-    wait for a rank that is leaving (torchrun stops them when it exits)."""
+    `finished` (the command completed): first wait at a barrier for every rank, rank 0's writes
+    included. Without it rank 1 reached interpreter shutdown ~2 ms after its last all-reduce, while a
+    gloo worker could still hold that collective's Python-made tensor; freeing it takes the GIL, and a
+    thread taking the GIL during finalization dies inside a C++ destructor: "terminate called without
+    an active exception", SIGABRT (destroy_process_group does not join the workers: DDP keeps the
+    backend alive). The barrier's tensor is C++'s, and while a rank waits in it its workers get the
+    GIL. After a failure no barrier: torchrun stops the ranks left waiting."""
     if not (dist.is_available() and dist.is_initialized()):
         return
     try:
