@@ -9,7 +9,7 @@ overhead removed, and their ratio:
 | pretrain <objective> | `robolearn pretrain`: steps/s of its training loop (metrics.jsonl), every step counted | the model's own step on one batch already in memory: loss, backward, clip, AdamW, EMA (`after_step`) |
 | train <head> | `robolearn train` on a frozen encoder (`scratch`: end to end on image windows) | the same, for the head (end to end: encoder + head) |
 | embed | the embedding cache: frames/s of `embed_demos` over the store | the encoder's forward on in-memory frames |
-| rollouts <env> | the evaluator (`EnvRunner`, scripted expert, cameras rendered) with 1 and 2 workers | a plain loop: make_env + expert, step and render |
+| rollouts <env> | the evaluator (`EnvRunner`, scripted expert, cameras rendered): `--layouts` workers x envs per worker | N x a plain loop (make_env + expert, step and render), N workers |
 | batches | a frozen head's batches by `TensorBatches` | — (and by a DataLoader over a TensorDataset, as before) |
 | render <env> | one frame of every default camera (`render_all`) | — (ms per frame: the simulator's own cost; the adapters also with their full meshes) |
 
@@ -18,7 +18,10 @@ processes' CPU). On a shared machine the wall rate falls with the load and the C
 so ratios use CPU time; `uptime` is printed beside the table. For rollouts with N workers, `cpu
 ratio` is the plain loop's CPU per env step over the evaluator's (main process + workers): the
 share of the evaluator's CPU that is simulation, i.e. the scaling N workers could reach on N idle
-cores (an upper bound: it ignores waits at the per-step barrier).
+cores (an upper bound: it ignores waits at the per-step barrier); the wall ratio is the evaluator's
+steps per second over N x the plain loop's, meaningful on N quiet cores only. Each env's first reset
+opens its GL context and builds its renderer (start-up, paid per env); the note gives it and the
+CPU ratio without it (`steady`) on both sides.
 
     .venv/bin/python benchmarks/stage_speed.py                       # everything, a few minutes
     .venv/bin/python benchmarks/stage_speed.py --stages pretrain train --image-sizes 32
@@ -74,7 +77,8 @@ class Args:
     horizon: int = 50
     rollout_size: int = 64
     """Image size of the rollout and render stages."""
-    workers: list[int] = field(default_factory=lambda: [1, 2])
+    layouts: list[str] = field(default_factory=lambda: ["1x1", "2x1", "2xauto"])
+    """Rollout rows: workers x envs per worker (`auto`: the evaluator's default)."""
     out: Optional[Path] = None
     """Also write the rows as JSON here."""
 
@@ -283,16 +287,21 @@ def embed_stage(args: Args, data: Path, enc: Path, size: int) -> None:
         "limit: the encoder on in-memory frames, batch 256")
 
 
-def plain_loop(env_id: str, kwargs: dict, episodes: int, seed: int, policy=None) -> tuple[int, Clock]:
+def plain_loop(env_id: str, kwargs: dict, episodes: int, seed: int, policy=None) -> tuple[int, Clock, float]:
+    """Env steps, their clock, and the CPU seconds of the first reset (start-up: the GL context)."""
     from robolearn.envs import expert_rng, get_task, make_env
 
     env = make_env(env_id, **kwargs)
     task = get_task(env_id) if policy is None else None
-    steps, clock = 0, Clock()
+    steps, clock, startup = 0, Clock(), Clock()
     try:  # from the first reset, as the evaluator's rollout time: its first render opens the GL context
         with clock:
             for i in range(episodes):
-                obs, _ = env.reset(seed=seed + i)
+                if i == 0:
+                    with startup:
+                        obs, _ = env.reset(seed=seed)
+                else:
+                    obs, _ = env.reset(seed=seed + i)
                 act = task.expert(env, expert_rng(seed + i)).act if policy is None else policy.select_action
                 if policy is not None:
                     policy.reset()
@@ -303,7 +312,7 @@ def plain_loop(env_id: str, kwargs: dict, episodes: int, seed: int, policy=None)
                         break
     finally:
         env.close()
-    return steps, clock
+    return steps, clock, startup.cpu
 
 
 def rollout_stage(args: Args, env_id: str, policy_dir: Optional[Path] = None) -> None:
@@ -319,16 +328,22 @@ def rollout_stage(args: Args, env_id: str, policy_dir: Optional[Path] = None) ->
         what = f"{policy.meta['head']} policy"
     seed = 100_000
     episodes = args.episodes if env_id.startswith("robolearn/") else max(2, args.episodes // 4)
-    n, clock = plain_loop(env_id, kwargs, episodes, seed, policy)
-    base = (n / clock.wall, n / clock.cpu)
-    for w in args.workers:
-        r = EnvRunner(env_id, kwargs, range(episodes), seed, workers=w, expert=policy is None,
-                      desc=f"{env_id} {w}").run(policy)
+    for layout in args.layouts:
+        # The plain loop again beside each row: on a shared machine the CPU cost of a step drifts with
+        # the load, and a ratio of two measurements minutes apart would carry that drift.
+        n, clock, plain_startup = plain_loop(env_id, kwargs, episodes, seed, policy)
+        w, _, k = layout.partition("x")
+        r = EnvRunner(env_id, kwargs, range(episodes), seed, workers=int(w), expert=policy is None,
+                      desc=f"{env_id} {layout}", envs_per_worker=None if k == "auto" else int(k)).run(policy)
+        w, k = r["workers"], r["envs_per_worker"]
         steps, wall = r["env_steps"], r["rollout_seconds"]
         cpu = r["main_cpu_seconds"] + r["worker_cpu_seconds"]
-        row(f"rollouts {env_id.split('/')[-1]} {what} w{w}", "env steps", (steps / wall, steps / cpu), base,
-            f"main {1e3 * r['main_cpu_seconds'] / steps:.1f} + workers {1e3 * r['worker_cpu_seconds'] / steps:.1f} "
-            f"cpu ms/step; limit: plain loop {1e3 / base[1]:.1f} cpu ms/step")
+        steady = (steps / (cpu - r["startup_cpu_seconds"])) / (n / (clock.cpu - plain_startup))
+        row(f"rollouts {env_id.split('/')[-1]} {what} {w}x{k}", "env steps", (steps / wall, steps / cpu),
+            (w * n / clock.wall, n / clock.cpu),
+            f"main {1e3 * r['main_cpu_seconds'] / steps:.2f} + workers {1e3 * r['worker_cpu_seconds'] / steps:.2f} "
+            f"cpu ms/step, limit: plain loop {1e3 * clock.cpu / n:.2f}; start-up {r['startup_cpu_seconds']:.2f} s cpu "
+            f"(plain {plain_startup:.2f}); steady cpu ratio {steady:.2f}")
 
 
 def render_stage(args: Args, env_id: str) -> None:

@@ -149,6 +149,10 @@ class EvalConfig:
     """Base seed; kept disjoint from collection seeds (which start at 0)."""
     workers: int = 2
     """Parallel env processes (gymnasium AsyncVectorEnv, spawn)."""
+    envs_per_worker: Optional[int] = None
+    """Envs each worker steps in turn, sent in one message per step, the policy acting for all in one
+    batch (default: episodes / workers, at most 8: spreads the per-step cost of the processes'
+    messages; each env pays its own start-up)."""
     videos: int = 2
     """Episodes recorded to MP4."""
     out: Path = Path("runs/eval")
