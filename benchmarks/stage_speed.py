@@ -79,6 +79,8 @@ class Args:
     """Image size of the rollout and render stages."""
     layouts: list[str] = field(default_factory=lambda: ["1x1", "2x1", "2xauto"])
     """Rollout rows: workers x envs per worker (`auto`: the evaluator's default)."""
+    repeats: int = 1
+    """Rollout rows: evaluator runs, each after its own plain loop, pooled."""
     out: Optional[Path] = None
     """Also write the rows as JSON here."""
 
@@ -329,21 +331,31 @@ def rollout_stage(args: Args, env_id: str, policy_dir: Optional[Path] = None) ->
     seed = 100_000
     episodes = args.episodes if env_id.startswith("robolearn/") else max(2, args.episodes // 4)
     for layout in args.layouts:
-        # The plain loop again beside each row: on a shared machine the CPU cost of a step drifts with
-        # the load, and a ratio of two measurements minutes apart would carry that drift.
-        n, clock, plain_startup = plain_loop(env_id, kwargs, episodes, seed, policy)
         w, _, k = layout.partition("x")
-        r = EnvRunner(env_id, kwargs, range(episodes), seed, workers=int(w), expert=policy is None,
-                      desc=f"{env_id} {layout}", envs_per_worker=None if k == "auto" else int(k)).run(policy)
-        w, k = r["workers"], r["envs_per_worker"]
-        steps, wall = r["env_steps"], r["rollout_seconds"]
-        cpu = r["main_cpu_seconds"] + r["worker_cpu_seconds"]
-        steady = (steps / (cpu - r["startup_cpu_seconds"])) / (n / (clock.cpu - plain_startup))
-        row(f"rollouts {env_id.split('/')[-1]} {what} {w}x{k}", "env steps", (steps / wall, steps / cpu),
-            (w * n / clock.wall, n / clock.cpu),
-            f"main {1e3 * r['main_cpu_seconds'] / steps:.2f} + workers {1e3 * r['worker_cpu_seconds'] / steps:.2f} "
-            f"cpu ms/step, limit: plain loop {1e3 * clock.cpu / n:.2f}; start-up {r['startup_cpu_seconds']:.2f} s cpu "
-            f"(plain {plain_startup:.2f}); steady cpu ratio {steady:.2f}")
+        t = dict.fromkeys(["n", "wall", "cpu", "start", "steps", "ewall", "ecpu", "estart", "main", "workers"], 0.0)
+        ratios = []
+        # The plain loop again before every evaluator run, `--repeats` times: on a shared machine the
+        # CPU cost of a step drifts with the load by +-20% over minutes; interleaved and pooled, the
+        # drift falls on both sides of the ratio.
+        for _ in range(args.repeats):
+            n, clock, plain_startup = plain_loop(env_id, kwargs, episodes, seed, policy)
+            r = EnvRunner(env_id, kwargs, range(episodes), seed, workers=int(w), expert=policy is None,
+                          desc=f"{env_id} {layout}", envs_per_worker=None if k == "auto" else int(k)).run(policy)
+            cpu = r["main_cpu_seconds"] + r["worker_cpu_seconds"]
+            ratios.append((r["env_steps"] / cpu) / (n / clock.cpu))
+            for key, v in (("n", n), ("wall", clock.wall), ("cpu", clock.cpu), ("start", plain_startup),
+                           ("steps", r["env_steps"]), ("ewall", r["rollout_seconds"]), ("ecpu", cpu),
+                           ("estart", r["startup_cpu_seconds"]), ("main", r["main_cpu_seconds"]),
+                           ("workers", r["worker_cpu_seconds"])):
+                t[key] += v
+        nw, nk = r["workers"], r["envs_per_worker"]
+        steady = (t["steps"] / (t["ecpu"] - t["estart"])) / (t["n"] / (t["cpu"] - t["start"]))
+        row(f"rollouts {env_id.split('/')[-1]} {what} {nw}x{nk}", "env steps",
+            (t["steps"] / t["ewall"], t["steps"] / t["ecpu"]), (nw * t["n"] / t["wall"], t["n"] / t["cpu"]),
+            f"main {1e3 * t['main'] / t['steps']:.2f} + workers {1e3 * t['workers'] / t['steps']:.2f} cpu ms/step, "
+            f"limit: plain loop {1e3 * t['cpu'] / t['n']:.2f}; start-up {t['estart'] / args.repeats:.2f} s cpu "
+            f"(plain {t['start'] / args.repeats:.2f}); steady cpu ratio {steady:.2f}; "
+            f"{args.repeats} runs: {' '.join(f'{x:.2f}' for x in ratios)}")
 
 
 def render_stage(args: Args, env_id: str) -> None:

@@ -7,9 +7,9 @@ seed `seed + i`, whichever env runs it, so results do not depend on the number o
 Autoreset: gymnasium 1.x's NEXT_STEP mode. The step that returns terminated/truncated for an env
 carries that episode's final observation and info; the *next* `step` call resets that env instead of
 stepping it (the action sent for it is ignored) and returns the first observation of the new
-episode. The env reset there gets no seed from gymnasium, so before that call the runner hands the
-worker the next episode seed through `set_attr("next_seed", ...)`, which `EvalEnvWrapper.reset`
-consumes (robolearn.evaluation.workers); an env with no episode left gets `IDLE` and parks.
+episode. The env reset there gets no seed from gymnasium, so that call hands the env its next
+episode seed first (`EnvPool.step(actions, next_seeds)`: `EvalEnvWrapper.next_seed`, which its
+reset consumes, robolearn.evaluation.workers); an env with no episode left gets `IDLE` and parks.
 
 Each episode's record carries a digest of the actions applied (`actions_digest`): two evaluations
 rolled an episode out identically exactly when the digests agree. A sampling policy's noise comes
@@ -198,6 +198,7 @@ class EnvRunner:
             fresh = np.ones(n_envs, dtype=bool)  # env j's obs is the first of an episode
             ended = np.zeros(n_envs, dtype=bool)  # env j's episode ended: the next step() resets it
             next_index = min(n_envs, len(todo))
+            next_seeds: Optional[list] = None
             done = 0
 
             while done < len(todo):
@@ -239,7 +240,8 @@ class EnvRunner:
                         )
                 actions = np.clip(actions, -1.0, 1.0)
 
-                obs, _, terminated, truncated, infos = envs.step(actions)
+                obs, _, terminated, truncated, infos = envs.step(actions, next_seeds)
+                next_seeds = None
                 # Envs that ended on the previous step were reset by this call (NEXT_STEP): their new
                 # obs starts the episode assigned to them; every other env took a real step.
                 fresh, ended = ended, np.zeros(n_envs, dtype=bool)
@@ -286,7 +288,7 @@ class EnvRunner:
                         episodes[j] = None
                         new_seeds[j] = IDLE
                 if any(s is not None for s in new_seeds) and done < len(todo):
-                    envs.set_next_seeds(new_seeds)
+                    next_seeds = new_seeds  # applied before the next step, whose autoreset takes them
             t_end = time.perf_counter()
             cpu_main, cpu_workers = time.process_time() - cpu_main, _worker_cpu(envs) - cpu_workers
             closed_cleanly = True

@@ -36,6 +36,8 @@ from robolearn.errors import RobolearnError
 
 IDLE = "idle"
 """`next_seed` for an env with no episode left: its autoreset parks it (see EvalEnvWrapper.step)."""
+NO_SEED, IDLE_SEED = -1, -2
+"""None and IDLE in EnvGroup's integer `next_seed` action (episode seeds are never negative)."""
 
 
 def _finite(obs: Any) -> bool:
@@ -149,17 +151,22 @@ def _import_env_module(env_id: str) -> str:
 class EnvGroup(gym.Env):
     """`len(env_fns)` evaluation envs stepped in turn in one worker process, one env to AsyncVectorEnv.
 
-    Its observation and action are the batches of its envs'; a step returns reward 0 and never ends
-    (the group autoresets its own envs, gymnasium's NEXT_STEP mode): its envs' rewards, terminated,
-    truncated and batched infos travel in `info["group"]` (a reset's: the infos only). `reset(seed=[...])` takes one seed per
-    env; setting `next_seed` to a list sets each env's.
+    Its observation is the batch of its envs'; its action a dict: `action`, the batch of theirs, and
+    `next_seed`, each env's seed for its next autoreset (NO_SEED: none; IDLE_SEED: park), applied
+    before the step, so handing out episodes costs no extra message. A step returns reward 0 and
+    never ends (the group autoresets its own envs, gymnasium's NEXT_STEP mode): its envs' rewards,
+    terminated, truncated and batched infos travel in `info["group"]` (a reset's: the infos only).
+    `reset(seed=[...])` takes one seed per env.
     """
 
     def __init__(self, env_fns: Sequence[Callable[[], gym.Env]], build: bool = True):
         first = env_fns[0]()
+        k = len(env_fns)
         self.metadata, self.render_mode = first.metadata, first.render_mode
-        self.observation_space = batch_space(first.observation_space, len(env_fns))
-        self.action_space = batch_space(first.action_space, len(env_fns))
+        self.observation_space = batch_space(first.observation_space, k)
+        self.action_space = gym.spaces.Dict({
+            "action": batch_space(first.action_space, k),
+            "next_seed": gym.spaces.Box(IDLE_SEED, np.iinfo(np.int64).max, (k,), np.int64)})
         self.envs: Optional[SyncVectorEnv] = None
         if not build:  # AsyncVectorEnv's probe for the spaces, in the main process: one env is enough
             first.close()
@@ -171,20 +178,15 @@ class EnvGroup(gym.Env):
     def control_hz(self) -> float:
         return float(self.envs.get_attr("control_hz")[0])
 
-    @property
-    def next_seed(self) -> None:
-        return None
-
-    @next_seed.setter
-    def next_seed(self, seeds: Sequence) -> None:
-        self.envs.set_attr("next_seed", list(seeds))
-
-    def reset(self, *, seed: Optional[Sequence[int]] = None, options: Optional[dict] = None):
+    def reset(self, *, seed: Optional[Sequence] = None, options: Optional[dict] = None):
         obs, infos = self.envs.reset(seed=None if seed is None else list(seed), options=options)
         return obs, {"group": (None, None, None, infos)}
 
-    def step(self, action):
-        obs, reward, terminated, truncated, infos = self.envs.step(action)
+    def step(self, action: dict):
+        seeds = action["next_seed"]
+        if (seeds != NO_SEED).any():
+            self.envs.set_attr("next_seed", [None if s == NO_SEED else IDLE if s == IDLE_SEED else int(s) for s in seeds])
+        obs, reward, terminated, truncated, infos = self.envs.step(action["action"])
         return obs, 0.0, False, False, {"group": (reward, terminated, truncated, infos)}
 
     def close(self):
