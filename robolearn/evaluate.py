@@ -82,7 +82,8 @@ def evaluate(cfg: EvalConfig) -> dict:
     if cfg.envs_per_worker is not None and cfg.envs_per_worker < 1:
         raise RobolearnError(f"--envs-per-worker must be at least 1 (got {cfg.envs_per_worker})")
     runner = EnvRunner(env_id, env_kwargs, todo, cfg.seed, cfg.workers, cfg.videos, expert,
-                       desc=f"eval {env_id}{shard_note}", envs_per_worker=cfg.envs_per_worker)
+                       desc=f"eval {env_id}{shard_note}", envs_per_worker=cfg.envs_per_worker,
+                       plan_episodes=cfg.episodes)
     if cfg.overwrite:
         # The replaced evaluation's files: its metrics rows would otherwise stay beside the new ones.
         for stale in [*(out / "videos").glob("episode_*.mp4"), out / FAULT_FILE, out / "metrics.jsonl"]:

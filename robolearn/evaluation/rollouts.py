@@ -127,18 +127,22 @@ def _fault_order(fault: dict) -> tuple:
 class EnvRunner:
     """Rolls episodes `episodes` (global indices; episode i has seed `seed + i`) out in `env_id` on
     `workers` processes with `envs_per_worker` envs each (None: `pool.envs_per_worker`, every worker's
-    share of the episodes at once, capped), recording frames of the episodes numbered below `videos`."""
+    share of the episodes at once, capped; planned for `plan_episodes` if given), recording frames of
+    the episodes numbered below `videos`."""
 
     def __init__(self, env_id: str, env_kwargs: dict, episodes: Sequence[int], seed: int, workers: int = 1,
                  videos: int = 0, expert: bool = False, desc: Optional[str] = None,
-                 envs_per_worker: Optional[int] = None):
+                 envs_per_worker: Optional[int] = None, plan_episodes: Optional[int] = None):
         self.env_id, self.env_kwargs = env_id, dict(env_kwargs)
         self.todo = list(episodes)
         self.seed, self.videos, self.expert = int(seed), int(videos), bool(expert)
-        self.workers = max(1, min(workers, len(self.todo)))
+        # A shard plans its envs for the whole evaluation (`plan_episodes`): the policy's batches then
+        # have the unsharded size, so float results, and the shards' merge, match it exactly.
+        planned = max(len(self.todo), plan_episodes or 0)
+        self.workers = max(1, min(workers, planned))
         # A task may cap its envs per worker (the simulator adapters: 1, see EVAL_ENVS_PER_WORKER).
         cap = task_setting(env_id.rpartition(":")[2], "EVAL_ENVS_PER_WORKER", pool.MAX_ENVS_PER_WORKER)
-        self.per_worker = max(1, envs_per_worker or pool.envs_per_worker(len(self.todo), self.workers, cap))
+        self.per_worker = max(1, envs_per_worker or pool.envs_per_worker(planned, self.workers, cap))
         self.n_envs = self.workers * self.per_worker
         self.desc = desc or f"eval {env_id}"
 
@@ -186,18 +190,22 @@ class EnvRunner:
             t_rollout = time.perf_counter()
             # CPU seconds beside wall time: what the rollout costs whatever else the machine runs.
             cpu_main, cpu_workers = time.process_time(), _worker_cpu(envs)
-            # Envs beyond the episode count (workers x envs per worker need not divide it) park at once.
-            obs, infos = envs.reset([*seeds[:n_envs], *[IDLE] * (n_envs - len(seeds))])
+            # The first episodes go to env (episode index mod envs), as in the unsharded evaluation, so a
+            # shard's episodes sit in the rows of the policy's batch they have there. Envs without an
+            # episode (workers x envs per worker need not divide the count) park at once.
+            first = min(n_envs, len(todo))
+            slot = {todo[p] % n_envs: p for p in range(first)}
+            obs, infos = envs.reset([seeds[slot[j]] if j in slot else IDLE for j in range(n_envs)])
             # Each env's first reset opens its GL context and builds its renderer: start-up, paid per env.
             startup_cpu = time.process_time() - cpu_main + _worker_cpu(envs) - cpu_workers
             image_keys = [k for k in obs if k.endswith("_image")]
             if policy is not None:
                 cams = [f"{c}_image" for c in getattr(policy, "cameras", [])]
                 image_keys = [k for k in cams if k in obs] or image_keys
-            episodes: list[Optional[_Episode]] = [new_episode(j) if j < len(todo) else None for j in range(n_envs)]
+            episodes: list[Optional[_Episode]] = [new_episode(slot[j]) if j in slot else None for j in range(n_envs)]
             fresh = np.ones(n_envs, dtype=bool)  # env j's obs is the first of an episode
             ended = np.zeros(n_envs, dtype=bool)  # env j's episode ended: the next step() resets it
-            next_index = min(n_envs, len(todo))
+            next_index = first
             next_seeds: Optional[list] = None
             done = 0
 
