@@ -147,7 +147,24 @@ class CameraRenderer:
         scene.flags[mujoco.mjtRndFlag.mjRND_SKYBOX] = 0
 
 
-class MujocoTaskEnv(CameraRenderer, gym.Env):
+class SimEnv(CameraRenderer, gym.Env):
+    """What every simulated task shares beyond rendering: how a faulted step ends the episode.
+    Our own tasks (MujocoTaskEnv) and the robosuite and MetaWorld adapters derive from it."""
+
+    def _fault(self, reason: str, tb: Optional[str] = None):
+        """End the episode instead of raising: one diverged episode must not kill a collection run."""
+        self._frames = None
+        obs = self._observation()
+        for k in ("proprio", "state"):
+            if k in obs:
+                obs[k] = np.nan_to_num(obs[k], nan=0.0, posinf=0.0, neginf=0.0)
+        info = {"success": 0.0, "is_success": False, "sim_fault": True, "fault": reason}
+        if tb:  # the evaluator saves it beside its results (a fault must be debuggable, not just counted)
+            info["fault_traceback"] = tb
+        return obs, 0.0, True, False, info
+
+
+class MujocoTaskEnv(SimEnv):
     """A planar MuJoCo task with camera images and a proprioceptive vector.
 
     Subclasses set the class attributes below and implement the hooks. Observations are a Dict of
@@ -270,15 +287,6 @@ class MujocoTaskEnv(CameraRenderer, gym.Env):
         """Task-specific scalars added to every step's info (what happened, not privileged state
         a policy could use: the evaluator only reports them)."""
         return {}
-
-    def _fault(self, reason: str):
-        """End the episode instead of raising: one diverged episode must not kill a collection run."""
-        self._frames = None
-        obs = self._observation()
-        for k in ("proprio", "state"):
-            if k in obs:
-                obs[k] = np.nan_to_num(obs[k], nan=0.0, posinf=0.0, neginf=0.0)
-        return obs, 0.0, True, False, {"success": 0.0, "is_success": False, "sim_fault": True, "fault": reason}
 
     # ------------------------------------------------------------------ state
     def get_state(self) -> np.ndarray:

@@ -29,12 +29,11 @@ import traceback
 import warnings
 from typing import Optional
 
-import gymnasium as gym
 import mujoco
 import numpy as np
 from gymnasium import spaces
 
-from robolearn.envs.base import CameraRenderer
+from robolearn.envs.base import SimEnv
 from robolearn.envs.render_model import RenderTwin
 from robolearn.errors import RobolearnError
 
@@ -88,7 +87,7 @@ def _half_turn_about_z(quat: np.ndarray) -> np.ndarray:
     return out
 
 
-class MetaWorldEnv(CameraRenderer, gym.Env):
+class MetaWorldEnv(SimEnv):
     """One MetaWorld v3 task behind robolearn's env interface (see the module docstring)."""
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": CONTROL_HZ}
@@ -198,16 +197,6 @@ class MetaWorldEnv(CameraRenderer, gym.Env):
         solved = bool(mw_info["success"])
         truncated = not solved and self._steps >= self.horizon
         return self._observation(), float(solved), solved, truncated, {"success": float(solved), "is_success": solved}
-
-    def _fault(self, reason: str, tb: Optional[str] = None):
-        self._frames = None
-        obs = self._observation()
-        for k in ("proprio", "state"):
-            obs[k] = np.nan_to_num(obs[k], nan=0.0, posinf=0.0, neginf=0.0)
-        info = {"success": 0.0, "is_success": False, "sim_fault": True, "fault": reason}
-        if tb:  # the evaluator saves it beside its results (a fault must be debuggable, not just counted)
-            info["fault_traceback"] = tb
-        return obs, 0.0, True, False, info
 
     # ------------------------------------------------------------------ state
     def get_state(self) -> np.ndarray:

@@ -34,12 +34,11 @@ import os
 import traceback
 from typing import Optional
 
-import gymnasium as gym
 import mujoco
 import numpy as np
 from gymnasium import spaces
 
-from robolearn.envs.base import CameraRenderer
+from robolearn.envs.base import SimEnv
 from robolearn.envs.render_model import RenderTwin
 from robolearn.errors import RobolearnError
 
@@ -107,7 +106,7 @@ R_DOWN = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, -1.0]])
 
 
 # ---------------------------------------------------------------------------- env
-class RobosuiteEnv(CameraRenderer, gym.Env):
+class RobosuiteEnv(SimEnv):
     """One robosuite manipulation task behind robolearn's env interface (see the module docstring)."""
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": CONTROL_HZ}
@@ -232,16 +231,6 @@ class RobosuiteEnv(CameraRenderer, gym.Env):
         solved = self.success()
         truncated = not solved and self._steps >= self.horizon
         return self._observation(), float(solved), solved, truncated, {"success": float(solved), "is_success": solved}
-
-    def _fault(self, reason: str, tb: Optional[str] = None):
-        self._frames = None
-        obs = self._observation()
-        for k in ("proprio", "state"):
-            obs[k] = np.nan_to_num(obs[k], nan=0.0, posinf=0.0, neginf=0.0)
-        info = {"success": 0.0, "is_success": False, "sim_fault": True, "fault": reason}
-        if tb:  # the evaluator saves it beside its results (a fault must be debuggable, not just counted)
-            info["fault_traceback"] = tb
-        return obs, 0.0, True, False, info
 
     # ------------------------------------------------------------------ state
     def get_state(self) -> np.ndarray:

@@ -31,8 +31,22 @@ from robolearn.probes import collapse_warning, probe_report
 from robolearn.tracking import Tracker
 from robolearn.trainer import fit, pick_device, seed_everything
 
-PROBE_DEMOS = 40
-"""Demos per split whose frames the periodic probe embeds (bounded so probing stays cheap)."""
+PROBE_FRAMES = 5000
+"""Frames per split the periodic probe embeds: whole demos, in order, until this many (bounded so
+probing stays cheap). A budget in frames, not demos: on short-episode data (Reach, ~10 frames a demo)
+40 demos left a ridge over a 64-d embedding ~400 frames, and its R² was mostly overfitting to the
+episodes' floor colours (Reach, random init: -0.23 with 40 demos, 0.00 with all 180)."""
+
+
+def probe_demos(store, split: str) -> list[str]:
+    """The split's first demos whose frames add up to PROBE_FRAMES (at least one demo)."""
+    out, total = [], 0
+    for d in store.demo_names(split):
+        if out and total >= PROBE_FRAMES:
+            break
+        out.append(d)
+        total += store.length(d)
+    return out
 
 
 def data_info(store, cameras: list[str]) -> DataInfo:
@@ -52,7 +66,7 @@ def probe_frames(encoder, store, cameras, device):
     """Embeddings and task features of a bounded set of train and valid frames."""
     out = {}
     for split in ("train", "valid"):
-        demos = store.demo_names(split)[:PROBE_DEMOS]
+        demos = probe_demos(store, split)
         if not demos or store.task_features(demos[0]) is None:
             return None
         emb = embed_demos(encoder, store, cameras, demos, device=device, progress=False)

@@ -36,3 +36,21 @@ def test_collapse_indicators_tell_a_constant_embedding_from_a_spread_one():
     flat = rng.normal(size=(200, 2)) @ rng.normal(size=(2, 16))
     f = collapse_stats(flat)
     assert f["effective_rank"] < 2.5 and "rank" in collapse_warning(f)
+
+
+def test_probe_takes_whole_demos_up_to_a_frame_budget(pointmass_demos, monkeypatch):
+    """The periodic probe's training set is bounded in frames, not demos: short-episode data gets
+    enough frames for a ridge over the embedding, long-episode data stays cheap to embed."""
+    from robolearn import pretrain
+    from robolearn.data.store import open_store
+
+    store = open_store(pointmass_demos)
+    lengths = store.lengths("train")
+    names = store.demo_names("train")
+    monkeypatch.setattr(pretrain, "PROBE_FRAMES", lengths[names[0]] + 1)
+    picked = pretrain.probe_demos(store, "train")
+    assert picked == names[:2]  # the first demo alone is one frame short of the budget
+    monkeypatch.setattr(pretrain, "PROBE_FRAMES", 1)
+    assert pretrain.probe_demos(store, "train") == names[:1]
+    monkeypatch.setattr(pretrain, "PROBE_FRAMES", 10**9)
+    assert pretrain.probe_demos(store, "valid") == store.demo_names("valid")
