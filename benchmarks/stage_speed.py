@@ -9,7 +9,7 @@ overhead removed, and their ratio:
 | pretrain <objective> | `robolearn pretrain`: steps/s of its training loop (metrics.jsonl), every step counted | the model's own step on one batch already in memory: loss, backward, clip, AdamW, EMA (`after_step`) |
 | train <head> | `robolearn train` on a frozen encoder (`scratch`: end to end on image windows) | the same, for the head (end to end: encoder + head) |
 | embed | the embedding cache: frames/s of `embed_demos` over the store | the encoder's forward on in-memory frames |
-| rollouts <env> | the evaluator (`EnvRunner`, scripted expert, cameras rendered) with 1 and 2 workers | a plain loop: make_env + expert, step and render |
+| rollouts <env> | the evaluator (`EnvRunner`, scripted expert, cameras rendered): `--layouts` workers x envs per worker | N x a plain loop (make_env + expert, step and render), N workers |
 | batches | a frozen head's batches by `TensorBatches` | — (and by a DataLoader over a TensorDataset, as before) |
 | render <env> | one frame of every default camera (`render_all`) | — (ms per frame: the simulator's own cost; the adapters also with their full meshes) |
 
@@ -18,7 +18,10 @@ processes' CPU). On a shared machine the wall rate falls with the load and the C
 so ratios use CPU time; `uptime` is printed beside the table. For rollouts with N workers, `cpu
 ratio` is the plain loop's CPU per env step over the evaluator's (main process + workers): the
 share of the evaluator's CPU that is simulation, i.e. the scaling N workers could reach on N idle
-cores (an upper bound: it ignores waits at the per-step barrier).
+cores (an upper bound: it ignores waits at the per-step barrier); the wall ratio is the evaluator's
+steps per second over N x the plain loop's, meaningful on N quiet cores only. Each env's first reset
+opens its GL context and builds its renderer (start-up, paid per env); the note gives it and the
+CPU ratio without it (`steady`) on both sides.
 
     .venv/bin/python benchmarks/stage_speed.py                       # everything, a few minutes
     .venv/bin/python benchmarks/stage_speed.py --stages pretrain train --image-sizes 32
@@ -74,7 +77,10 @@ class Args:
     horizon: int = 50
     rollout_size: int = 64
     """Image size of the rollout and render stages."""
-    workers: list[int] = field(default_factory=lambda: [1, 2])
+    layouts: list[str] = field(default_factory=lambda: ["1x1", "2x1", "2xauto"])
+    """Rollout rows: workers x envs per worker (`auto`: the evaluator's default)."""
+    repeats: int = 1
+    """Rollout rows: evaluator runs, each after its own plain loop, pooled."""
     out: Optional[Path] = None
     """Also write the rows as JSON here."""
 
@@ -283,16 +289,21 @@ def embed_stage(args: Args, data: Path, enc: Path, size: int) -> None:
         "limit: the encoder on in-memory frames, batch 256")
 
 
-def plain_loop(env_id: str, kwargs: dict, episodes: int, seed: int, policy=None) -> tuple[int, Clock]:
+def plain_loop(env_id: str, kwargs: dict, episodes: int, seed: int, policy=None) -> tuple[int, Clock, float]:
+    """Env steps, their clock, and the CPU seconds of the first reset (start-up: the GL context)."""
     from robolearn.envs import expert_rng, get_task, make_env
 
     env = make_env(env_id, **kwargs)
     task = get_task(env_id) if policy is None else None
-    steps, clock = 0, Clock()
+    steps, clock, startup = 0, Clock(), Clock()
     try:  # from the first reset, as the evaluator's rollout time: its first render opens the GL context
         with clock:
             for i in range(episodes):
-                obs, _ = env.reset(seed=seed + i)
+                if i == 0:
+                    with startup:
+                        obs, _ = env.reset(seed=seed)
+                else:
+                    obs, _ = env.reset(seed=seed + i)
                 act = task.expert(env, expert_rng(seed + i)).act if policy is None else policy.select_action
                 if policy is not None:
                     policy.reset()
@@ -303,7 +314,7 @@ def plain_loop(env_id: str, kwargs: dict, episodes: int, seed: int, policy=None)
                         break
     finally:
         env.close()
-    return steps, clock
+    return steps, clock, startup.cpu
 
 
 def rollout_stage(args: Args, env_id: str, policy_dir: Optional[Path] = None) -> None:
@@ -319,16 +330,32 @@ def rollout_stage(args: Args, env_id: str, policy_dir: Optional[Path] = None) ->
         what = f"{policy.meta['head']} policy"
     seed = 100_000
     episodes = args.episodes if env_id.startswith("robolearn/") else max(2, args.episodes // 4)
-    n, clock = plain_loop(env_id, kwargs, episodes, seed, policy)
-    base = (n / clock.wall, n / clock.cpu)
-    for w in args.workers:
-        r = EnvRunner(env_id, kwargs, range(episodes), seed, workers=w, expert=policy is None,
-                      desc=f"{env_id} {w}").run(policy)
-        steps, wall = r["env_steps"], r["rollout_seconds"]
-        cpu = r["main_cpu_seconds"] + r["worker_cpu_seconds"]
-        row(f"rollouts {env_id.split('/')[-1]} {what} w{w}", "env steps", (steps / wall, steps / cpu), base,
-            f"main {1e3 * r['main_cpu_seconds'] / steps:.1f} + workers {1e3 * r['worker_cpu_seconds'] / steps:.1f} "
-            f"cpu ms/step; limit: plain loop {1e3 / base[1]:.1f} cpu ms/step")
+    for layout in args.layouts:
+        w, _, k = layout.partition("x")
+        t = dict.fromkeys(["n", "wall", "cpu", "start", "steps", "ewall", "ecpu", "estart", "main", "workers"], 0.0)
+        ratios = []
+        # The plain loop again before every evaluator run, `--repeats` times: on a shared machine the
+        # CPU cost of a step drifts with the load by +-20% over minutes; interleaved and pooled, the
+        # drift falls on both sides of the ratio.
+        for _ in range(args.repeats):
+            n, clock, plain_startup = plain_loop(env_id, kwargs, episodes, seed, policy)
+            r = EnvRunner(env_id, kwargs, range(episodes), seed, workers=int(w), expert=policy is None,
+                          desc=f"{env_id} {layout}", envs_per_worker=None if k == "auto" else int(k)).run(policy)
+            cpu = r["main_cpu_seconds"] + r["worker_cpu_seconds"]
+            ratios.append((r["env_steps"] / cpu) / (n / clock.cpu))
+            for key, v in (("n", n), ("wall", clock.wall), ("cpu", clock.cpu), ("start", plain_startup),
+                           ("steps", r["env_steps"]), ("ewall", r["rollout_seconds"]), ("ecpu", cpu),
+                           ("estart", r["startup_cpu_seconds"]), ("main", r["main_cpu_seconds"]),
+                           ("workers", r["worker_cpu_seconds"])):
+                t[key] += v
+        nw, nk = r["workers"], r["envs_per_worker"]
+        steady = (t["steps"] / (t["ecpu"] - t["estart"])) / (t["n"] / (t["cpu"] - t["start"]))
+        row(f"rollouts {env_id.split('/')[-1]} {what} {nw}x{nk}", "env steps",
+            (t["steps"] / t["ewall"], t["steps"] / t["ecpu"]), (nw * t["n"] / t["wall"], t["n"] / t["cpu"]),
+            f"main {1e3 * t['main'] / t['steps']:.2f} + workers {1e3 * t['workers'] / t['steps']:.2f} cpu ms/step, "
+            f"limit: plain loop {1e3 * t['cpu'] / t['n']:.2f}; start-up {t['estart'] / args.repeats:.2f} s cpu "
+            f"(plain {t['start'] / args.repeats:.2f}); steady cpu ratio {steady:.2f}; "
+            f"{args.repeats} runs: {' '.join(f'{x:.2f}' for x in ratios)}")
 
 
 def render_stage(args: Args, env_id: str) -> None:

@@ -132,7 +132,7 @@ class CameraRenderer:
         if self._renderer is None:
             try:
                 model = self.model if self._render_twin is None else self._render_twin.model
-                self._renderer = mujoco.Renderer(model, self.image_size, self.image_size)
+                self._renderer = mujoco.Renderer(model, self.image_size, self.image_size, max_geom=_max_geom(model))
             except Exception as e:  # no GL library, a bad MUJOCO_EGL_DEVICE_ID, ...
                 raise RobolearnError(f"cannot render with MUJOCO_GL={robolearn.rendering.BACKEND}: "
                                      f"{type(e).__name__}: {e}") from None
@@ -145,6 +145,12 @@ class CameraRenderer:
         scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = 0
         scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = 0
         scene.flags[mujoco.mjtRndFlag.mjRND_SKYBOX] = 0
+
+
+def _max_geom(model: mujoco.MjModel) -> int:
+    """Room in the scene for everything the model can draw, with margin. mujoco.Renderer's default
+    of 10,000 geoms costs ~25 ms of CPU to allocate, per env: most of an env's start-up on our tasks."""
+    return 2 * (model.ngeom + model.nsite + model.nbody + 8 * model.ntendon + model.nskin + model.nflex) + 100
 
 
 class SimEnv(CameraRenderer, gym.Env):

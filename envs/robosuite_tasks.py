@@ -547,6 +547,10 @@ _FEATURES = {"Lift": _lift_features, "Stack": _stack_features, "Door": _door_fea
 class RobosuiteTask:
     """What robolearn needs of a task (expert, task_features, FEATURE_NAMES, DEFAULT_CAMERAS)."""
 
+    EVAL_ENVS_PER_WORKER = 1
+    """Envs an evaluation worker runs at most: a step (8-16 ms of CPU) dwarfs the ~0.1 ms message it
+    saves, while each more env costs ~1 s of start-up (render twin, GL context) and its memory."""
+
     def __init__(self, name: str):
         self.name = name
         self.FEATURE_NAMES = list(TASK_SPECS[name].feature_names)

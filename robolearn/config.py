@@ -149,6 +149,10 @@ class EvalConfig:
     """Base seed; kept disjoint from collection seeds (which start at 0)."""
     workers: int = 2
     """Parallel env processes (gymnasium AsyncVectorEnv, spawn)."""
+    envs_per_worker: Optional[int] = None
+    """Envs each worker steps in turn: one message per step carries them all and the policy acts for
+    every env in one batch. Default: episodes / workers, at most 8 (1 for robosuite and MetaWorld,
+    whose steps dwarf a message while each env costs ~1 s of start-up and its memory)."""
     videos: int = 2
     """Episodes recorded to MP4."""
     out: Path = Path("runs/eval")

@@ -79,8 +79,11 @@ def evaluate(cfg: EvalConfig) -> dict:
     shard_k, shard_n = parse_shard(getattr(cfg, "shard", None), cfg.episodes)
     todo = list(shard_episodes(cfg.episodes, shard_k, shard_n))  # global episode indices of this run
     shard_note = f" shard {shard_k}/{shard_n}" if shard_n > 1 else ""
+    if cfg.envs_per_worker is not None and cfg.envs_per_worker < 1:
+        raise RobolearnError(f"--envs-per-worker must be at least 1 (got {cfg.envs_per_worker})")
     runner = EnvRunner(env_id, env_kwargs, todo, cfg.seed, cfg.workers, cfg.videos, expert,
-                       desc=f"eval {env_id}{shard_note}")
+                       desc=f"eval {env_id}{shard_note}", envs_per_worker=cfg.envs_per_worker,
+                       plan_episodes=cfg.episodes)
     if cfg.overwrite:
         # The replaced evaluation's files: its metrics rows would otherwise stay beside the new ones.
         for stale in [*(out / "videos").glob("episode_*.mp4"), out / FAULT_FILE, out / "metrics.jsonl"]:
@@ -104,6 +107,7 @@ def evaluate(cfg: EvalConfig) -> dict:
         **aggregate(run["records"]),
         "seed": cfg.seed,
         "workers": run["workers"],
+        "envs_per_worker": run["envs_per_worker"],
         "sim_faults": run["sim_faults"],
         "first_fault": _save_fault(out, env_id, run["first_fault"]),
         "env_steps": steps,
@@ -218,6 +222,7 @@ def merge_results(shards: list[Path], out: Path, overwrite: bool = False, wandb:
         **aggregate(records),
         "seed": first["seed"],
         "workers": max(res["workers"] for res in by_index),
+        "envs_per_worker": max(res.get("envs_per_worker", 1) for res in by_index),
         "sim_faults": sum(res["sim_faults"] for res in by_index),
         "first_fault": min((res["first_fault"] for res in by_index if res.get("first_fault")),
                            key=lambda f: f["episode"], default=None),
@@ -253,7 +258,8 @@ def format_results(results: dict) -> str:
         f"success {results['successes']}/{results['episodes']} = {100 * results['success_rate']:.1f}% "
         f"(Wilson 95% {100 * lo:.1f}-{100 * hi:.1f}%)",
         f"mean length {results['mean_length']:.1f} steps | mean final success {results['mean_final_success']:.2f} | "
-        f"sim faults {results['sim_faults']} | {sps:.0f} env steps/s with {results['workers']} worker(s)"
+        f"sim faults {results['sim_faults']} | {sps:.0f} env steps/s with {results['workers']} worker(s) "
+        f"x {results.get('envs_per_worker', 1)} env(s)"
         if sps is not None else f"mean length {results['mean_length']:.1f} steps | sim faults {results['sim_faults']}",
         f"results: {Path(results['config']['out']) / 'results.json'}",
     ]

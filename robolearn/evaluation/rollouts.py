@@ -1,15 +1,15 @@
 """Rollouts: an env runner in diffusion_policy's style, `EnvRunner(...).run(policy) -> dict`.
 
-Rollouts run on a gymnasium vector env: `AsyncVectorEnv` with `spawn` workers (OpenGL contexts do
-not survive `fork`), or `SyncVectorEnv` for one worker. Episode i always uses seed `seed + i`,
-whichever worker runs it, so results do not depend on the number of workers.
+Rollouts run on an `EnvPool` (robolearn.evaluation.pool): `workers` processes with several envs
+each, stepped as one batch, so the policy acts for every env in one forward. Episode i always uses
+seed `seed + i`, whichever env runs it, so results do not depend on the number of workers or envs.
 
 Autoreset: gymnasium 1.x's NEXT_STEP mode. The step that returns terminated/truncated for an env
 carries that episode's final observation and info; the *next* `step` call resets that env instead of
 stepping it (the action sent for it is ignored) and returns the first observation of the new
-episode. The env reset there gets no seed from gymnasium, so before that call the runner hands the
-worker the next episode seed through `set_attr("next_seed", ...)`, which `EvalEnvWrapper.reset`
-consumes (robolearn.evaluation.workers).
+episode. The env reset there gets no seed from gymnasium, so that call hands the env its next
+episode seed first (`EnvPool.step(actions, next_seeds)`: `EvalEnvWrapper.next_seed`, which its
+reset consumes, robolearn.evaluation.workers); an env with no episode left gets `IDLE` and parks.
 
 Each episode's record carries a digest of the actions applied (`actions_digest`): two evaluations
 rolled an episode out identically exactly when the digests agree. A sampling policy's noise comes
@@ -29,11 +29,12 @@ from typing import Any, Optional, Sequence
 import numpy as np
 import psutil
 import torch
-from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 from tqdm.auto import tqdm
 
+from robolearn.envs import task_setting
 from robolearn.errors import RobolearnError
-from robolearn.evaluation.workers import make_eval_env
+from robolearn.evaluation import pool
+from robolearn.evaluation.workers import IDLE, make_eval_env
 
 log = logging.getLogger(__name__)
 
@@ -71,25 +72,16 @@ def _frame(obs: dict, j: int, image_keys: list[str]) -> np.ndarray:
     return np.concatenate([np.asarray(obs[k][j]) for k in image_keys], axis=1)
 
 
-def _worker_cpu(envs) -> float:
-    """CPU seconds the vector env's worker processes have used so far (0 for the in-process one)."""
+def _worker_cpu(envs: pool.EnvPool) -> float:
+    """CPU seconds the pool's worker processes have used so far (0 for the in-process one)."""
     total = 0.0
-    for p in getattr(envs, "processes", []):
+    for p in envs.processes:
         try:
             t = psutil.Process(p.pid).cpu_times()
             total += t.user + t.system
         except psutil.Error:  # a worker that already exited
             pass
     return total
-
-
-def _make_vector_env(env_fn, n: int):
-    if n <= 1:
-        return SyncVectorEnv([env_fn], autoreset_mode=AutoresetMode.NEXT_STEP)
-    return AsyncVectorEnv(
-        [env_fn] * n, context="spawn", shared_memory=True, daemon=True,
-        autoreset_mode=AutoresetMode.NEXT_STEP,
-    )
 
 
 class _Episode:
@@ -134,14 +126,24 @@ def _fault_order(fault: dict) -> tuple:
 
 class EnvRunner:
     """Rolls episodes `episodes` (global indices; episode i has seed `seed + i`) out in `env_id` on
-    `workers` envs, recording frames of the episodes numbered below `videos`."""
+    `workers` processes with `envs_per_worker` envs each (None: `pool.envs_per_worker`, every worker's
+    share of the episodes at once, capped; planned for `plan_episodes` if given), recording frames of
+    the episodes numbered below `videos`."""
 
     def __init__(self, env_id: str, env_kwargs: dict, episodes: Sequence[int], seed: int, workers: int = 1,
-                 videos: int = 0, expert: bool = False, desc: Optional[str] = None):
+                 videos: int = 0, expert: bool = False, desc: Optional[str] = None,
+                 envs_per_worker: Optional[int] = None, plan_episodes: Optional[int] = None):
         self.env_id, self.env_kwargs = env_id, dict(env_kwargs)
         self.todo = list(episodes)
         self.seed, self.videos, self.expert = int(seed), int(videos), bool(expert)
-        self.n_envs = max(1, min(workers, len(self.todo)))
+        # A shard plans its envs for the whole evaluation (`plan_episodes`): the policy's batches then
+        # have the unsharded size, so float results, and the shards' merge, match it exactly.
+        planned = max(len(self.todo), plan_episodes or 0)
+        self.workers = max(1, min(workers, planned))
+        # A task may cap its envs per worker (the simulator adapters: 1, see EVAL_ENVS_PER_WORKER).
+        cap = task_setting(env_id.rpartition(":")[2], "EVAL_ENVS_PER_WORKER", pool.MAX_ENVS_PER_WORKER)
+        self.per_worker = max(1, envs_per_worker or pool.envs_per_worker(planned, self.workers, cap))
+        self.n_envs = self.workers * self.per_worker
         self.desc = desc or f"eval {env_id}"
 
     def run(self, policy=None) -> dict:
@@ -149,12 +151,14 @@ class EnvRunner:
         records      one dict per episode, in episode order
         clips        (episode, seed, frames) of the recorded episodes
         fps          the env's control rate
-        workers, sim_faults, env_steps, rollout_seconds, wall_seconds
+        workers, envs_per_worker, sim_faults, env_steps, rollout_seconds, wall_seconds
         first_fault  None, or one faulted episode's episode, seed, reason and traceback (None when
                      the env reported the fault without raising): the lowest-numbered with a
                      traceback, else the lowest-numbered (the same whatever the workers)
         main_cpu_seconds, worker_cpu_seconds   CPU time of this process and of the env workers
-                     over the rollout (start-up excluded)"""
+                     over the rollout (from the first reset: process start excluded)
+        startup_cpu_seconds   the part of both spent in the first reset, where every env opens its
+                     GL context and renders its first frame (per env, so it grows with envs)"""
         expert, todo, n_envs = self.expert, self.todo, self.n_envs
         seeds = [self.seed + i for i in todo]
         env_fn = functools.partial(make_eval_env, self.env_id, self.env_kwargs, expert)
@@ -178,23 +182,31 @@ class EnvRunner:
         faults = 0
         first_fault: Optional[dict] = None
         counted_steps = 0
-        envs = _make_vector_env(env_fn, n_envs)
+        envs = pool.EnvPool(env_fn, self.workers, self.per_worker)
         closed_cleanly = False
         bar = tqdm(total=len(todo), desc=self.desc, unit="ep", dynamic_ncols=True)
         try:
-            fps = float(envs.get_attr("control_hz")[0])
+            fps = envs.control_hz()
             t_rollout = time.perf_counter()
             # CPU seconds beside wall time: what the rollout costs whatever else the machine runs.
             cpu_main, cpu_workers = time.process_time(), _worker_cpu(envs)
-            obs, infos = envs.reset(seed=seeds[:n_envs])
+            # The first episodes go to env (episode index mod envs), as in the unsharded evaluation, so a
+            # shard's episodes sit in the rows of the policy's batch they have there. Envs without an
+            # episode (workers x envs per worker need not divide the count) park at once.
+            first = min(n_envs, len(todo))
+            slot = {todo[p] % n_envs: p for p in range(first)}
+            obs, infos = envs.reset([seeds[slot[j]] if j in slot else IDLE for j in range(n_envs)])
+            # Each env's first reset opens its GL context and builds its renderer: start-up, paid per env.
+            startup_cpu = time.process_time() - cpu_main + _worker_cpu(envs) - cpu_workers
             image_keys = [k for k in obs if k.endswith("_image")]
             if policy is not None:
                 cams = [f"{c}_image" for c in getattr(policy, "cameras", [])]
                 image_keys = [k for k in cams if k in obs] or image_keys
-            episodes: list[Optional[_Episode]] = [new_episode(j) for j in range(n_envs)]
+            episodes: list[Optional[_Episode]] = [new_episode(slot[j]) if j in slot else None for j in range(n_envs)]
             fresh = np.ones(n_envs, dtype=bool)  # env j's obs is the first of an episode
             ended = np.zeros(n_envs, dtype=bool)  # env j's episode ended: the next step() resets it
-            next_index = n_envs
+            next_index = first
+            next_seeds: Optional[list] = None
             done = 0
 
             while done < len(todo):
@@ -209,7 +221,7 @@ class EnvRunner:
                         ep.frames.append(_frame(obs, j, image_keys))
 
                 if expert:
-                    actions = np.zeros(envs.action_space.shape, np.float32)
+                    actions = np.zeros(envs.action_shape, np.float32)
                     if "expert_action" in infos:  # every live env has one; zeros for the rest
                         have = infos["_expert_action"]
                         actions[have] = infos["expert_action"][have]
@@ -230,13 +242,14 @@ class EnvRunner:
                     else:
                         actions = policy.select_action(obs, generator=generator)
                     actions = np.asarray(actions, np.float32)
-                    if actions.shape != envs.action_space.shape:
+                    if actions.shape != envs.action_shape:
                         raise RobolearnError(
-                            f"policy returned actions of shape {actions.shape}; the env expects {envs.action_space.shape}"
+                            f"policy returned actions of shape {actions.shape}; the env expects {envs.action_shape}"
                         )
                 actions = np.clip(actions, -1.0, 1.0)
 
-                obs, _, terminated, truncated, infos = envs.step(actions)
+                obs, _, terminated, truncated, infos = envs.step(actions, next_seeds)
+                next_seeds = None
                 # Envs that ended on the previous step were reset by this call (NEXT_STEP): their new
                 # obs starts the episode assigned to them; every other env took a real step.
                 fresh, ended = ended, np.zeros(n_envs, dtype=bool)
@@ -281,8 +294,9 @@ class EnvRunner:
                         next_index += 1
                     else:
                         episodes[j] = None
+                        new_seeds[j] = IDLE
                 if any(s is not None for s in new_seeds) and done < len(todo):
-                    envs.set_attr("next_seed", new_seeds)
+                    next_seeds = new_seeds  # applied before the next step, whose autoreset takes them
             t_end = time.perf_counter()
             cpu_main, cpu_workers = time.process_time() - cpu_main, _worker_cpu(envs) - cpu_workers
             closed_cleanly = True
@@ -297,7 +311,9 @@ class EnvRunner:
             except Exception:  # closing must not mask the error that got us here
                 if closed_cleanly:
                     raise
-        return {"records": [records[i] for i in todo], "clips": sorted(clips), "fps": fps, "workers": n_envs,
+        return {"records": [records[i] for i in todo], "clips": sorted(clips), "fps": fps, "workers": self.workers,
+                "envs_per_worker": self.per_worker,
                 "sim_faults": faults, "first_fault": first_fault, "env_steps": counted_steps,
                 "rollout_seconds": t_end - t_rollout, "wall_seconds": t_end - t_start,
-                "main_cpu_seconds": cpu_main, "worker_cpu_seconds": cpu_workers}
+                "main_cpu_seconds": cpu_main, "worker_cpu_seconds": cpu_workers,
+                "startup_cpu_seconds": startup_cpu}

@@ -5,7 +5,13 @@ turns an exception from the env's step into `terminated=True, info["sim_fault"]=
 on; the episode counts as a failure; the traceback travels in `info["fault_traceback"]`, so the
 evaluator can save it and the fault is visible), and, for `--policy expert`, builds the scripted expert at each
 reset and puts its next action in `info["expert_action"]`, so the expert is evaluated through
-exactly the path a policy uses.
+exactly the path a policy uses. `next_seed = IDLE` parks an env that has no episode left: its steps
+return its last observation without simulating, so the last episodes of a run do not pay for idle
+neighbours.
+
+`EnvGroup` is what one worker process runs: several of these envs in a gymnasium `SyncVectorEnv`,
+seen by the main process's `AsyncVectorEnv` as one env whose observation is their batch, so one
+message per step carries the whole group (robolearn.evaluation.pool).
 
 Every spawned worker imports this module: it imports no torch, tqdm, imageio or wandb.
 """
@@ -17,13 +23,21 @@ import importlib
 import multiprocessing
 import signal
 import traceback
-from typing import Any, Optional
+from typing import Any, Callable, Optional, Sequence
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.vector import AutoresetMode, SyncVectorEnv
+from gymnasium.vector.utils import batch_space
 
 from robolearn.envs import expert_rng, get_task, make_env
 from robolearn.errors import RobolearnError
+
+
+IDLE = "idle"
+"""`next_seed` for an env with no episode left: its autoreset parks it (see EvalEnvWrapper.step)."""
+NO_SEED, IDLE_SEED = -1, -2
+"""None and IDLE in EnvGroup's integer `next_seed` action (episode seeds are never negative)."""
 
 
 def _finite(obs: Any) -> bool:
@@ -48,6 +62,7 @@ class EvalEnvWrapper(gym.Wrapper):
         self._expert = None
         self._task = None
         self._last_obs = None
+        self._parked = False
 
     def _expert_info(self, obs, info: dict) -> None:
         info["expert_action"] = np.asarray(self._expert.act(obs), dtype=np.float32)
@@ -59,6 +74,11 @@ class EvalEnvWrapper(gym.Wrapper):
         if seed is None and self.next_seed is not None:
             seed = self.next_seed
         self.next_seed = None
+        self._parked = seed == IDLE
+        if self._parked:  # the evaluator ignores this env from now on: no simulation, no render
+            if self._last_obs is None:  # an env beyond the episode count: one unseeded reset for a well-formed batch
+                self._last_obs, _ = self.env.reset()
+            return self._last_obs, {"episode_seed": -1}
         obs, info = self.env.reset(seed=seed, options=options)
         info = dict(info)
         # Echoed back so the evaluator can check that every episode ran with the seed it assigned.
@@ -85,6 +105,8 @@ class EvalEnvWrapper(gym.Wrapper):
         return self._last_obs, 0.0, True, False, info
 
     def step(self, action):
+        if self._parked:
+            return self._last_obs, 0.0, False, False, {}
         try:
             obs, reward, terminated, truncated, info = self.env.step(action)
         except Exception as e:  # MuJoCo/env errors inside the worker: contain them to this episode
@@ -124,3 +146,54 @@ def _import_env_module(env_id: str) -> str:
     except ImportError as e:
         raise RobolearnError(f"env '{env_id}': cannot import module '{module}' ({e})") from e
     return name
+
+
+class EnvGroup(gym.Env):
+    """`len(env_fns)` evaluation envs stepped in turn in one worker process, one env to AsyncVectorEnv.
+
+    Its observation is the batch of its envs'; its action a dict: `action`, the batch of theirs, and
+    `next_seed`, each env's seed for its next autoreset (NO_SEED: none; IDLE_SEED: park), applied
+    before the step, so handing out episodes costs no extra message. A step returns reward 0 and
+    never ends (the group autoresets its own envs, gymnasium's NEXT_STEP mode): its envs' rewards,
+    terminated, truncated and batched infos travel in `info["group"]` (a reset's: the infos only).
+    `reset(seed=[...])` takes one seed per env.
+    """
+
+    def __init__(self, env_fns: Sequence[Callable[[], gym.Env]], build: bool = True):
+        first = env_fns[0]()
+        k = len(env_fns)
+        self.metadata, self.render_mode = first.metadata, first.render_mode
+        self.observation_space = batch_space(first.observation_space, k)
+        self.action_space = gym.spaces.Dict({
+            "action": batch_space(first.action_space, k),
+            "next_seed": gym.spaces.Box(IDLE_SEED, np.iinfo(np.int64).max, (k,), np.int64)})
+        self.envs: Optional[SyncVectorEnv] = None
+        if not build:  # AsyncVectorEnv's probe for the spaces, in the main process: one env is enough
+            first.close()
+            return
+        # copy=False: the worker copies the batch into shared memory at once.
+        self.envs = SyncVectorEnv([lambda: first, *env_fns[1:]], copy=False, autoreset_mode=AutoresetMode.NEXT_STEP)
+
+    @property
+    def control_hz(self) -> float:
+        return float(self.envs.get_attr("control_hz")[0])
+
+    def reset(self, *, seed: Optional[Sequence] = None, options: Optional[dict] = None):
+        obs, infos = self.envs.reset(seed=None if seed is None else list(seed), options=options)
+        return obs, {"group": (None, None, None, infos)}
+
+    def step(self, action: dict):
+        seeds = action["next_seed"]
+        if (seeds != NO_SEED).any():
+            self.envs.set_attr("next_seed", [None if s == NO_SEED else IDLE if s == IDLE_SEED else int(s) for s in seeds])
+        obs, reward, terminated, truncated, infos = self.envs.step(action["action"])
+        return obs, 0.0, False, False, {"group": (reward, terminated, truncated, infos)}
+
+    def close(self):
+        if self.envs is not None:
+            self.envs.close()
+
+
+def make_env_group(env_fn: Callable[[], gym.Env], size: int) -> EnvGroup:
+    """AsyncVectorEnv's factory: `size` envs in a worker; in the main process (its probe) just one."""
+    return EnvGroup([env_fn] * size, build=multiprocessing.parent_process() is not None)
