@@ -124,6 +124,65 @@ def _fault_order(fault: dict) -> tuple:
     return (fault["traceback"] is None, fault["episode"])
 
 
+def _actions(policy, envs: pool.EnvPool, obs: dict, infos: dict, fresh: np.ndarray, ended: np.ndarray,
+             episodes: list, head_noise, generator, gen_device) -> np.ndarray:
+    """This step's actions for every env: the scripted expert's (policy None) or the policy's.
+    `fresh` marks envs whose obs starts an episode (the policy's history resets there); `ended`
+    envs are reset by this step, which ignores their action."""
+    if policy is None:
+        actions = np.zeros(envs.action_shape, np.float32)
+        if "expert_action" in infos:  # every live env has one; zeros for the rest
+            have = infos["_expert_action"]
+            actions[have] = infos["expert_action"][have]
+        return actions
+    if fresh.all():
+        policy.reset()
+    elif fresh.any():
+        policy.reset(fresh.copy())
+    if head_noise is not None:
+        # Every live episode draws one noise sample per step from its own generator (the policy uses
+        # the rows of the environments that plan a chunk this step). Not an env whose episode just
+        # ended: this step resets it and ignores its action.
+        noise = torch.cat([head_noise.sample_noise(1, ep.generator, gen_device)
+                           if ep is not None and not ended[j]
+                           else torch.zeros(head_noise.noise_shape(1), device=gen_device)
+                           for j, ep in enumerate(episodes)])
+        actions = policy.select_action(obs, noise=noise)
+    else:
+        actions = policy.select_action(obs, generator=generator)
+    actions = np.asarray(actions, np.float32)
+    if actions.shape != envs.action_shape:
+        raise RobolearnError(f"policy returned actions of shape {actions.shape}; the env expects {envs.action_shape}")
+    return actions
+
+
+class _Tally:
+    """The finished episodes of a rollout: records, recorded clips, simulator faults."""
+
+    def __init__(self):
+        self.records: dict[int, dict] = {}
+        self.clips: list[tuple[int, int, list]] = []  # (episode, seed, frames) of the recorded episodes
+        self.faults = 0
+        self.first_fault: Optional[dict] = None
+
+    def finish(self, ep: _Episode, info: dict, truncated: bool) -> None:
+        fault = bool(info.get("sim_fault", False))
+        if fault:
+            self.faults += 1
+            this = {"episode": ep.index, "seed": ep.seed, "reason": str(info.get("fault", "sim_fault")),
+                    "traceback": info.get("fault_traceback")}
+            if self.first_fault is None or _fault_order(this) < _fault_order(self.first_fault):
+                self.first_fault = this
+            log.warning("episode %d (seed %d): simulator fault after %d steps (%s); counted as a failure",
+                        ep.index, ep.seed, ep.length, info.get("fault", "sim_fault"))
+        self.records[ep.index] = _record(ep, info, fault, truncated)
+        if ep.frames:
+            self.clips.append((ep.index, ep.seed, ep.frames))
+
+    def success_rate(self) -> float:
+        return sum(r["success"] for r in self.records.values()) / max(len(self.records), 1)
+
+
 class EnvRunner:
     """Rolls episodes `episodes` (global indices; episode i has seed `seed + i`) out in `env_id` on
     `workers` processes with `envs_per_worker` envs each (None: `pool.envs_per_worker`, every worker's
@@ -159,9 +218,11 @@ class EnvRunner:
                      over the rollout (from the first reset: process start excluded)
         startup_cpu_seconds   the part of both spent in the first reset, where every env opens its
                      GL context and renders its first frame (per env, so it grows with envs)"""
-        expert, todo, n_envs = self.expert, self.todo, self.n_envs
+        if policy is None and not self.expert:
+            raise RobolearnError("internal: EnvRunner.run needs a policy, or expert=True")
+        todo, n_envs = self.todo, self.n_envs
         seeds = [self.seed + i for i in todo]
-        env_fn = functools.partial(make_eval_env, self.env_id, self.env_kwargs, expert)
+        env_fn = functools.partial(make_eval_env, self.env_id, self.env_kwargs, self.expert)
         # Sampling policies (diffusion, VQ-BeT) draw their noise from one generator per episode, seeded
         # with the episode's seed: same seed, same rollout, whichever episodes run beside it (shards).
         generator = head_noise = None
@@ -177,10 +238,7 @@ class EnvRunner:
             return _Episode(todo[p], seeds[p], todo[p] < self.videos, g)
 
         t_start = time.perf_counter()
-        records: dict[int, dict] = {}
-        clips: list[tuple[int, int, list]] = []  # (episode, seed, frames) of the recorded episodes
-        faults = 0
-        first_fault: Optional[dict] = None
+        tally = _Tally()
         counted_steps = 0
         envs = pool.EnvPool(env_fn, self.workers, self.per_worker)
         closed_cleanly = False
@@ -220,32 +278,7 @@ class EnvRunner:
                     if ep.frames is not None:
                         ep.frames.append(_frame(obs, j, image_keys))
 
-                if expert:
-                    actions = np.zeros(envs.action_shape, np.float32)
-                    if "expert_action" in infos:  # every live env has one; zeros for the rest
-                        have = infos["_expert_action"]
-                        actions[have] = infos["expert_action"][have]
-                else:
-                    if fresh.all():
-                        policy.reset()
-                    elif fresh.any():
-                        policy.reset(fresh.copy())
-                    if head_noise is not None:
-                        # Every live episode draws one noise sample per step from its own generator (the
-                        # policy uses the rows of the environments that plan a chunk this step). Not an
-                        # env whose episode just ended: this step resets it and ignores its action.
-                        noise = torch.cat([head_noise.sample_noise(1, ep.generator, gen_device)
-                                           if ep is not None and not ended[j]
-                                           else torch.zeros(head_noise.noise_shape(1), device=gen_device)
-                                           for j, ep in enumerate(episodes)])
-                        actions = policy.select_action(obs, noise=noise)
-                    else:
-                        actions = policy.select_action(obs, generator=generator)
-                    actions = np.asarray(actions, np.float32)
-                    if actions.shape != envs.action_shape:
-                        raise RobolearnError(
-                            f"policy returned actions of shape {actions.shape}; the env expects {envs.action_shape}"
-                        )
+                actions = _actions(None if self.expert else policy, envs, obs, infos, fresh, ended, episodes, head_noise, generator, gen_device)
                 actions = np.clip(actions, -1.0, 1.0)
 
                 obs, _, terminated, truncated, infos = envs.step(actions, next_seeds)
@@ -270,23 +303,10 @@ class EnvRunner:
                         ep.frames.append(_frame(obs, j, image_keys))
                     if not (terminated[j] or truncated[j]):
                         continue
-                    fault = bool(info.get("sim_fault", False))
-                    if fault:
-                        faults += 1
-                        this = {"episode": ep.index, "seed": ep.seed, "reason": str(info.get("fault", "sim_fault")),
-                                "traceback": info.get("fault_traceback")}
-                        if first_fault is None or _fault_order(this) < _fault_order(first_fault):
-                            first_fault = this
-                        log.warning(
-                            "episode %d (seed %d): simulator fault after %d steps (%s); counted as a failure",
-                            ep.index, ep.seed, ep.length, info.get("fault", "sim_fault"),
-                        )
-                    records[ep.index] = _record(ep, info, fault, bool(truncated[j]))
-                    if ep.frames:
-                        clips.append((ep.index, ep.seed, ep.frames))
+                    tally.finish(ep, info, bool(truncated[j]))
                     done += 1
                     bar.update(1)
-                    bar.set_postfix(success=f"{sum(r['success'] for r in records.values()) / done:.2f}")
+                    bar.set_postfix(success=f"{tally.success_rate():.2f}")
                     ended[j] = True
                     if next_index < len(todo):
                         episodes[j] = new_episode(next_index)
@@ -311,9 +331,9 @@ class EnvRunner:
             except Exception:  # closing must not mask the error that got us here
                 if closed_cleanly:
                     raise
-        return {"records": [records[i] for i in todo], "clips": sorted(clips), "fps": fps, "workers": self.workers,
-                "envs_per_worker": self.per_worker,
-                "sim_faults": faults, "first_fault": first_fault, "env_steps": counted_steps,
+        return {"records": [tally.records[i] for i in todo], "clips": sorted(tally.clips), "fps": fps,
+                "workers": self.workers, "envs_per_worker": self.per_worker,
+                "sim_faults": tally.faults, "first_fault": tally.first_fault, "env_steps": counted_steps,
                 "rollout_seconds": t_end - t_rollout, "wall_seconds": t_end - t_start,
                 "main_cpu_seconds": cpu_main, "worker_cpu_seconds": cpu_workers,
                 "startup_cpu_seconds": startup_cpu}
