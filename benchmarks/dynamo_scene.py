@@ -9,11 +9,14 @@ redrawn per episode (`robolearn/Reach-v0`) or held fixed (the same env with its 
 draws replaced by one fixed draw), and prints the probe R² and within-episode share of each.
 
     .venv/bin/python benchmarks/dynamo_scene.py --seeds 0 1 2 --out runs/dynamo_scene
+    .venv/bin/python benchmarks/dynamo_scene.py --seeds 0 --out runs/dynamo_scene \
+        --ablations no_forward no_inverse no_bottleneck no_covariance no_stopgrad   # where DynaMo learns
 """
 from __future__ import annotations
 
 import robolearn.rendering  # noqa: F401  (MUJOCO_GL before mujoco)
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass, field
@@ -61,6 +64,9 @@ class Args:
     out: Path = Path("runs/dynamo_scene")
     demos: int = 200
     steps: int = 400
+    ablations: list[str] = field(default_factory=list)
+    """DynaMo ablations (no_forward no_inverse no_bottleneck no_covariance no_stopgrad) to add as rows,
+    pretrained on the fixed-scene pool only (where the full DynaMo learns)."""
 
 
 KEYS = ("val/probe_r2/agent_x", "val/probe_r2/agent_y", "val/probe_r2/mean", "val/within_episode_share",
@@ -75,17 +81,23 @@ def main(args: Args) -> None:
         if not data.exists():
             args.out.mkdir(parents=True, exist_ok=True)
             collect(CollectConfig(env=env_id, episodes=args.demos, out=data, seed=0, image_size=32, workers=1))
-        for objective in ("none", "dynamo"):
+        variants = [("none", None), ("dynamo", None)]
+        variants += [("dynamo", a) for a in args.ablations] if env_id == FIXED_ID else []
+        for objective, ablation in variants:
+            name = objective if ablation is None else f"dynamo-{ablation}"
             for seed in args.seeds:
-                enc = args.out / f"{env_id.split('/')[-1]}-{objective}-s{seed}"
+                enc = args.out / f"{env_id.split('/')[-1]}-{name}-s{seed}"
                 if not (enc / "results.json").exists():
                     steps = args.steps if objective != "none" else 0  # as the bench: none only calibrates
                     optim = OptimConfig(steps=steps, batch_size=32, seed=seed, eval_every=max(steps, 1),
                                         checkpoint_every=max(steps, 1), **pretrain_preset("short", objective, steps))
-                    pretrain(PretrainConfig(data=data, out=enc, objective=objective, wandb="disabled", overwrite=True,
-                                            optim=optim))
+                    cfg = PretrainConfig(data=data, out=enc, objective=objective, wandb="disabled", overwrite=True,
+                                         optim=optim)
+                    if ablation is not None:
+                        cfg.dynamo = dataclasses.replace(cfg.dynamo, **{ablation: True})
+                    pretrain(cfg)
                 r = json.loads((enc / "results.json").read_text())
-                rows.append((scene, objective, seed, *[r[k] for k in KEYS]))
+                rows.append((scene, name, seed, *[r[k] for k in KEYS]))
     print("| scene | encoder | seed | agent_x R² | agent_y R² | mean R² | within-episode share | effective rank |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for scene, objective, seed, *vals in rows:
