@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import robolearn.rendering  # noqa: F401  (MUJOCO_GL before mujoco)
 
-import dataclasses
 import json
 import os
 from dataclasses import dataclass, field
@@ -30,12 +29,12 @@ import torch
 import tyro
 
 from robolearn import envs
-from robolearn.config import CollectConfig, PretrainConfig
+from robolearn.config import CollectConfig
 from robolearn.data.collect import collect
 from robolearn.envs import reach
-from robolearn.pipeline import pretrain_preset
+from robolearn.bench import SUITES
+from robolearn.pipeline import pretrain_config
 from robolearn.pretrain import pretrain
-from robolearn.settings import OptimConfig
 
 FIXED_ID = "robolearn/ReachFixedScene-v0"
 
@@ -62,8 +61,6 @@ gymnasium.register(id=FIXED_ID, entry_point=ReachFixedSceneEnv)
 class Args:
     seeds: list[int] = field(default_factory=lambda: [0])
     out: Path = Path("runs/dynamo_scene")
-    demos: int = 200
-    steps: int = 400
     ablations: list[str] = field(default_factory=list)
     """DynaMo ablations (no_forward no_inverse no_bottleneck no_covariance no_stopgrad) to add as rows,
     pretrained on the fixed-scene pool only (where the full DynaMo learns)."""
@@ -75,27 +72,23 @@ KEYS = ("val/probe_r2/agent_x", "val/probe_r2/agent_y", "val/probe_r2/mean", "va
 
 def main(args: Args) -> None:
     torch.set_num_threads(1)
+    (task,) = [t for t in SUITES["cpu"]() if t.name == "reach"]  # its demos, steps, batch, image size, preset
     rows = []
     for env_id, scene in (("robolearn/Reach-v0", "redrawn per episode"), (FIXED_ID, "fixed")):
         data = args.out / f"{env_id.split('/')[-1]}.hdf5"
         if not data.exists():
             args.out.mkdir(parents=True, exist_ok=True)
-            collect(CollectConfig(env=env_id, episodes=args.demos, out=data, seed=0, image_size=32, workers=1))
+            collect(CollectConfig(env=env_id, episodes=task.pretrain_demos, out=data, seed=0,
+                                  image_size=task.image_size, workers=1))
         variants = [("none", None), ("dynamo", None)]
         variants += [("dynamo", a) for a in args.ablations] if env_id == FIXED_ID else []
         for objective, ablation in variants:
             name = objective if ablation is None else f"dynamo-{ablation}"
             for seed in args.seeds:
                 enc = args.out / f"{env_id.split('/')[-1]}-{name}-s{seed}"
-                if not (enc / "results.json").exists():
-                    steps = args.steps if objective != "none" else 0  # as the bench: none only calibrates
-                    optim = OptimConfig(steps=steps, batch_size=32, seed=seed, eval_every=max(steps, 1),
-                                        checkpoint_every=max(steps, 1), **pretrain_preset("short", objective, steps))
-                    cfg = PretrainConfig(data=data, out=enc, objective=objective, wandb="disabled", overwrite=True,
-                                         optim=optim)
-                    if ablation is not None:
-                        cfg.dynamo = dataclasses.replace(cfg.dynamo, **{ablation: True})
-                    pretrain(cfg)
+                if not (enc / "results.json").exists():  # pretrained as the bench does (an interrupted one resumes)
+                    overrides = {} if ablation is None else {ablation: True}
+                    pretrain(pretrain_config(task, objective, overrides, seed, data, enc, {"wandb": "disabled"}))
                 r = json.loads((enc / "results.json").read_text())
                 rows.append((scene, name, seed, *[r[k] for k in KEYS]))
     print("| scene | encoder | seed | agent_x R² | agent_y R² | mean R² | within-episode share | effective rank |")
