@@ -49,6 +49,8 @@ def evaluate(cfg: EvalConfig) -> dict:
         raise RobolearnError(f"--episodes must be at least 1 (got {cfg.episodes})")
     if not 0.0 <= cfg.max_fault_rate <= 1.0:
         raise RobolearnError(f"--max-fault-rate must be in [0, 1] (got {cfg.max_fault_rate})")
+    if cfg.envs_per_worker is not None and cfg.envs_per_worker < 1:
+        raise RobolearnError(f"--envs-per-worker must be at least 1 (got {cfg.envs_per_worker})")
 
     expert = cfg.policy == EXPERT
     policy = None
@@ -79,8 +81,6 @@ def evaluate(cfg: EvalConfig) -> dict:
     shard_k, shard_n = parse_shard(getattr(cfg, "shard", None), cfg.episodes)
     todo = list(shard_episodes(cfg.episodes, shard_k, shard_n))  # global episode indices of this run
     shard_note = f" shard {shard_k}/{shard_n}" if shard_n > 1 else ""
-    if cfg.envs_per_worker is not None and cfg.envs_per_worker < 1:
-        raise RobolearnError(f"--envs-per-worker must be at least 1 (got {cfg.envs_per_worker})")
     runner = EnvRunner(env_id, env_kwargs, todo, cfg.seed, cfg.workers, cfg.videos, expert,
                        desc=f"eval {env_id}{shard_note}", envs_per_worker=cfg.envs_per_worker,
                        plan_episodes=cfg.episodes)
