@@ -163,6 +163,20 @@ def _blockpush_state() -> list[TaskSpec]:
                           "the papers' 300+ epochs")]
 
 
+def _blockpush_images() -> list[TaskSpec]:
+    """The multimodal rung from images at CPU size: the DynaMo paper's Table-1 ordering (frozen DynaMo +
+    VQ-BeT above frozen random init + VQ-BeT) on 1,000 demonstrations, 32 px, the conv encoder; the
+    VQ-BeT of `blockpush-state` on the frozen embeddings; one encoder per seed."""
+    return [TaskSpec(name="blockpush", env="robolearn/BlockPush-v0", demos=1000, image_size=32,
+                     encoders=["state", "none", "dynamo"], heads=["vqbet"], seeds=[0, 1, 2],
+                     pretrain_steps=2000, pretrain_batch=32, train_steps=BLOCKPUSH_STATE_STEPS["vqbet"],
+                     head_steps={"vqbet": BLOCKPUSH_STATE_STEPS["vqbet"]}, head_options={"vqbet": BLOCKPUSH_STATE_VQBET},
+                     objective_options=DYNAMO_BLOCKPUSH, eval_episodes=50, collect_workers=2,
+                     note="1,000 multimodal demonstrations, both views at 32 px, conv encoder; DynaMo with the "
+                          "official block-push settings (EMA target, 4 x 4 x 72 transformers, dropout 0.3), 2,000 "
+                          "steps of the short preset; VQ-BeT as in blockpush-state (~55 epochs) on frozen embeddings")]
+
+
 def _lift_fewshot() -> list[TaskSpec]:
     """The few-demonstration robosuite rung at CPU size: encoders pretrained on 200 Lift demonstrations
     (seeds disjoint from the heads'), heads on 20; 3 pretraining seeds, one head seed each."""
@@ -186,7 +200,7 @@ def _dynamo_ablations() -> list[TaskSpec]:
 
 SUITES = {"smoke": _smoke, "cpu": _cpu, "gpu": _gpu, "paper": _paper, "metaworld": _metaworld,
           "metaworld-cpu": _metaworld_cpu, "lift-fewshot": _lift_fewshot, "dynamo-ablations": _dynamo_ablations,
-          "blockpush-state": _blockpush_state}
+          "blockpush-state": _blockpush_state, "blockpush-images": _blockpush_images}
 
 
 def suite_tasks(cfg: BenchConfig) -> list[TaskSpec]:

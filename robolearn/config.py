@@ -261,7 +261,7 @@ class BenchConfig:
     """Suites of tasks x encoders x heads x seeds: results.json and report.md with intervals."""
 
     suite: Literal["smoke", "cpu", "gpu", "paper", "metaworld", "metaworld-cpu", "lift-fewshot", "dynamo-ablations",
-                   "blockpush-state"] = "cpu"
+                   "blockpush-state", "blockpush-images"] = "cpu"
     """smoke: seconds-scale check; cpu: the task ladder at CPU scale (about 5 min on 2 quiet cores); gpu: what one
     GPU session measures in minutes (with robosuite Lift from images: `--tasks lift`); paper: the papers'
     scale (1,000 BlockPush demonstrations, 20k steps; a GPU, or a long CPU run); metaworld: the
@@ -271,7 +271,8 @@ class BenchConfig:
     robosuite Lift with encoders pretrained on 200 demonstrations and heads on 20, 32 px, 3 pretraining
     seeds (2 CPU cores, hours); dynamo-ablations: DynaMo and each of its ablations as rows on the cpu
     suite's ReachTarget rung, 3 pretraining seeds; blockpush-state: MLP, VQ-BeT and diffusion on
-    BlockPush's privileged state, 1,000 demonstrations (<= 60 min on 2 cores with --jobs 2 --videos 0)."""
+    BlockPush's privileged state, 1,000 demonstrations (<= 60 min on 2 cores with --jobs 2 --videos 0);
+    blockpush-images: the same VQ-BeT on frozen DynaMo and random-init encoders, 32 px (2 CPU cores, hours)."""
     out: Optional[Path] = None
     """Results folder (default: runs/bench/<suite>); an interrupted bench resumes there."""
     tasks: Optional[list[str]] = None
