@@ -142,6 +142,8 @@ class CclConfig:
     """AdamW learning rate of the feedback network (the forward network uses optim.lr)."""
     chunk: int = 1
     """Action steps the forward head predicts and the feedback net starts from (T_a)."""
+    similarity: str = "identity"
+    """EXPERIMENT: S for continuous targets: identity | cosine (Gram of unit centred targets, clipped at 0)."""
 
 
 @register_objective("ccl")
@@ -165,7 +167,10 @@ class Ccl(Objective):
     def loss(self, batch: dict):
         a0 = self.encoder(batch["images"][:, -1])  # (B, D)
         target = batch["actions"][:, : self.cfg.chunk].flatten(1).float()
-        pred, local = self.net.counter_current(a0, target, decorrelation=float(self.cfg.decorrelation))
+        same = None
+        if self.cfg.similarity == "cosine":
+            same = (_unit_rows(target) @ _unit_rows(target).T).clamp(min=0).detach()
+        pred, local = self.net.counter_current(a0, target, same, decorrelation=float(self.cfg.decorrelation))
         mse = F.mse_loss(pred.float(), target)
         local_sum = sum(local.values())
         metrics = {"mse": mse.detach(), "local": local_sum.detach()}

@@ -138,6 +138,15 @@ def task_latent_dim(env_id: str) -> int:
     return int(task_setting(env_id, "DYNAMO_LATENT_DIM", DEFAULT_LATENT_DIM))
 
 
+def photometric_jitter(images: torch.Tensor, strength: float) -> torch.Tensor:
+    """EXPERIMENT: per frame, brightness x U(1-j, 1+j) and per-channel gain x U(1-j, 1+j)."""
+    lead = images.shape[:-3]
+    g = images.new_empty(*lead, 1, 1, 1, dtype=torch.float32)
+    bright = g.uniform_(1 - strength, 1 + strength)
+    gain = images.new_empty(*lead, 1, 1, 3, dtype=torch.float32).uniform_(1 - strength, 1 + strength)
+    return (images.float() * bright * gain).clamp(0, 255).round().to(torch.uint8)
+
+
 # ----------------------------------------------------------------------------- the objective
 @dataclass
 class DynamoConfig:
@@ -166,6 +175,12 @@ class DynamoConfig:
     """Ablation: drop the covariance regularizer."""
     no_stopgrad: bool = False
     """Ablation: gradients flow into the target branch."""
+    jitter: float = 0.0
+    """EXPERIMENT: photometric jitter strength, drawn independently per frame."""
+    cov_centred: bool = False
+    """EXPERIMENT: covariance on within-window-centred embeddings."""
+    delta_target: bool = False
+    """EXPERIMENT: cosine between predicted and actual change of the embedding."""
 
 
 @register_objective("dynamo")
@@ -242,12 +257,19 @@ class Dynamo(Objective):
         d = s.shape[-1]
         seq = rearrange(s, "b t v d -> (b v) t d")  # views as batch entries
         pred, z = self.predict(seq)
-        target = rearrange(s_target, "b t v d -> (b v) t d")[:, 1:]
+        target = rearrange(s_target, "b t v d -> (b v) t d")
+        if self.cfg.delta_target:
+            ref = target[:, :-1].detach()
+            pred, target = pred - ref, target[:, 1:] - ref
+        else:
+            target = target[:, 1:]
         with torch.autocast(s.device.type, enabled=False):
             # Every (batch, view) sequence has T-1 steps, so one mean is the mean of per-view means.
             cos = F.cosine_similarity(pred.float(), target.float(), dim=-1)
             dynamics = 1.0 - cos.mean()
             flat = s.reshape(-1, d).float()
+            if self.cfg.cov_centred:
+                flat = (s - s.mean(dim=1, keepdim=True)).reshape(-1, d).float()
             if self.cfg.no_covariance:
                 cov = off_diagonal_cov(flat.detach())
                 loss = dynamics
@@ -266,6 +288,8 @@ class Dynamo(Objective):
 
     def loss(self, batch: dict) -> tuple[torch.Tensor, dict]:
         images = batch["images"]  # uint8 (B, T, V, H, W, 3)
+        if self.training and self.cfg.jitter > 0:
+            images = photometric_jitter(images, self.cfg.jitter)
         s = self.encoder.encode_views(images)  # one encoder pass over every frame and view
         return self.loss_from_embeddings(s, self.target_embeddings(images, s))
 
