@@ -10,12 +10,15 @@ rollouts (a head cannot use what the embedding does not hold).
     .venv/bin/python benchmarks/probe_objectives.py --suite cpu --seeds 0 1 2 --out runs/bench/cpu
     .venv/bin/python benchmarks/probe_objectives.py --suite cpu --tasks reach --encoders none dynamo \\
         --dynamo-latent-dims 2 4 8 16      # DynaMo's bottleneck sweep
+    .venv/bin/python benchmarks/probe_objectives.py --suite cpu --tasks reach --encoders none dynamo \
+        --variants dynamo-jit0=dynamo:jitter=0.0     # a row with config overrides
 """
 from __future__ import annotations
 
 import robolearn.rendering  # noqa: F401  (MUJOCO_GL before mujoco)
 
 import ast
+import dataclasses
 import json
 import os
 from dataclasses import dataclass, field
@@ -93,6 +96,8 @@ def parse_variant(t: TaskSpec, spec: str) -> tuple[str, str, dict]:
     overrides = dict(t.objective_options.get(objective, {}))
     for pair in filter(None, pairs.split(",")):
         key, _, value = pair.partition("=")
+        if key not in {f.name for f in dataclasses.fields(OBJECTIVES.get(objective).Config)}:
+            raise RobolearnError(f"--variants: {objective} has no option '{key}'")
         try:
             overrides[key] = ast.literal_eval(value)
         except (ValueError, SyntaxError):
