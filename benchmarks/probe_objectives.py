@@ -10,11 +10,15 @@ rollouts (a head cannot use what the embedding does not hold).
     .venv/bin/python benchmarks/probe_objectives.py --suite cpu --seeds 0 1 2 --out runs/bench/cpu
     .venv/bin/python benchmarks/probe_objectives.py --suite cpu --tasks reach --encoders none dynamo \\
         --dynamo-latent-dims 2 4 8 16      # DynaMo's bottleneck sweep
+    .venv/bin/python benchmarks/probe_objectives.py --suite cpu --tasks reach --encoders none dynamo \
+        --variants dynamo-jit0=dynamo:jitter=0.0     # a row with config overrides
 """
 from __future__ import annotations
 
 import robolearn.rendering  # noqa: F401  (MUJOCO_GL before mujoco)
 
+import ast
+import dataclasses
 import json
 import os
 from dataclasses import dataclass, field
@@ -33,7 +37,9 @@ from robolearn.data.collect import collect
 from robolearn.data.store import merge_stores
 from robolearn.pipeline import (COLLAPSE_KEYS, PRETRAIN_DATA_SEED, TaskSpec, pool_store, pretrain_config,
                                 pretrain_name, pretrain_store)
+from robolearn.errors import RobolearnError
 from robolearn.pretrain import pretrain
+from robolearn.pretraining import OBJECTIVES
 
 KEYS = ("probe_r2/mean", *COLLAPSE_KEYS)
 
@@ -48,6 +54,9 @@ class Args:
     """Pretraining seeds (each encoder is pretrained once per seed)."""
     dynamo_latent_dims: list[int] = field(default_factory=list)
     """Extra DynaMo rows, one per latent-action width (the bottleneck sweep)."""
+    variants: list[str] = field(default_factory=list)
+    """Extra rows with config overrides, each LABEL=OBJECTIVE:KEY=VALUE[,KEY=VALUE...], e.g.
+    dynamo-jit=dynamo:jitter=0.3 (values read as Python literals)."""
     out: Path = Path("runs/probe_objectives")
     md: Optional[Path] = None
     """Also write the tables to this markdown file."""
@@ -75,7 +84,25 @@ def pretraining_data(t: TaskSpec, root: Path) -> Path:
 def variants(t: TaskSpec, args: Args) -> list[tuple[str, str, dict]]:
     out = [(e, e, dict(t.objective_options.get(e, {}))) for e in args.encoders]
     out += [(f"dynamo-z{z}", "dynamo", {"latent_dim": z}) for z in args.dynamo_latent_dims]
-    return out
+    return out + [parse_variant(t, v) for v in args.variants]
+
+
+def parse_variant(t: TaskSpec, spec: str) -> tuple[str, str, dict]:
+    """LABEL=OBJECTIVE:KEY=VALUE,... -> (label, objective, overrides on top of the task's options)."""
+    label, sep, rest = spec.partition("=")
+    objective, _, pairs = rest.partition(":")
+    if not sep or not label or objective not in OBJECTIVES:
+        raise RobolearnError(f"--variants: expected LABEL=OBJECTIVE:KEY=VALUE,..., got '{spec}'")
+    overrides = dict(t.objective_options.get(objective, {}))
+    for pair in filter(None, pairs.split(",")):
+        key, _, value = pair.partition("=")
+        if key not in {f.name for f in dataclasses.fields(OBJECTIVES.get(objective).Config)}:
+            raise RobolearnError(f"--variants: {objective} has no option '{key}'")
+        try:
+            overrides[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            overrides[key] = value
+    return label, objective, overrides
 
 
 def main(args: Args) -> None:

@@ -26,8 +26,10 @@ from robolearn.pipeline import RunOptions, TaskSpec, row_encoders, run_tasks
 
 ALL_ENCODERS = ["state", "scratch", "none", "idm", "dynamo", "sirl", "ccl"]
 
-# DynaMo's official Block Push config: EMA target, transformers 4 layers / 4 heads / 72 wide, dropout 0.3.
-DYNAMO_BLOCKPUSH = {"dynamo": {"target": "ema", "layers": 4, "heads": 4, "embed": 72, "dropout": 0.3}}
+# DynaMo's official Block Push config: EMA target, transformers 4 layers / 4 heads / 72 wide, dropout 0.3,
+# no augmentation (our default per-frame jitter is for scenes redrawn per episode; Block Push's is fixed).
+DYNAMO_BLOCKPUSH = {"dynamo": {"target": "ema", "layers": 4, "heads": 4, "embed": 72, "dropout": 0.3,
+                               "jitter": 0.0}}
 
 
 def _smoke() -> list[TaskSpec]:
