@@ -162,7 +162,8 @@ def _blockpush_state() -> list[TaskSpec]:
                      note="1,000 multimodal demonstrations (4 modes) from the privileged state; horizons from the "
                           "task's preset (MLP 1/5/1, VQ-BeT 3/1/1, diffusion 2/16/8); training budgets per head sized "
                           "for 2 CPU cores (MLP ~100 epochs, VQ-BeT ~55 with a 4 x 64 GPT, diffusion ~18), below "
-                          "the papers' 300+ epochs")]
+                          "the papers' 300+ epochs; diffusion is under-trained here (seed 0: 0/50 at 18 epochs, "
+                          "5/50 at 70, 19/50 at 70 re-planning every step; benchmarks/results/blockpush_state)")]
 
 
 def _blockpush_images() -> list[TaskSpec]:
