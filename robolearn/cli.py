@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal, Union
@@ -235,6 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     set_threads(getattr(cfg, "threads", None))
     target = output_of(cfg)
     finished = False
+    # SIGTERM (a scheduler, `kill`, `timeout`) ends a command as Ctrl-C does: one line, its cleanup run,
+    # its job and env processes stopped, instead of dying at once and leaving them to run on.
+    previous = _on_sigterm_interrupt()
     try:
         with exclusive(target, f"robolearn {argv[0]}") if target is not None else contextlib.nullcontext():
             fn(cfg)
@@ -252,7 +257,21 @@ def main(argv: list[str] | None = None) -> int:
         # Under torchrun: a rank that finished waits for the others (rank 0 writes after the last
         # step) before leaving the process group; see distributed.shutdown.
         shutdown(finished)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _on_sigterm_interrupt():
+    """SIGTERM raises KeyboardInterrupt from here on (main thread only); returns the handler it
+    replaced, or None where none could be set."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _raise_interrupt)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ import json
 import os
 import re
 import shutil
+import signal
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -226,8 +228,29 @@ def validate_tasks(tasks: list[TaskSpec]) -> None:
 
 
 # ----------------------------------------------------------------------------- jobs
+JOB_GRACE_S = 30.0
+"""Seconds an interrupted job process gets to clean up (close its env workers, release its lock)."""
+
+
+def _interrupt_when_parent_dies() -> None:
+    """In a job process: when the bench/run process is gone (killed by a scheduler, even with SIGKILL),
+    interrupt this job as Ctrl-C would, then exit, rather than go on writing into its folder."""
+    parent = mp.parent_process()
+    if parent is None:
+        return
+
+    def watch():
+        parent.join()  # returns when the parent exits, however it exits
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(JOB_GRACE_S)  # a job still here after its cleanup waits on the dead pool's queue
+        os._exit(130)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def _job(kind: str, cfg, threads: int) -> float:
     """Run one stage in this process; returns its wall time."""
+    _interrupt_when_parent_dies()
     torch.set_num_threads(threads)
     t0 = time.perf_counter()
     if kind == "collect":
@@ -259,13 +282,36 @@ def _run_phase(name: str, jobs: list[tuple[str, str, object]], n_procs: int, thr
                 bar.update(1)
             return
         with ProcessPoolExecutor(max_workers=min(n_procs, len(jobs)), mp_context=mp.get_context("spawn")) as pool:
-            futs = {pool.submit(_job, kind, cfg, threads): key for key, kind, cfg in jobs}
-            for fut in as_completed(futs):
-                timings[futs[fut]] = fut.result()  # a failed job raises here, with its own message
-                save_timings()
-                bar.update(1)
+            try:
+                futs = {pool.submit(_job, kind, cfg, threads): key for key, kind, cfg in jobs}
+                for fut in as_completed(futs):
+                    timings[futs[fut]] = fut.result()  # a failed job raises here, with its own message
+                    save_timings()
+                    bar.update(1)
+            except KeyboardInterrupt:
+                _stop_jobs(pool)
+                raise
     finally:
         bar.close()
+
+
+def _stop_jobs(pool: ProcessPoolExecutor) -> None:
+    """Ctrl-C or SIGTERM in this process: the running jobs stop now instead of running to their end
+    (the pool's exit would wait for them), each through its own cleanup, and none is left behind.
+    Ctrl-C in a terminal already interrupted them (one process group); SIGTERM sent to this process
+    alone did not, so those still running after a moment get SIGINT, and a hung one SIGTERM."""
+    procs = list(getattr(pool, "_processes", {}).values())  # public only from Python 3.14 (terminate_workers)
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
+        p.join(1.0)
+    for p in procs:
+        if p.is_alive():
+            os.kill(p.pid, signal.SIGINT)
+    deadline = time.monotonic() + JOB_GRACE_S
+    for p in procs:
+        p.join(max(0.0, deadline - time.monotonic()))
+        if p.is_alive():
+            p.terminate()
 
 
 @dataclass

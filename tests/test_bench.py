@@ -77,3 +77,67 @@ def test_bench_killed_mid_run_resumes_and_report_only_rewrites_the_report(tmp_pa
     assert main(["bench", "--suite", "smoke", "--scale", SCALE, "--out", str(out), "--report-only"]) == 0
     assert (out / "report.md").read_text() == report
     assert {p: p.stat().st_mtime_ns for p in (out / "pointmass").rglob("*") if p.is_file()} == stamps
+
+
+def _session_pids(sid: int) -> list[int]:
+    import psutil
+
+    out = []
+    for pid in psutil.pids():
+        try:
+            if os.getsid(pid) == sid:
+                out.append(pid)
+        except (ProcessLookupError, PermissionError):
+            pass
+    return out
+
+
+@pytest.mark.slow
+def test_sigterm_to_the_bench_alone_stops_its_job_processes_in_one_line(tmp_path):
+    """A scheduler's SIGTERM reaches the bench process only (not its spawned jobs): the bench stops them
+    through their own cleanup, prints one line and exits 130; nothing of the run keeps running."""
+    out = tmp_path / "bench"
+    proc = subprocess.Popen(_bench(out), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        deadline = time.time() + 300
+        while not list((out / "pointmass" / "pol").glob("*/metrics.jsonl")):
+            assert proc.poll() is None, proc.stderr.read()[-2000:]
+            assert time.time() < deadline, "training never started"
+            time.sleep(0.05)
+        assert len(_session_pids(proc.pid)) >= 3  # the bench and its two job processes
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=90)
+        assert proc.returncode == 130 and err.strip().splitlines()[-1] == "interrupted", err[-2000:]
+        deadline = time.time() + 10
+        while _session_pids(proc.pid) and time.time() < deadline:
+            time.sleep(0.1)
+        assert _session_pids(proc.pid) == []
+    finally:
+        if proc.poll() is None or _session_pids(proc.pid):
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert not (out / "report.md").exists()
+
+
+def test_a_job_process_whose_bench_was_killed_stops(tmp_path):
+    """SIGKILL leaves no chance to clean up: the job processes notice their parent is gone and stop."""
+    code = ("import multiprocessing as mp, time\n"
+            "from robolearn import pipeline\n"
+            "def job():\n"
+            "    pipeline._interrupt_when_parent_dies()\n"
+            "    time.sleep(120)\n"
+            "if __name__ == '__main__':\n"
+            "    p = mp.get_context('spawn').Process(target=job)\n"
+            "    p.start()\n"
+            "    print(p.pid, flush=True)\n"
+            "    time.sleep(120)\n")
+    script = tmp_path / "parent.py"
+    script.write_text(code)
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, env=ENV)
+    child = int(parent.stdout.readline())
+    import psutil
+
+    job = psutil.Process(child)
+    parent.kill()
+    parent.wait()
+    job.wait(timeout=20)  # psutil.TimeoutExpired if the job ran on
