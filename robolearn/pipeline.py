@@ -306,7 +306,10 @@ def _stop_jobs(pool: ProcessPoolExecutor) -> None:
         p.join(1.0)
     for p in procs:
         if p.is_alive():
-            os.kill(p.pid, signal.SIGINT)
+            try:
+                os.kill(p.pid, signal.SIGINT)
+            except ProcessLookupError:  # it ended in between
+                pass
     deadline = time.monotonic() + JOB_GRACE_S
     for p in procs:
         p.join(max(0.0, deadline - time.monotonic()))

@@ -121,23 +121,34 @@ def test_sigterm_to_the_bench_alone_stops_its_job_processes_in_one_line(tmp_path
 
 def test_a_job_process_whose_bench_was_killed_stops(tmp_path):
     """SIGKILL leaves no chance to clean up: the job processes notice their parent is gone and stop."""
-    code = ("import multiprocessing as mp, time\n"
+    ready = tmp_path / "ready"
+    code = ("import multiprocessing as mp, pathlib, sys, time\n"
             "from robolearn import pipeline\n"
-            "def job():\n"
+            "def job(ready):\n"
             "    pipeline._interrupt_when_parent_dies()\n"
-            "    time.sleep(120)\n"
+            "    pathlib.Path(ready).touch()\n"
+            "    time.sleep(300)\n"
             "if __name__ == '__main__':\n"
-            "    p = mp.get_context('spawn').Process(target=job)\n"
+            "    p = mp.get_context('spawn').Process(target=job, args=(sys.argv[1],))\n"
             "    p.start()\n"
             "    print(p.pid, flush=True)\n"
-            "    time.sleep(120)\n")
+            "    time.sleep(300)\n")
     script = tmp_path / "parent.py"
     script.write_text(code)
-    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, env=ENV)
-    child = int(parent.stdout.readline())
+    parent = subprocess.Popen([sys.executable, str(script), str(ready)], stdout=subprocess.PIPE, text=True, env=ENV)
     import psutil
 
-    job = psutil.Process(child)
-    parent.kill()
-    parent.wait()
-    job.wait(timeout=20)  # psutil.TimeoutExpired if the job ran on
+    job = psutil.Process(int(parent.stdout.readline()))
+    try:
+        deadline = time.time() + 120
+        while not ready.exists():  # the job runs (its imports take a while on a busy machine)
+            assert time.time() < deadline and job.is_running(), "the job never started"
+            time.sleep(0.05)
+        parent.kill()
+        parent.wait()
+        job.wait(timeout=60)  # psutil.TimeoutExpired if the job ran on (it sleeps 300 s)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+        if job.is_running():
+            job.kill()
