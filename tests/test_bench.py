@@ -24,6 +24,23 @@ def _bench(out, *extra) -> list[str]:
                         "--out", str(out), *extra]
 
 
+def _bench_until_training(out) -> subprocess.Popen:
+    """The smoke bench started in its own session (so a signal to the group reaches its job processes,
+    as a scheduler's kill does), returned once a head has started training."""
+    proc = subprocess.Popen(_bench(out), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        deadline = time.time() + 300
+        while not list((out / "pointmass" / "pol").glob("*/metrics.jsonl")):
+            assert proc.poll() is None, proc.stderr.read()[-2000:]
+            assert time.time() < deadline, "training never started"
+            time.sleep(0.05)
+    except BaseException:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
+    return proc
+
+
 def _rows(out) -> list[tuple]:
     rows = json.loads((out / "results.json").read_text())["rows"]
     return [(r["task"], r["encoder"], r["head"], r["episodes"], r["sim_faults"]) for r in rows]
@@ -41,15 +58,8 @@ def test_bad_task_name_is_one_line(tmp_path, capsys):
 @pytest.mark.slow
 def test_bench_killed_mid_run_resumes_and_report_only_rewrites_the_report(tmp_path, capsys):
     out = tmp_path / "bench"
-    # Its own session, so that kill -9 reaches the job processes too (as a scheduler kills a job).
-    proc = subprocess.Popen(_bench(out), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+    proc = _bench_until_training(out)
     try:
-        deadline = time.time() + 300
-        while not list((out / "pointmass" / "pol").glob("*/metrics.jsonl")):
-            assert proc.poll() is None, proc.stderr.read()[-2000:]
-            assert time.time() < deadline, "training never started"
-            time.sleep(0.05)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     finally:
@@ -97,14 +107,8 @@ def test_sigterm_to_the_bench_alone_stops_its_job_processes_in_one_line(tmp_path
     """A scheduler's SIGTERM reaches the bench process only (not its spawned jobs): the bench stops them
     through their own cleanup, prints one line and exits 130; nothing of the run keeps running."""
     out = tmp_path / "bench"
-    proc = subprocess.Popen(_bench(out), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+    proc = _bench_until_training(out)
     try:
-        deadline = time.time() + 300
-        while not list((out / "pointmass" / "pol").glob("*/metrics.jsonl")):
-            assert proc.poll() is None, proc.stderr.read()[-2000:]
-            assert time.time() < deadline, "training never started"
-            time.sleep(0.05)
         assert len(_session_pids(proc.pid)) >= 3  # the bench and its two job processes
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=90)

@@ -45,14 +45,12 @@ def run(kind, procs):
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
     ps = [ctx.Process(target=_child, args=(kind, q)) for _ in range(procs)]
-    t = time.perf_counter()
     for p in ps:
         p.start()
     out = [q.get() for _ in ps]
     for p in ps:
         p.join()
-    wall = time.perf_counter() - t
-    return sum(n for n, _ in out), sum(c for _, c in out) / len(out), wall, [1e3 * c / n for n, c in out]
+    return [1e3 * c / n for n, c in out]  # CPU ms per unit of work, per process
 
 
 if __name__ == "__main__":
@@ -60,7 +58,6 @@ if __name__ == "__main__":
     print("| work | 1 process: cpu ms per unit | 2 at once: cpu ms per unit (each) | ratio |")
     print("| --- | --- | --- | --- |")
     for kind in ("python", "numpy", "envs render off", "envs render on"):
-        _, _, _, one = run(kind, 1)
-        _, _, _, two = run(kind, 2)
+        one, two = run(kind, 1), run(kind, 2)
         print(f"| {kind} | {one[0]:.4f} | {two[0]:.4f}, {two[1]:.4f} | {sum(two) / 2 / one[0]:.2f} |", flush=True)
     print(f"load average {os.getloadavg()[0]:.2f}")
