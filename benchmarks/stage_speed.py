@@ -35,6 +35,7 @@ os.environ.setdefault("TQDM_DISABLE", "1")  # before tqdm is imported
 
 import robolearn.rendering  # noqa: E402,F401  (MUJOCO_GL before mujoco)
 
+import functools  # noqa: E402
 import json  # noqa: E402
 import subprocess
 import sys
@@ -78,7 +79,9 @@ class Args:
     rollout_size: int = 64
     """Image size of the rollout and render stages."""
     layouts: list[str] = field(default_factory=lambda: ["1x1", "2x1", "2xauto"])
-    """Rollout rows: workers x envs per worker (`auto`: the evaluator's default)."""
+    """Rollout rows: workers x envs per worker (`auto`: the evaluator's default); more than one worker
+    runs as independent loops, as `robolearn eval` does on a CPU, or with `-lockstep` (e.g. 2x8-lockstep)
+    as one batch stepped from this process."""
     repeats: int = 1
     """Rollout rows: evaluator runs, each after its own plain loop, pooled."""
     out: Optional[Path] = None
@@ -318,6 +321,7 @@ def plain_loop(env_id: str, kwargs: dict, episodes: int, seed: int, policy=None)
 
 
 def rollout_stage(args: Args, env_id: str, policy_dir: Optional[Path] = None) -> None:
+    from robolearn.evaluation.loops import run_loops
     from robolearn.evaluation.rollouts import EnvRunner
     from robolearn.policies.policy import Policy
 
@@ -331,7 +335,8 @@ def rollout_stage(args: Args, env_id: str, policy_dir: Optional[Path] = None) ->
     seed = 100_000
     episodes = args.episodes if env_id.startswith("robolearn/") else max(2, args.episodes // 4)
     for layout in args.layouts:
-        w, _, k = layout.partition("x")
+        shape, _, mode = layout.partition("-")
+        w, _, k = shape.partition("x")
         t = dict.fromkeys(["n", "wall", "cpu", "start", "steps", "ewall", "ecpu", "estart", "main", "workers"], 0.0)
         ratios = []
         # The plain loop again before every evaluator run, `--repeats` times: on a shared machine the
@@ -339,8 +344,13 @@ def rollout_stage(args: Args, env_id: str, policy_dir: Optional[Path] = None) ->
         # drift falls on both sides of the ratio.
         for _ in range(args.repeats):
             n, clock, plain_startup = plain_loop(env_id, kwargs, episodes, seed, policy)
-            r = EnvRunner(env_id, kwargs, range(episodes), seed, workers=int(w), expert=policy is None,
-                          desc=f"{env_id} {layout}", envs_per_worker=None if k == "auto" else int(k)).run(policy)
+            runner = EnvRunner(env_id, kwargs, range(episodes), seed, workers=int(w), expert=policy is None,
+                               desc=f"{env_id} {layout}", envs_per_worker=None if k == "auto" else int(k))
+            if runner.workers > 1 and mode != "lockstep":  # what `robolearn eval` does with a CPU policy
+                load = None if policy is None else functools.partial(Policy.load, policy_dir)
+                r = run_loops(runner, load)
+            else:
+                r = runner.run(policy)
             cpu = r["main_cpu_seconds"] + r["worker_cpu_seconds"]
             ratios.append((r["env_steps"] / cpu) / (n / clock.cpu))
             for key, v in (("n", n), ("wall", clock.wall), ("cpu", clock.cpu), ("start", plain_startup),
@@ -350,7 +360,8 @@ def rollout_stage(args: Args, env_id: str, policy_dir: Optional[Path] = None) ->
                 t[key] += v
         nw, nk = r["workers"], r["envs_per_worker"]
         steady = (t["steps"] / (t["ecpu"] - t["estart"])) / (t["n"] / (t["cpu"] - t["start"]))
-        row(f"rollouts {env_id.split('/')[-1]} {what} {nw}x{nk}", "env steps",
+        kind = "" if nw == 1 else " lockstep" if mode == "lockstep" else " loops"
+        row(f"rollouts {env_id.split('/')[-1]} {what} {nw}x{nk}{kind}", "env steps",
             (t["steps"] / t["ewall"], t["steps"] / t["ecpu"]), (nw * t["n"] / t["wall"], t["n"] / t["cpu"]),
             f"main {1e3 * t['main'] / t['steps']:.2f} + workers {1e3 * t['workers'] / t['steps']:.2f} cpu ms/step, "
             f"limit: plain loop {1e3 * t['cpu'] / t['n']:.2f}; start-up {t['estart'] / args.repeats:.2f} s cpu "

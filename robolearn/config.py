@@ -148,11 +148,15 @@ class EvalConfig:
     seed: int = 100_000
     """Base seed; kept disjoint from collection seeds (which start at 0)."""
     workers: int = 2
-    """Parallel env processes (gymnasium AsyncVectorEnv, spawn)."""
+    """Parallel processes. On a CPU each is an independent loop: its own copy of the policy and its
+    envs, taking the next episode when one ends (no core waits for another)."""
     envs_per_worker: Optional[int] = None
-    """Envs each worker steps in turn: one message per step carries them all and the policy acts for
-    every env in one batch. Default: episodes / workers, at most 8 (1 for robosuite and MetaWorld,
-    whose steps dwarf a message while each env costs ~1 s of start-up and its memory)."""
+    """Envs each worker steps in turn, the policy acting for them in one batch. Default: episodes /
+    workers, at most 8 (1 for robosuite and MetaWorld, whose steps dwarf a batch's savings while each
+    env costs ~1 s of start-up and its memory)."""
+    lockstep: bool = False
+    """Step every worker's envs as one batch with the policy in this process (gymnasium
+    AsyncVectorEnv): the layout for a policy on a GPU, used there whatever this says."""
     videos: int = 2
     """Episodes recorded to MP4."""
     out: Path = Path("runs/eval")

@@ -222,8 +222,9 @@ def test_policy_path_defaults_batching_and_resets(tmp_path, monkeypatch):
 
     fake = _RecordingPolicy()
     monkeypatch.setattr(evaluate_mod, "_load_policy", lambda path, device: fake)
+    # --lockstep: the two workers' envs as one batch, the policy in this process.
     r = evaluate(_cfg(tmp_path, policy=str(tmp_path / "pol"), episodes=4, workers=2, envs_per_worker=1, horizon=8,
-                      image_size=None, max_fault_rate=1.0))
+                      image_size=None, max_fault_rate=1.0, lockstep=True))
 
     # env id and kwargs come from the policy; cfg.horizon is added on top.
     assert r["env"] == fake.env_id and r["env_kwargs"] == {"image_size": 24, "cameras": ["top"], "horizon": 8}
@@ -306,3 +307,60 @@ def test_only_the_cameras_the_policy_reads_are_rendered(tmp_path, monkeypatch):
     r = evaluate(_cfg(tmp_path, policy=str(tmp_path / "pol"), episodes=1, workers=1, horizon=2, image_size=None))
     assert r["env_kwargs"]["cameras"] == ["side"]
     assert fake.batches and all(keys == ["side_image"] for keys in fake.batches)
+
+
+# --------------------------------------------------------------------- independent loops, interrupted
+def _session(sid: int) -> list[int]:
+    import os
+
+    import psutil
+
+    out = []
+    for pid in psutil.pids():
+        try:
+            if os.getsid(pid) == sid:
+                out.append(pid)
+        except (ProcessLookupError, PermissionError):
+            pass
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["ctrl-c", "kill -9"])
+def test_interrupted_evaluation_leaves_no_loop_running(tmp_path, how):
+    """`robolearn eval --workers 2` runs two loop processes. Ctrl-C: exit 130, "interrupted", no
+    results.json, the loops gone. The evaluation killed with SIGKILL: its loops notice and exit."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "eval"
+    cmd = [sys.executable, "-m", "robolearn.cli", "eval", "--policy", "expert", "--env", "robolearn/BlockPush-v0",
+           "--episodes", "2000", "--workers", "2", "--videos", "0", "--wandb", "disabled", "--out", str(out)]
+    proc = subprocess.Popen(cmd, env=dict(os.environ, TQDM_DISABLE="1"), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        # The evaluation, its two loops and the spawn machinery's resource tracker.
+        while len(_session(proc.pid)) < 4:
+            assert proc.poll() is None, proc.stderr.read()[-2000:]
+            assert time.time() < deadline, "the loops never started"
+            time.sleep(0.1)
+        time.sleep(2)  # the loops are rolling out
+        if how == "ctrl-c":
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=60)
+            assert proc.returncode == 130 and err.strip().splitlines()[-1] == "interrupted", err[-2000:]
+        else:
+            proc.kill()
+            proc.wait()
+        deadline = time.time() + 20
+        while _session(proc.pid) and time.time() < deadline:
+            time.sleep(0.1)
+        assert _session(proc.pid) == []
+    finally:
+        if _session(proc.pid):
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert not (out / "results.json").exists()

@@ -183,17 +183,46 @@ class _Tally:
         return sum(r["success"] for r in self.records.values()) / max(len(self.records), 1)
 
 
+class EpisodeList:
+    """The episodes of a run handed out in order (this process's share, or a shard's).
+
+    `first(n_envs)` places the first ones at env (episode index mod envs), as in the unsharded
+    evaluation, so a shard's episodes sit in the rows of the policy's batch they have there;
+    `next()` gives the next index, or None when none is left."""
+
+    def __init__(self, episodes: Sequence[int]):
+        self.todo = list(episodes)
+        self._next = 0
+
+    def first(self, n_envs: int) -> dict[int, int]:
+        self._next = min(n_envs, len(self.todo))
+        return {self.todo[p] % n_envs: self.todo[p] for p in range(self._next)}
+
+    def next(self) -> Optional[int]:
+        if self._next >= len(self.todo):
+            return None
+        self._next += 1
+        return self.todo[self._next - 1]
+
+    def finish(self, success: bool) -> None:
+        """An episode ended (the shared source counts them for the main process's progress bar)."""
+
+
 class EnvRunner:
     """Rolls episodes `episodes` (global indices; episode i has seed `seed + i`) out in `env_id` on
     `workers` processes with `envs_per_worker` envs each (None: `pool.envs_per_worker`, every worker's
     share of the episodes at once, capped; planned for `plan_episodes` if given), recording frames of
-    the episodes numbered below `videos`."""
+    the episodes numbered below `videos`. `source` (default: `EpisodeList(episodes)`) hands the
+    episodes out; independent loops share one (robolearn.evaluation.loops)."""
 
     def __init__(self, env_id: str, env_kwargs: dict, episodes: Sequence[int], seed: int, workers: int = 1,
                  videos: int = 0, expert: bool = False, desc: Optional[str] = None,
-                 envs_per_worker: Optional[int] = None, plan_episodes: Optional[int] = None):
+                 envs_per_worker: Optional[int] = None, plan_episodes: Optional[int] = None,
+                 source=None, progress: bool = True):
         self.env_id, self.env_kwargs = env_id, dict(env_kwargs)
         self.todo = list(episodes)
+        self.source = source
+        self.progress = progress
         self.seed, self.videos, self.expert = int(seed), int(videos), bool(expert)
         # A shard plans its envs for the whole evaluation (`plan_episodes`): the policy's batches then
         # have the unsharded size, so float results, and the shards' merge, match it exactly.
@@ -217,11 +246,13 @@ class EnvRunner:
         main_cpu_seconds, worker_cpu_seconds   CPU time of this process and of the env workers
                      over the rollout (from the first reset: process start excluded)
         startup_cpu_seconds   the part of both spent in the first reset, where every env opens its
-                     GL context and renders its first frame (per env, so it grows with envs)"""
+                     GL context and renders its first frame (per env, so it grows with envs)
+        rollout_started, rollout_ended   time.monotonic() at the first reset and at the end (one
+                     clock for every process of the machine: independent loops are timed together)"""
         if policy is None and not self.expert:
             raise RobolearnError("internal: EnvRunner.run needs a policy, or expert=True")
         todo, n_envs = self.todo, self.n_envs
-        seeds = [self.seed + i for i in todo]
+        source = self.source if self.source is not None else EpisodeList(todo)
         env_fn = functools.partial(make_eval_env, self.env_id, self.env_kwargs, self.expert)
         # Sampling policies (diffusion, VQ-BeT) draw their noise from one generator per episode, seeded
         # with the episode's seed: same seed, same rollout, whichever episodes run beside it (shards).
@@ -233,27 +264,27 @@ class EnvRunner:
             if head is not None and hasattr(head, "noise_shape") and head.noise_shape(1) is not None:
                 head_noise = head
 
-        def new_episode(p: int) -> _Episode:
-            g = torch.Generator(device=gen_device).manual_seed(seeds[p]) if head_noise is not None else None
-            return _Episode(todo[p], seeds[p], todo[p] < self.videos, g)
+        def new_episode(index: int) -> _Episode:
+            seed = self.seed + index
+            g = torch.Generator(device=gen_device).manual_seed(seed) if head_noise is not None else None
+            return _Episode(index, seed, index < self.videos, g)
 
         t_start = time.perf_counter()
         tally = _Tally()
         counted_steps = 0
         envs = pool.EnvPool(env_fn, self.workers, self.per_worker)
         closed_cleanly = False
-        bar = tqdm(total=len(todo), desc=self.desc, unit="ep", dynamic_ncols=True)
+        bar = tqdm(total=len(todo), desc=self.desc, unit="ep", dynamic_ncols=True,
+                   **({} if self.progress else {"disable": True}))
         try:
             fps = envs.control_hz()
-            t_rollout = time.perf_counter()
+            t_rollout, started = time.perf_counter(), time.monotonic()
             # CPU seconds beside wall time: what the rollout costs whatever else the machine runs.
             cpu_main, cpu_workers = time.process_time(), _worker_cpu(envs)
-            # The first episodes go to env (episode index mod envs), as in the unsharded evaluation, so a
-            # shard's episodes sit in the rows of the policy's batch they have there. Envs without an
-            # episode (workers x envs per worker need not divide the count) park at once.
-            first = min(n_envs, len(todo))
-            slot = {todo[p] % n_envs: p for p in range(first)}
-            obs, infos = envs.reset([seeds[slot[j]] if j in slot else IDLE for j in range(n_envs)])
+            # The first episodes go to the envs the source places them at. Envs without an episode
+            # (workers x envs per worker need not divide the count) park at once.
+            slot = source.first(n_envs)
+            obs, infos = envs.reset([self.seed + slot[j] if j in slot else IDLE for j in range(n_envs)])
             # Each env's first reset opens its GL context and builds its renderer: start-up, paid per env.
             startup_cpu = time.process_time() - cpu_main + _worker_cpu(envs) - cpu_workers
             image_keys = [k for k in obs if k.endswith("_image")]
@@ -263,11 +294,9 @@ class EnvRunner:
             episodes: list[Optional[_Episode]] = [new_episode(slot[j]) if j in slot else None for j in range(n_envs)]
             fresh = np.ones(n_envs, dtype=bool)  # env j's obs is the first of an episode
             ended = np.zeros(n_envs, dtype=bool)  # env j's episode ended: the next step() resets it
-            next_index = first
             next_seeds: Optional[list] = None
-            done = 0
 
-            while done < len(todo):
+            while any(ep is not None for ep in episodes):
                 for j in np.flatnonzero(fresh):
                     ep = episodes[j]
                     if ep is None:
@@ -304,20 +333,20 @@ class EnvRunner:
                     if not (terminated[j] or truncated[j]):
                         continue
                     tally.finish(ep, info, bool(truncated[j]))
-                    done += 1
+                    source.finish(tally.records[ep.index]["success"])
                     bar.update(1)
                     bar.set_postfix(success=f"{tally.success_rate():.2f}")
                     ended[j] = True
-                    if next_index < len(todo):
-                        episodes[j] = new_episode(next_index)
-                        new_seeds[j] = seeds[next_index]
-                        next_index += 1
+                    index = source.next()
+                    if index is not None:
+                        episodes[j] = new_episode(index)
+                        new_seeds[j] = self.seed + index
                     else:
                         episodes[j] = None
                         new_seeds[j] = IDLE
-                if any(s is not None for s in new_seeds) and done < len(todo):
+                if any(s is not None for s in new_seeds) and any(ep is not None for ep in episodes):
                     next_seeds = new_seeds  # applied before the next step, whose autoreset takes them
-            t_end = time.perf_counter()
+            t_end, ended_at = time.perf_counter(), time.monotonic()
             cpu_main, cpu_workers = time.process_time() - cpu_main, _worker_cpu(envs) - cpu_workers
             closed_cleanly = True
         finally:
@@ -331,9 +360,9 @@ class EnvRunner:
             except Exception:  # closing must not mask the error that got us here
                 if closed_cleanly:
                     raise
-        return {"records": [tally.records[i] for i in todo], "clips": sorted(tally.clips), "fps": fps,
+        return {"records": [tally.records[i] for i in sorted(tally.records)], "clips": sorted(tally.clips), "fps": fps,
                 "workers": self.workers, "envs_per_worker": self.per_worker,
                 "sim_faults": tally.faults, "first_fault": tally.first_fault, "env_steps": counted_steps,
                 "rollout_seconds": t_end - t_rollout, "wall_seconds": t_end - t_start,
                 "main_cpu_seconds": cpu_main, "worker_cpu_seconds": cpu_workers,
-                "startup_cpu_seconds": startup_cpu}
+                "startup_cpu_seconds": startup_cpu, "rollout_started": started, "rollout_ended": ended_at}

@@ -1,0 +1,165 @@
+"""Rollouts as independent loops: `workers` processes, each with its own copy of the policy and its
+own envs, each rolling out its fixed share of the episodes (every `workers`-th).
+
+Why not the lockstep batch (robolearn.evaluation.pool) whenever the policy runs on a CPU: there every
+step waits at one barrier for the slower worker and for the main process's policy forward, so the
+cores sit idle between steps. Measured on 2 quiet cores (benchmarks/results/stage_speed/
+rollouts_quiet.md): the lockstep evaluator reached 0.66-0.83 of two plain env loops, while two
+independent processes doing the same work scale at 0.94-1.12. Here each process is a plain loop (an
+`EnvRunner` with its envs in-process) and nothing is waited for until the end.
+
+Outcomes do not depend on the layout: episode i has seed `seed + i` and a sampling policy's noise
+comes from a generator seeded with it. A batched forward's rounding depends on the rows beside an
+episode, so action digests can differ in the last bits from another layout's (as between shards);
+the same layout gives the same digests.
+
+A GPU policy keeps the lockstep batch (one process owns the device and batches every env).
+"""
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import multiprocessing as mp
+import os
+import signal
+import threading
+import time
+from typing import Any, Callable, Optional
+
+from tqdm.auto import tqdm
+
+from robolearn.evaluation.rollouts import EnvRunner, EpisodeList, _fault_order
+
+POLL_S = 0.2
+"""How often the main process refreshes the progress bar while the loops run."""
+
+_shared: dict = {}
+"""In a loop process: the counters the pool's initializer handed it (see _init_loop)."""
+
+
+class LoopShare(EpisodeList):
+    """Loop `index`'s episodes: those whose index is `index` mod `loops`; the first ones placed at env
+    (index // loops) mod envs, as in the whole evaluation, so a shard's episodes sit in the loop and
+    batch row they have there; each finished one counted for the evaluation process's progress bar.
+
+    Fixed shares, not a shared queue: which loop, env and policy-batch row an episode gets then never
+    depends on timing, so the same command gives the same actions bit for bit (a batched forward's
+    rounding depends on the row); interleaving keeps the shares' lengths alike."""
+
+    def __init__(self, todo: list[int], index: int, loops: int, finished, succeeded):
+        super().__init__([i for i in todo if i % loops == index])
+        self.loops = loops
+        self.finished, self.succeeded = finished, succeeded
+
+    def first(self, n_envs: int) -> dict[int, int]:
+        self._next = min(n_envs, len(self.todo))
+        return {(i // self.loops) % n_envs: i for i in self.todo[:self._next]}
+
+    def finish(self, success: bool) -> None:
+        with self.finished.get_lock():
+            self.finished.value += 1
+            self.succeeded.value += int(success)
+
+
+def _watch_parent() -> None:
+    """A loop whose evaluation process is gone (even killed with SIGKILL) exits rather than roll on."""
+    parent = mp.parent_process()
+    if parent is None:
+        return
+
+    def watch():
+        parent.join()
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _init_loop(finished, succeeded, threads: int, logs) -> None:
+    # Ctrl-C and SIGTERM are handled once, by the evaluation process, which then terminates the loops.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _watch_parent()
+    # Log records (simulator faults, warnings) go to the evaluation process, which logs them as its own.
+    root = logging.getLogger()
+    root.handlers[:] = [logging.handlers.QueueHandler(logs)]
+    root.setLevel(logging.INFO)
+    import torch
+
+    torch.set_num_threads(threads)
+    _shared["counters"] = finished, succeeded
+
+
+def _loop(index: int, loops: int, runner_kwargs: dict, load_policy: Optional[Callable[[], Any]]) -> dict:
+    """Loop `index` of `loops`: its share of the episodes, its envs in this process, its own policy."""
+    share = LoopShare(runner_kwargs["episodes"], index, loops, *_shared["counters"])
+    runner = EnvRunner(**runner_kwargs, workers=1, source=share, progress=False)
+    return runner.run(None if load_policy is None else load_policy())
+
+
+def _merge(runs: list[dict], startup_seconds: float) -> dict:
+    """The loops' results as one `EnvRunner.run` result (records in episode order; CPU summed)."""
+    records = sorted((r for run in runs for r in run["records"]), key=lambda r: r["episode"])
+    faults = [run["first_fault"] for run in runs if run["first_fault"] is not None]
+    started = min(run["rollout_started"] for run in runs)
+    ended = max(run["rollout_ended"] for run in runs)
+    return {"records": records, "clips": sorted(c for run in runs for c in run["clips"]), "fps": runs[0]["fps"],
+            "sim_faults": sum(run["sim_faults"] for run in runs),
+            "first_fault": min(faults, key=_fault_order) if faults else None,
+            "env_steps": sum(run["env_steps"] for run in runs),
+            "rollout_seconds": ended - started, "wall_seconds": startup_seconds + ended - started,
+            # Each loop is a plain loop: its envs and its policy share the process.
+            "main_cpu_seconds": 0.0, "worker_cpu_seconds": sum(run["main_cpu_seconds"] for run in runs),
+            "startup_cpu_seconds": sum(run["startup_cpu_seconds"] for run in runs),
+            "rollout_started": started, "rollout_ended": ended}
+
+
+def _relay_logs(logs) -> None:
+    """In the evaluation process: the loops' log records, handled by this process's loggers."""
+    while (record := logs.get()) is not None:
+        logger = logging.getLogger(record.name)
+        if logger.isEnabledFor(record.levelno):
+            logger.handle(record)
+
+
+def run_loops(runner: EnvRunner, load_policy: Optional[Callable[[], Any]], threads: int = 1) -> dict:
+    """`runner`'s evaluation as `runner.workers` independent loops of `runner.per_worker` envs each;
+    `load_policy` (picklable; None for the expert) builds each loop's copy of the policy. Returns what
+    `runner.run` returns, with `workers` and `envs_per_worker` of this layout."""
+    ctx = mp.get_context("spawn")  # OpenGL contexts and torch's threads do not survive fork
+    todo = list(runner.todo)
+    finished, succeeded = ctx.Value("l", 0), ctx.Value("l", 0)
+    kwargs = {"env_id": runner.env_id, "env_kwargs": runner.env_kwargs, "episodes": todo, "seed": runner.seed,
+              "videos": runner.videos, "expert": runner.expert, "envs_per_worker": runner.per_worker}
+    t0 = time.monotonic()
+    logs = ctx.Queue()
+    relay = threading.Thread(target=_relay_logs, args=(logs,), name="loop-logs", daemon=True)
+    relay.start()
+    # Loops with a share: a shard's few episodes may leave some without any.
+    busy = sorted({i % runner.workers for i in todo})
+    loops = ctx.Pool(len(busy), initializer=_init_loop,
+                     initargs=(finished, succeeded, threads, logs))
+    bar = tqdm(total=len(todo), desc=runner.desc, unit="ep", dynamic_ncols=True, **({} if runner.progress else {"disable": True}))
+    ok = False
+    try:
+        w = runner.workers
+        pending = loops.starmap_async(_loop, [(i, w, kwargs, load_policy) for i in busy], chunksize=1)
+        while not pending.ready():
+            pending.wait(POLL_S)
+            done = finished.value
+            if done > bar.n:
+                bar.update(done - bar.n)
+                bar.set_postfix(success=f"{succeeded.value / done:.2f}")
+        runs = pending.get()
+        ok = True
+    finally:
+        bar.close()
+        if ok:
+            loops.close()
+        else:  # an error in a loop, or Ctrl-C: never leave processes behind
+            loops.terminate()
+        loops.join()
+        logs.put(None)
+        relay.join()
+    # Start-up: spawning the loops, importing torch and the env, loading the policy, before the first reset.
+    out = _merge(runs, startup_seconds=min(run["rollout_started"] for run in runs) - t0)
+    out.update(workers=runner.workers, envs_per_worker=runner.per_worker)
+    return out
