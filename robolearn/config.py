@@ -148,8 +148,8 @@ class EvalConfig:
     seed: int = 100_000
     """Base seed; kept disjoint from collection seeds (which start at 0)."""
     workers: int = 2
-    """Parallel processes. On a CPU each is an independent loop: its own copy of the policy and its
-    envs, taking the next episode when one ends (no core waits for another)."""
+    """Parallel processes. On a CPU each is an independent loop with its own copy of the policy and
+    its own envs, rolling out every N-th episode (no core waits for another)."""
     envs_per_worker: Optional[int] = None
     """Envs each worker steps in turn, the policy acting for them in one batch. Default: episodes /
     workers, at most 8 (1 for robosuite and MetaWorld, whose steps dwarf a batch's savings while each
