@@ -4,7 +4,7 @@ Determinism: attempt i uses seed cfg.seed + i for the env reset and, through `ex
 expert stream independent of the reset's (DART noise, `expert_noise`, has a third stream), so an
 attempt's outcome depends on its seed only. The kept episodes are the first `episodes` successful
 attempts in seed order, so the file is the same for any number of workers: workers finish attempts
-in any order, `Pool.imap` hands results back in seed order, and attempts past the last needed one
+in any order, results are handed back in seed order, and attempts past the last needed one
 are discarded.
 
 Workers are processes started with `spawn` (OpenGL contexts do not survive `fork`); each makes its
@@ -13,9 +13,11 @@ env once and reuses it across attempts.
 from __future__ import annotations
 
 import inspect
+import itertools
 import math
 import multiprocessing as mp
 import sys
+from collections import deque
 from pathlib import Path
 from typing import Iterator
 
@@ -123,8 +125,19 @@ def _attempts(spec: dict, seeds: range, workers: int) -> Iterator[dict]:
         return
     ctx = mp.get_context("spawn")
     pool = ctx.Pool(workers)
+    # At most 2 attempts per worker submitted ahead, not `Pool.imap` over every seed: imap's feeder
+    # thread fills the workers' pipe with the whole seed range, and terminating the pool while it is
+    # blocked there can deadlock (CI hung in `Pool.terminate`, the feeder waiting on the queue's lock).
+    ahead: deque = deque()
+    todo = iter(seeds)
     try:
-        yield from pool.imap(_worker_attempt, ((spec, s) for s in seeds), chunksize=1)
+        for s in itertools.islice(todo, 2 * workers):
+            ahead.append(pool.apply_async(_worker_attempt, ((spec, s),)))
+        while ahead:
+            result = ahead.popleft().get()
+            for s in itertools.islice(todo, 1):
+                ahead.append(pool.apply_async(_worker_attempt, ((spec, s),)))
+            yield result
     finally:
         pool.terminate()  # attempts still running past the last needed one are not wanted
         pool.join()
