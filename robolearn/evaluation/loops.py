@@ -21,21 +21,21 @@ import logging
 import logging.handlers
 import multiprocessing as mp
 import os
+import pickle
+import queue
 import signal
 import threading
 import time
+import traceback
 from typing import Any, Callable, Optional
 
 from tqdm.auto import tqdm
 
+from robolearn.errors import RobolearnError
 from robolearn.evaluation.rollouts import EnvRunner, EpisodeList, _fault_order
 
 POLL_S = 0.2
 """How often the main process refreshes the progress bar while the loops run."""
-
-_shared: dict = {}
-"""In a loop process: the counters the pool's initializer handed it (see _init_loop)."""
-
 
 class LoopShare(EpisodeList):
     """Loop `index`'s episodes: those whose index is `index` mod `loops`; the first ones placed at env
@@ -74,25 +74,30 @@ def _watch_parent() -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def _init_loop(finished, succeeded, threads: int, logs) -> None:
-    # Ctrl-C and SIGTERM are handled once, by the evaluation process, which then terminates the loops.
+def _loop_main(index: int, loops: int, runner_kwargs: dict, load_policy: Optional[Callable[[], Any]],
+               finished, succeeded, threads: int, logs, results) -> None:
+    """Loop process `index` of `loops`: its share of the episodes, its envs in this process, its own
+    policy; puts (index, True, result) or (index, False, error) on `results`."""
+    # Ctrl-C and SIGTERM are handled once, by the evaluation process, which then kills the loops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _watch_parent()
     # Log records (simulator faults, warnings) go to the evaluation process, which logs them as its own.
     root = logging.getLogger()
     root.handlers[:] = [logging.handlers.QueueHandler(logs)]
     root.setLevel(logging.INFO)
-    import torch
+    try:
+        import torch
 
-    torch.set_num_threads(threads)
-    _shared["counters"] = finished, succeeded
-
-
-def _loop(index: int, loops: int, runner_kwargs: dict, load_policy: Optional[Callable[[], Any]]) -> dict:
-    """Loop `index` of `loops`: its share of the episodes, its envs in this process, its own policy."""
-    share = LoopShare(runner_kwargs["episodes"], index, loops, *_shared["counters"])
-    runner = EnvRunner(**runner_kwargs, workers=1, source=share, progress=False)
-    return runner.run(None if load_policy is None else load_policy())
+        torch.set_num_threads(threads)
+        share = LoopShare(runner_kwargs["episodes"], index, loops, finished, succeeded)
+        runner = EnvRunner(**runner_kwargs, workers=1, source=share, progress=False)
+        results.put((index, True, runner.run(None if load_policy is None else load_policy())))
+    except Exception as e:  # to the evaluation process, which raises it (RobolearnError: one line)
+        try:
+            pickle.dumps(e)
+        except Exception:
+            e = RuntimeError(f"loop {index}: {type(e).__name__}: {e}\n{traceback.format_exc()}")
+        results.put((index, False, e))
 
 
 def _merge(runs: list[dict], startup_seconds: float) -> dict:
@@ -133,32 +138,53 @@ def run_loops(runner: EnvRunner, load_policy: Optional[Callable[[], Any]], threa
     logs = ctx.Queue()
     relay = threading.Thread(target=_relay_logs, args=(logs,), name="loop-logs", daemon=True)
     relay.start()
-    # Loops with a share: a shard's few episodes may leave some without any.
+    # Loops with a share: a shard's few episodes may leave some without any. Plain processes, not a
+    # Pool: terminating a Pool mid-task can deadlock on its queues' locks (seen in CI); a loop that
+    # is killed here holds nothing the evaluation process waits on.
     busy = sorted({i % runner.workers for i in todo})
-    loops = ctx.Pool(len(busy), initializer=_init_loop,
-                     initargs=(finished, succeeded, threads, logs))
+    results = ctx.Queue()
+    procs = {i: ctx.Process(target=_loop_main, name=f"eval-loop-{i}", daemon=True,
+                            args=(i, runner.workers, kwargs, load_policy, finished, succeeded, threads, logs, results))
+             for i in busy}
     bar = tqdm(total=len(todo), desc=runner.desc, unit="ep", dynamic_ncols=True, **({} if runner.progress else {"disable": True}))
     ok = False
+    runs: dict[int, dict] = {}
     try:
-        w = runner.workers
-        pending = loops.starmap_async(_loop, [(i, w, kwargs, load_policy) for i in busy], chunksize=1)
-        while not pending.ready():
-            pending.wait(POLL_S)
+        for p in procs.values():
+            p.start()
+        while len(runs) < len(procs):
+            try:
+                index, good, payload = results.get(timeout=POLL_S)
+            except queue.Empty:
+                dead = [i for i, p in procs.items() if i not in runs and p.exitcode is not None]
+                if dead and results.empty():
+                    raise RobolearnError(f"evaluation loop {dead[0]} died (exit code {procs[dead[0]].exitcode}) "
+                                         "before returning its episodes")
+            else:
+                if not good:
+                    raise payload
+                runs[index] = payload
             done = finished.value
             if done > bar.n:
                 bar.update(done - bar.n)
                 bar.set_postfix(success=f"{succeeded.value / done:.2f}")
-        runs = pending.get()
         ok = True
     finally:
         bar.close()
+        if not ok:  # an error in a loop, or Ctrl-C: never leave processes behind
+            for p in procs.values():
+                if p.is_alive():
+                    p.kill()
+            # A killed loop may have left these queues' pipes half written: do not wait on them at exit.
+            results.cancel_join_thread()
+            logs.cancel_join_thread()
+        for p in procs.values():
+            if p.pid is not None:
+                p.join()
         if ok:
-            loops.close()
-        else:  # an error in a loop, or Ctrl-C: never leave processes behind
-            loops.terminate()
-        loops.join()
-        logs.put(None)
-        relay.join()
+            logs.put(None)
+            relay.join()
+    runs = [runs[i] for i in busy]
     # Start-up: spawning the loops, importing torch and the env, loading the policy, before the first reset.
     out = _merge(runs, startup_seconds=min(run["rollout_started"] for run in runs) - t0)
     out.update(workers=runner.workers, envs_per_worker=runner.per_worker)
