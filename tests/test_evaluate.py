@@ -339,8 +339,10 @@ def test_interrupted_evaluation_leaves_no_loop_running(tmp_path, how):
     out = tmp_path / "eval"
     cmd = [sys.executable, "-m", "robolearn.cli", "eval", "--policy", "expert", "--env", "robolearn/BlockPush-v0",
            "--episodes", "2000", "--workers", "2", "--videos", "0", "--wandb", "disabled", "--out", str(out)]
+    # SIGINT as a terminal gives it: a test run started in the background inherits SIGINT ignored.
     proc = subprocess.Popen(cmd, env=dict(os.environ, TQDM_DISABLE="1"), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.time() + 120
         # The evaluation, its two loops and the spawn machinery's resource tracker.
