@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from processes import session_pids
 from robolearn.cli import main
 
 ROBOLEARN = [sys.executable, "-m", "robolearn.cli"]
@@ -89,19 +90,6 @@ def test_bench_killed_mid_run_resumes_and_report_only_rewrites_the_report(tmp_pa
     assert {p: p.stat().st_mtime_ns for p in (out / "pointmass").rglob("*") if p.is_file()} == stamps
 
 
-def _session_pids(sid: int) -> list[int]:
-    import psutil
-
-    out = []
-    for pid in psutil.pids():
-        try:
-            if os.getsid(pid) == sid:
-                out.append(pid)
-        except (ProcessLookupError, PermissionError):
-            pass
-    return out
-
-
 @pytest.mark.slow
 def test_sigterm_to_the_bench_alone_stops_its_job_processes_in_one_line(tmp_path):
     """A scheduler's SIGTERM reaches the bench process only (not its spawned jobs): the bench stops them
@@ -109,16 +97,16 @@ def test_sigterm_to_the_bench_alone_stops_its_job_processes_in_one_line(tmp_path
     out = tmp_path / "bench"
     proc = _bench_until_training(out)
     try:
-        assert len(_session_pids(proc.pid)) >= 3  # the bench and its two job processes
+        assert len(session_pids(proc.pid)) >= 3  # the bench and its two job processes
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=90)
         assert proc.returncode == 130 and err.strip().splitlines()[-1] == "interrupted", err[-2000:]
         deadline = time.time() + 10
-        while _session_pids(proc.pid) and time.time() < deadline:
+        while session_pids(proc.pid) and time.time() < deadline:
             time.sleep(0.1)
-        assert _session_pids(proc.pid) == []
+        assert session_pids(proc.pid) == []
     finally:
-        if proc.poll() is None or _session_pids(proc.pid):
+        if proc.poll() is None or session_pids(proc.pid):
             os.killpg(proc.pid, signal.SIGKILL)
     assert not (out / "report.md").exists()
 

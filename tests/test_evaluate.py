@@ -310,21 +310,6 @@ def test_only_the_cameras_the_policy_reads_are_rendered(tmp_path, monkeypatch):
 
 
 # --------------------------------------------------------------------- independent loops, interrupted
-def _session(sid: int) -> list[int]:
-    import os
-
-    import psutil
-
-    out = []
-    for pid in psutil.pids():
-        try:
-            if os.getsid(pid) == sid:
-                out.append(pid)
-        except (ProcessLookupError, PermissionError):
-            pass
-    return out
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("how", ["ctrl-c", "kill -9"])
 def test_interrupted_evaluation_leaves_no_loop_running(tmp_path, how):
@@ -336,6 +321,8 @@ def test_interrupted_evaluation_leaves_no_loop_running(tmp_path, how):
     import sys
     import time
 
+    from processes import session_pids
+
     out = tmp_path / "eval"
     cmd = [sys.executable, "-m", "robolearn.cli", "eval", "--policy", "expert", "--env", "robolearn/BlockPush-v0",
            "--episodes", "2000", "--workers", "2", "--videos", "0", "--wandb", "disabled", "--out", str(out)]
@@ -346,7 +333,7 @@ def test_interrupted_evaluation_leaves_no_loop_running(tmp_path, how):
     try:
         deadline = time.time() + 120
         # The evaluation, its two loops and the spawn machinery's resource tracker.
-        while len(_session(proc.pid)) < 4:
+        while len(session_pids(proc.pid)) < 4:
             assert proc.poll() is None, proc.stderr.read()[-2000:]
             assert time.time() < deadline, "the loops never started"
             time.sleep(0.1)
@@ -359,10 +346,10 @@ def test_interrupted_evaluation_leaves_no_loop_running(tmp_path, how):
             proc.kill()
             proc.wait()
         deadline = time.time() + 20
-        while _session(proc.pid) and time.time() < deadline:
+        while session_pids(proc.pid) and time.time() < deadline:
             time.sleep(0.1)
-        assert _session(proc.pid) == []
+        assert session_pids(proc.pid) == []
     finally:
-        if _session(proc.pid):
+        if session_pids(proc.pid):
             os.killpg(proc.pid, signal.SIGKILL)
     assert not (out / "results.json").exists()
