@@ -321,7 +321,7 @@ def plain_loop(env_id: str, kwargs: dict, episodes: int, seed: int, policy=None)
 
 
 def rollout_stage(args: Args, env_id: str, policy_dir: Optional[Path] = None) -> None:
-    from robolearn.evaluation.loops import run_loops
+    from robolearn.evaluation.loops import rollout
     from robolearn.evaluation.rollouts import EnvRunner
     from robolearn.policies.policy import Policy
 
@@ -346,11 +346,8 @@ def rollout_stage(args: Args, env_id: str, policy_dir: Optional[Path] = None) ->
             n, clock, plain_startup = plain_loop(env_id, kwargs, episodes, seed, policy)
             runner = EnvRunner(env_id, kwargs, range(episodes), seed, workers=int(w), expert=policy is None,
                                desc=f"{env_id} {layout}", envs_per_worker=None if k == "auto" else int(k))
-            if runner.workers > 1 and mode != "lockstep":  # what `robolearn eval` does with a CPU policy
-                load = None if policy is None else functools.partial(Policy.load, policy_dir)
-                r = run_loops(runner, load)
-            else:
-                r = runner.run(policy)
+            load = None if policy is None else functools.partial(Policy.load, policy_dir)
+            r = rollout(runner, policy, load, lockstep=mode == "lockstep")  # as `robolearn eval` does
             cpu = r["main_cpu_seconds"] + r["worker_cpu_seconds"]
             ratios.append((r["env_steps"] / cpu) / (n / clock.cpu))
             for key, v in (("n", n), ("wall", clock.wall), ("cpu", clock.cpu), ("start", plain_startup),

@@ -22,7 +22,7 @@ import torch
 from robolearn.checkpoint import load_json, save_json
 from robolearn.config import EvalConfig, to_dict
 from robolearn.errors import RobolearnError
-from robolearn.evaluation.loops import run_loops
+from robolearn.evaluation.loops import rollout
 from robolearn.evaluation.rollouts import EnvRunner
 from robolearn.evaluation.statistics import aggregate, parse_shard, shard_episodes, wilson_interval
 from robolearn.evaluation.video import write_video
@@ -90,11 +90,8 @@ def evaluate(cfg: EvalConfig) -> dict:
         # The replaced evaluation's files: its metrics rows would otherwise stay beside the new ones.
         for stale in [*(out / "videos").glob("episode_*.mp4"), out / FAULT_FILE, out / "metrics.jsonl"]:
             stale.unlink(missing_ok=True)
-    if runner.workers > 1 and not cfg.lockstep and (expert or str(policy.device) == "cpu"):
-        # Independent loops, each with its policy copy: no core waits at a per-step barrier.
-        run = run_loops(runner, None if expert else functools.partial(_load_policy, cfg.policy, "cpu"))
-    else:
-        run = runner.run(policy)
+    run = rollout(runner, policy, None if expert else functools.partial(_load_policy, cfg.policy, "cpu"),
+                  lockstep=cfg.lockstep)
 
     # Encoded after the rollouts, so that neither the workers nor steps/s wait on ffmpeg.
     records = {r["episode"]: r for r in run["records"]}

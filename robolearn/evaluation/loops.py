@@ -189,3 +189,13 @@ def run_loops(runner: EnvRunner, load_policy: Optional[Callable[[], Any]], threa
     out = _merge(runs, startup_seconds=min(run["rollout_started"] for run in runs) - t0)
     out.update(workers=runner.workers, envs_per_worker=runner.per_worker)
     return out
+
+
+def rollout(runner: EnvRunner, policy, load_policy: Optional[Callable[[], Any]], lockstep: bool = False) -> dict:
+    """`runner`'s evaluation of `policy` (None: the expert) in its layout: independent loops when there
+    are several workers and the policy runs on a CPU (each loop builds its copy with `load_policy`),
+    else `runner.run` (one process, or the lockstep batch: a GPU policy, or `lockstep`)."""
+    on_cpu = policy is None or str(policy.device) == "cpu"
+    if runner.workers > 1 and on_cpu and not lockstep:
+        return run_loops(runner, load_policy)
+    return runner.run(policy)
