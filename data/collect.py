@@ -135,7 +135,8 @@ def _attempts(spec: dict, seeds: range, workers: int) -> Iterator[dict]:
             ahead.append(pool.apply_async(_worker_attempt, ((spec, s),)))
         while ahead:
             result = ahead.popleft().get()
-            for s in itertools.islice(todo, 1):
+            s = next(todo, None)
+            if s is not None:
                 ahead.append(pool.apply_async(_worker_attempt, ((spec, s),)))
             yield result
     finally:
