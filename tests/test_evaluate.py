@@ -155,6 +155,44 @@ def test_expert_pointmass_same_seed_same_results(tmp_path):
     assert _outcomes(c) != _outcomes(a)
 
 
+
+def test_env_batch_steps_and_autoresets_as_gymnasiums_sync_vector_env():
+    """The evaluator's lean in-process batch (EnvBatch) against gymnasium's SyncVectorEnv in NEXT_STEP
+    autoreset mode, on real PointMass physics and renders: same observations, rewards, ends and
+    infos at every step, across episode ends and the seeds handed to the autoresets."""
+    import functools
+
+    from gymnasium.vector import AutoresetMode, SyncVectorEnv
+
+    from robolearn.evaluation.batch import EnvBatch
+    from robolearn.evaluation.workers import make_eval_env
+
+    fn = functools.partial(make_eval_env, "robolearn/PointMass-v0", {"image_size": 16, "horizon": 6}, True)
+    ours, ref = EnvBatch([fn] * 2), SyncVectorEnv([fn] * 2, autoreset_mode=AutoresetMode.NEXT_STEP)
+    try:
+        (o1, i1), (o2, i2) = ours.reset([3, 4]), ref.reset(seed=[3, 4])
+        ends = 0
+        for t in range(20):
+            for k in o2:
+                np.testing.assert_array_equal(o1[k], o2[k], err_msg=f"step {t}, {k}")
+            for j in range(2):  # gymnasium batches the infos; ours keeps one dict per env
+                assert i1[j]["is_success"] == i2["is_success"][j] and i1[j]["success"] == i2["success"][j]
+                np.testing.assert_array_equal(i1[j]["expert_action"], i2["expert_action"][j])
+            actions = np.stack([i["expert_action"] for i in i1])
+            seeds = [100 + 2 * t, 101 + 2 * t]  # the seed each env's next autoreset takes
+            ours.set_next_seeds(seeds)
+            ref.set_attr("next_seed", seeds)
+            o1, r1, te1, tr1, i1 = ours.step(actions)
+            o2, r2, te2, tr2, i2 = ref.step(actions)
+            np.testing.assert_array_equal(r1, r2)
+            np.testing.assert_array_equal(te1 | tr1, te2 | tr2)
+            np.testing.assert_array_equal(tr1, tr2)
+            ends += int((te1 | tr1).sum())
+        assert ends >= 4  # several episodes ended (6-step horizon), so autoresets were compared too
+    finally:
+        ours.close()
+        ref.close()
+
 # --------------------------------------------------------------------- faults
 @pytest.mark.slow
 def test_sim_fault_is_a_failure_the_run_goes_on_and_past_the_threshold_it_fails_in_one_line(tmp_path, caplog, capsys):

@@ -1,18 +1,18 @@
 """The envs of an evaluation: `workers` processes with `per_worker` envs each, seen as one batch.
 
-One worker: a gymnasium `SyncVectorEnv` in this process. More: an `AsyncVectorEnv` (spawn: OpenGL
-contexts do not survive fork; observations through shared memory) whose every worker runs an
-`EnvGroup` of `per_worker` envs (robolearn.evaluation.workers). Each step then costs one message
+One worker: an `EnvBatch` in this process (robolearn.evaluation.batch). More: a gymnasium
+`AsyncVectorEnv` (spawn: OpenGL contexts do not survive fork; observations through shared memory)
+whose every worker runs an `EnvGroup` of `per_worker` envs (robolearn.evaluation.workers). Each step then costs one message
 each way per worker, not per env. Measured on PointMass (0.5-0.6 ms a step, expert, 64 px), CPU per
 env step outside the envs' own step: one env per worker 0.20 ms in the main process + 0.25 ms in
 the worker (pipes, pickling, shared memory, wake-ups); 8 envs per worker 0.06 + 0.06 ms. A plain
-AsyncVectorEnv with more envs would add processes, each paying the per-message cost; a vector env
+AsyncVectorEnv with more envs would add processes, each paying the per-message cost; a process pool
 of our own would re-implement what gymnasium already gets right (processes, shared memory, errors,
-shutdown). So gymnasium's two vector envs are nested and this module only flattens the groups'
+shutdown). So the groups run inside gymnasium's AsyncVectorEnv and this module only flattens their
 batches into one.
 
 Env j is slot j % per_worker of worker j // per_worker. Both layouts autoreset in gymnasium's
-NEXT_STEP mode and give infos in its batched `key` / `_key` layout.
+NEXT_STEP mode and give one info dict per env.
 """
 from __future__ import annotations
 
@@ -21,8 +21,9 @@ from typing import Callable, Optional, Sequence
 
 import gymnasium as gym
 import numpy as np
-from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
+from gymnasium.vector import AsyncVectorEnv, AutoresetMode
 
+from robolearn.evaluation.batch import EnvBatch
 from robolearn.evaluation.workers import IDLE, IDLE_SEED, NO_SEED, make_env_group
 
 MAX_ENVS_PER_WORKER = 8
@@ -42,19 +43,6 @@ def _flat(x, n: int):
     return x.reshape(n, *x.shape[2:])
 
 
-def _merge_infos(parts: Sequence[dict], size: int) -> dict:
-    """The groups' batched infos (`size` envs each) as one batch. Nested dicts are dropped (the
-    evaluator reads none)."""
-    out: dict = {}
-    for key in dict.fromkeys(k for p in parts for k in p if not k.startswith("_")):
-        ref = next(p[key] for p in parts if key in p)
-        if isinstance(ref, dict):
-            continue
-        out[key] = np.concatenate([p[key] if key in p else np.zeros_like(ref) for p in parts])
-        out[f"_{key}"] = np.concatenate([p[f"_{key}"] if key in p else np.zeros(size, bool) for p in parts])
-    return out
-
-
 class EnvPool:
     """`workers` x `per_worker` envs made by `env_fn`, stepped as one batch of `n` envs. The
     observations returned are valid until the next `step` or `reset` (no copy is made)."""
@@ -62,10 +50,10 @@ class EnvPool:
     def __init__(self, env_fn: Callable[[], gym.Env], workers: int, per_worker: int):
         self.workers, self.per_worker = max(1, workers), max(1, per_worker)
         self.n = self.workers * self.per_worker
-        # copy=False: a step's observations are read (the policy's features, the video frames copied
+        # No copies: a step's observations are read (the policy's features, the video frames copied
         # out) before the next step overwrites them; gymnasium's copy was ~45 us of a 0.5 ms step.
         if self.workers == 1:
-            self.vec = SyncVectorEnv([env_fn] * self.per_worker, copy=False, autoreset_mode=AutoresetMode.NEXT_STEP)
+            self.vec = EnvBatch([env_fn] * self.per_worker)
         else:
             # The groups autoreset their own envs; the outer vector env never sees an episode end.
             self.vec = AsyncVectorEnv(
@@ -78,6 +66,8 @@ class EnvPool:
         """The worker processes (none when the envs run in this one)."""
 
     def control_hz(self) -> float:
+        if self.workers == 1:
+            return self.vec.control_hz()
         return float(self.vec.get_attr("control_hz")[0])
 
     def _split(self, values: Sequence) -> list:
@@ -85,17 +75,18 @@ class EnvPool:
         return [list(values[i * k:(i + 1) * k]) for i in range(self.workers)]
 
     def reset(self, seeds: Sequence[int]):
+        """Reset every env with its seed: (observations batch, one info dict per env)."""
         if self.workers == 1:
-            return self.vec.reset(seed=list(seeds))
+            return self.vec.reset(list(seeds))
         obs, infos = self.vec.reset(seed=self._split(seeds))
-        return _flat(obs, self.n), _merge_infos([g[3] for g in infos["group"]], self.per_worker)
+        return _flat(obs, self.n), [info for g in infos["group"] for info in g[3]]
 
     def step(self, actions: np.ndarray, next_seeds: Optional[Sequence] = None):
         """One step of every env; `next_seeds`: each env's seed for its next autoreset, set first
         (None: none; workers.IDLE: park it)."""
         if self.workers == 1:
             if next_seeds is not None:
-                self.vec.set_attr("next_seed", list(next_seeds))
+                self.vec.set_next_seeds(next_seeds)
             return self.vec.step(actions)
         seeds = np.full(self.n, NO_SEED, np.int64)
         for j, s in enumerate(next_seeds or ()):
@@ -106,7 +97,7 @@ class EnvPool:
             "next_seed": seeds.reshape(self.workers, self.per_worker)})
         groups = infos["group"]
         reward, terminated, truncated = (np.concatenate([g[i] for g in groups]) for i in range(3))
-        return _flat(obs, self.n), reward, terminated, truncated, _merge_infos([g[3] for g in groups], self.per_worker)
+        return _flat(obs, self.n), reward, terminated, truncated, [info for g in groups for info in g[3]]
 
     def close(self, terminate: bool = False) -> None:
         if self.workers == 1:

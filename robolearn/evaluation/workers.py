@@ -9,8 +9,8 @@ exactly the path a policy uses. `next_seed = IDLE` parks an env that has no epis
 return its last observation without simulating, so the last episodes of a run do not pay for idle
 neighbours.
 
-`EnvGroup` is what one worker process runs: several of these envs in a gymnasium `SyncVectorEnv`,
-seen by the main process's `AsyncVectorEnv` as one env whose observation is their batch, so one
+`EnvGroup` is what one worker process runs: several of these envs in an `EnvBatch`
+(robolearn.evaluation.batch), seen by the main process's `AsyncVectorEnv` as one env whose observation is their batch, so one
 message per step carries the whole group (robolearn.evaluation.pool).
 
 Every spawned worker imports this module: it imports no torch, tqdm, imageio or wandb.
@@ -27,10 +27,10 @@ from typing import Any, Callable, Optional, Sequence
 
 import gymnasium as gym
 import numpy as np
-from gymnasium.vector import AutoresetMode, SyncVectorEnv
 from gymnasium.vector.utils import batch_space
 
 from robolearn.envs import expert_rng, get_task, make_env
+from robolearn.evaluation.batch import EnvBatch
 from robolearn.errors import RobolearnError
 
 
@@ -155,7 +155,8 @@ class EnvGroup(gym.Env):
     `next_seed`, each env's seed for its next autoreset (NO_SEED: none; IDLE_SEED: park), applied
     before the step, so handing out episodes costs no extra message. A step returns reward 0 and
     never ends (the group autoresets its own envs, gymnasium's NEXT_STEP mode): its envs' rewards,
-    terminated, truncated and batched infos travel in `info["group"]` (a reset's: the infos only).
+    terminated, truncated and infos (one dict per env) travel in `info["group"]` (a reset's: the
+    infos only).
     `reset(seed=[...])` takes one seed per env.
     """
 
@@ -167,25 +168,26 @@ class EnvGroup(gym.Env):
         self.action_space = gym.spaces.Dict({
             "action": batch_space(first.action_space, k),
             "next_seed": gym.spaces.Box(IDLE_SEED, np.iinfo(np.int64).max, (k,), np.int64)})
-        self.envs: Optional[SyncVectorEnv] = None
+        self.envs: Optional[EnvBatch] = None
         if not build:  # AsyncVectorEnv's probe for the spaces, in the main process: one env is enough
             first.close()
             return
-        # copy=False: the worker copies the batch into shared memory at once.
-        self.envs = SyncVectorEnv([lambda: first, *env_fns[1:]], copy=False, autoreset_mode=AutoresetMode.NEXT_STEP)
+        # The batch is valid until the next step: AsyncVectorEnv copies it into shared memory at once.
+        self.envs = EnvBatch([lambda: first, *env_fns[1:]])
 
     @property
     def control_hz(self) -> float:
-        return float(self.envs.get_attr("control_hz")[0])
+        return self.envs.control_hz()
 
     def reset(self, *, seed: Optional[Sequence] = None, options: Optional[dict] = None):
-        obs, infos = self.envs.reset(seed=None if seed is None else list(seed), options=options)
+        # `options` is part of gymnasium's reset signature; no evaluation env takes any.
+        obs, infos = self.envs.reset([None] * self.envs.n if seed is None else list(seed))
         return obs, {"group": (None, None, None, infos)}
 
     def step(self, action: dict):
         seeds = action["next_seed"]
         if (seeds != NO_SEED).any():
-            self.envs.set_attr("next_seed", [None if s == NO_SEED else IDLE if s == IDLE_SEED else int(s) for s in seeds])
+            self.envs.set_next_seeds([None if s == NO_SEED else IDLE if s == IDLE_SEED else int(s) for s in seeds])
         obs, reward, terminated, truncated, infos = self.envs.step(action["action"])
         return obs, 0.0, False, False, {"group": (reward, terminated, truncated, infos)}
 
