@@ -9,7 +9,7 @@ overhead removed, and their ratio:
 | pretrain <objective> | `robolearn pretrain`: steps/s of its training loop (metrics.jsonl), every step counted | the model's own step on one batch already in memory: loss, backward, clip, AdamW, EMA (`after_step`) |
 | train <head> | `robolearn train` on a frozen encoder (`scratch`: end to end on image windows) | the same, for the head (end to end: encoder + head) |
 | embed | the embedding cache: frames/s of `embed_demos` over the store | the encoder's forward on in-memory frames |
-| rollouts <env> | the evaluator (`EnvRunner`, scripted expert, cameras rendered): `--layouts` workers x envs per worker | N x a plain loop (make_env + expert, step and render), N workers |
+| rollouts <env> | the evaluator (`EnvRunner`, scripted expert, cameras rendered): `--layouts` workers x envs per worker | N x a plain loop (make_env + expert, step and render) stepping as many envs in turn as a worker has, N workers |
 | batches | a frozen head's batches by `TensorBatches` | — (and by a DataLoader over a TensorDataset, as before) |
 | render <env> | one frame of every default camera (`render_all`) | — (ms per frame: the simulator's own cost; the adapters also with their full meshes) |
 
@@ -292,31 +292,48 @@ def embed_stage(args: Args, data: Path, enc: Path, size: int) -> None:
         "limit: the encoder on in-memory frames, batch 256")
 
 
-def plain_loop(env_id: str, kwargs: dict, episodes: int, seed: int, policy=None) -> tuple[int, Clock, float]:
-    """Env steps, their clock, and the CPU seconds of the first reset (start-up: the GL context)."""
+def plain_loop(env_id: str, kwargs: dict, episodes: int, seed: int, policy=None,
+               n_envs: int = 1) -> tuple[int, Clock, float]:
+    """Env steps, their clock, and the CPU seconds of the first resets (start-up: the GL contexts).
+
+    With the expert, `n_envs` envs are stepped in turn (env j runs episodes j, j + n_envs, ...): the
+    simulator's and renderer's own cost for a worker of that many envs, whose renders alternate
+    between GL contexts. With a policy: one env (its history is per env)."""
     from robolearn.envs import expert_rng, get_task, make_env
 
-    env = make_env(env_id, **kwargs)
+    n_envs = 1 if policy is not None else max(1, min(n_envs, episodes))
     task = get_task(env_id) if policy is None else None
+    envs = [make_env(env_id, **kwargs) for _ in range(n_envs)]
+    shares = [iter(range(j, episodes, n_envs)) for j in range(n_envs)]
+    obs, act = [None] * n_envs, [None] * n_envs
+
+    def start(j: int) -> bool:
+        """Env j's next episode; False when it has none left."""
+        i = next(shares[j], None)
+        if i is None:
+            return False
+        obs[j], _ = envs[j].reset(seed=seed + i)
+        if policy is None:
+            act[j] = task.expert(envs[j], expert_rng(seed + i)).act
+        else:
+            policy.reset()
+            act[j] = policy.select_action
+        return True
+
     steps, clock, startup = 0, Clock(), Clock()
-    try:  # from the first reset, as the evaluator's rollout time: its first render opens the GL context
+    try:  # from the first resets, as the evaluator's rollout time: each env's first render opens its GL context
         with clock:
-            for i in range(episodes):
-                if i == 0:
-                    with startup:
-                        obs, _ = env.reset(seed=seed)
-                else:
-                    obs, _ = env.reset(seed=seed + i)
-                act = task.expert(env, expert_rng(seed + i)).act if policy is None else policy.select_action
-                if policy is not None:
-                    policy.reset()
-                while True:
-                    obs, _, term, trunc, _ = env.step(act(obs))
+            with startup:
+                live = [j for j in range(n_envs) if start(j)]
+            while live:
+                for j in list(live):
+                    obs[j], _, term, trunc, _ = envs[j].step(act[j](obs[j]))
                     steps += 1
-                    if term or trunc:
-                        break
+                    if (term or trunc) and not start(j):
+                        live.remove(j)
     finally:
-        env.close()
+        for env in envs:
+            env.close()
     return steps, clock, startup.cpu
 
 
@@ -343,9 +360,10 @@ def rollout_stage(args: Args, env_id: str, policy_dir: Optional[Path] = None) ->
         # CPU cost of a step drifts with the load by +-20% over minutes; interleaved and pooled, the
         # drift falls on both sides of the ratio.
         for _ in range(args.repeats):
-            n, clock, plain_startup = plain_loop(env_id, kwargs, episodes, seed, policy)
             runner = EnvRunner(env_id, kwargs, range(episodes), seed, workers=int(w), expert=policy is None,
                                desc=f"{env_id} {layout}", envs_per_worker=None if k == "auto" else int(k))
+            # The limit steps as many envs in turn as each of the runner's workers does.
+            n, clock, plain_startup = plain_loop(env_id, kwargs, episodes, seed, policy, n_envs=runner.per_worker)
             load = None if policy is None else functools.partial(Policy.load, policy_dir)
             r = rollout(runner, policy, load, lockstep=mode == "lockstep")  # as `robolearn eval` does
             cpu = r["main_cpu_seconds"] + r["worker_cpu_seconds"]
@@ -361,7 +379,7 @@ def rollout_stage(args: Args, env_id: str, policy_dir: Optional[Path] = None) ->
         row(f"rollouts {env_id.split('/')[-1]} {what} {nw}x{nk}{kind}", "env steps",
             (t["steps"] / t["ewall"], t["steps"] / t["ecpu"]), (nw * t["n"] / t["wall"], t["n"] / t["cpu"]),
             f"main {1e3 * t['main'] / t['steps']:.2f} + workers {1e3 * t['workers'] / t['steps']:.2f} cpu ms/step, "
-            f"limit: plain loop {1e3 * t['cpu'] / t['n']:.2f}; start-up {t['estart'] / args.repeats:.2f} s cpu "
+            f"limit: plain loop ({1 if policy is not None else nk} env(s) in turn) {1e3 * t['cpu'] / t['n']:.2f}; start-up {t['estart'] / args.repeats:.2f} s cpu "
             f"(plain {t['start'] / args.repeats:.2f}); steady cpu ratio {steady:.2f}; "
             f"{args.repeats} runs: {' '.join(f'{x:.2f}' for x in ratios)}")
 
