@@ -1,13 +1,15 @@
 """Diffusion Policy head (Chi et al. 2023): a 1-D temporal conv UNet denoises a T-step action chunk,
 conditioned (FiLM) on the flattened T_o observation embeddings and the diffusion step.
 
-Training: DDPM, 100 steps, squaredcos_cap_v2 betas, epsilon prediction (diffusers.DDPMScheduler).
+Training: DDPM, 100 steps, squaredcos_cap_v2 betas, epsilon prediction (diffusers.DDPMScheduler), or
+with `prediction_type="sample"` the UNet predicts the clean chunk x0 instead of the noise.
 Inference: DDIM (diffusers.DDIMScheduler on the same betas), `cfg.inference_steps` steps, eta = 0,
 so the only randomness is the initial noise (`sample_noise`); `predict_from_noise` is deterministic.
 An EMA copy of the denoiser (updated in `after_step`) is the one that predicts.
 
 Export: `denoiser()` is the EMA UNet alone, `(noisy (B, T, A), timestep (B,), cond (B, T_o*D)) -> eps`;
-`ddim_constants()` and `ddim_sample_numpy` give the loop around it without torch or diffusers.
+`ddim_constants()` and `ddim_sample_numpy` give the loop around it without torch or diffusers
+(with `prediction_type="sample"` the denoiser returns x0 and the loop derives eps from it).
 """
 from __future__ import annotations
 
@@ -139,24 +141,39 @@ def ddim_sample_numpy(eps_fn: Callable[[np.ndarray, np.ndarray], np.ndarray], x:
         eps = eps_fn(x, t)
         x0  = clip((x - sqrt(1 - a[t]) * eps) / sqrt(a[t]), -clip_range, clip_range)
         x   = sqrt(a') * x0 + sqrt(1 - a') * eps
-    and the result is clip(x, -1, 1). Arithmetic in float32, as diffusers does it.
+    and the result is clip(x, -1, 1). Arithmetic in float32, as diffusers does it. With
+    `const["prediction_type"] == "sample"` the network's output is x0 (before the clip) and
+    eps = (x - sqrt(a[t]) * x0) / sqrt(1 - a[t]).
     """
+    sample = _prediction_type(const) == "sample"
     a = np.asarray(const["alphas_cumprod"], dtype=np.float32)
     ratio, final = int(const["step_ratio"]), np.float32(const["final_alpha_cumprod"])
     rng = np.float32(const["clip_range"])
     x = np.asarray(x, dtype=np.float32)
     for t in const["timesteps"]:
         t = int(t)
-        eps = np.asarray(eps_fn(x, np.full(x.shape[0], t, dtype=np.float32)), dtype=np.float32)
+        out = np.asarray(eps_fn(x, np.full(x.shape[0], t, dtype=np.float32)), dtype=np.float32)
         at, ap = a[t], (a[t - ratio] if t - ratio >= 0 else final)
-        x0 = np.clip((x - np.sqrt(np.float32(1) - at) * eps) / np.sqrt(at), -rng, rng)
+        if sample:
+            x0, eps = np.clip(out, -rng, rng), (x - np.sqrt(at) * out) / np.sqrt(np.float32(1) - at)
+        else:
+            eps = out
+            x0 = np.clip((x - np.sqrt(np.float32(1) - at) * eps) / np.sqrt(at), -rng, rng)
         x = np.sqrt(ap) * x0 + np.sqrt(np.float32(1) - ap) * eps
     return np.clip(x, -1.0, 1.0)
 
 
+def _prediction_type(const: dict) -> str:
+    kind = const.get("prediction_type", "epsilon")
+    if kind not in PREDICTION_TYPES or float(const.get("eta", 0.0)) != 0.0:
+        raise RobolearnError(f"DDIM without diffusers supports {' or '.join(PREDICTION_TYPES)} prediction and eta = 0, "
+                             f"got {kind}, eta {const.get('eta')}")
+    return kind
+
+
 # ----------------------------------------------------------------------------- the head
 class DdimSampler(nn.Module):
-    """The diffusion head's DDIM inference (eta = 0, epsilon prediction, clipped x0), unrolled.
+    """The diffusion head's DDIM inference (eta = 0, epsilon or sample prediction, clipped x0), unrolled.
 
     diffusers' `DDIMScheduler.step` branches in Python on tensor values: torch.export refuses it and
     TorchScript tracing would bake the branches in unseen. This is the same arithmetic from
@@ -167,9 +184,7 @@ class DdimSampler(nn.Module):
         super().__init__()
         self.net = head.denoiser()
         c = head.ddim_constants()
-        if c.get("prediction_type", "epsilon") != "epsilon" or float(c.get("eta", 0.0)) != 0.0:
-            raise RobolearnError(f"export supports DDIM with epsilon prediction and eta = 0, "
-                                 f"got {c.get('prediction_type')}, eta {c.get('eta')}")
+        self.sample = _prediction_type(c) == "sample"
         a = np.asarray(c["alphas_cumprod"], np.float32)
         one, ratio, final = np.float32(1.0), int(c["step_ratio"]), np.float32(c["final_alpha_cumprod"])
         self.clip = float(c["clip_range"])
@@ -185,8 +200,11 @@ class DdimSampler(nn.Module):
         cond = emb.flatten(1)
         x = noise.to(cond.dtype)
         for t, s1, sa, sp, s1p in self.steps:
-            eps = self.net(x, torch.full((1,), t, dtype=torch.long, device=x.device), cond)
-            x0 = ((x - s1 * eps) / sa).clamp(-self.clip, self.clip)
+            out = self.net(x, torch.full((1,), t, dtype=torch.long, device=x.device), cond)
+            if self.sample:  # diffusers derives eps from the unclipped x0
+                x0, eps = out.clamp(-self.clip, self.clip), (x - sa * out) / s1
+            else:
+                eps, x0 = out, ((x - s1 * out) / sa).clamp(-self.clip, self.clip)
             x = sp * x0 + s1p * eps
         return x.clamp(-1.0, 1.0)
 
@@ -204,6 +222,11 @@ class DiffusionConfig:
     inference_steps: int = 10
     ema_power: float = 0.75
     ema_max: float = 0.9999
+    prediction_type: str = "epsilon"
+    """What the UNet predicts: `epsilon` (the noise; the paper's) or `sample` (the clean action chunk)."""
+
+
+PREDICTION_TYPES = ("epsilon", "sample")
 
 
 @register_head("diffusion")
@@ -224,6 +247,9 @@ class DiffusionHead(Head):
 
     def __init__(self, emb_dim, action_dim, obs_horizon, pred_horizon, cfg):
         super().__init__(emb_dim, action_dim, obs_horizon, pred_horizon, cfg)
+        if cfg.prediction_type not in PREDICTION_TYPES:
+            raise RobolearnError(f"diffusion: prediction_type must be one of {', '.join(PREDICTION_TYPES)}; "
+                                 f"got {cfg.prediction_type!r}")
         # Lazy: diffusers is slow to import and only this head needs it (a GPU machine may lack it).
         from diffusers import DDIMScheduler, DDPMScheduler
 
@@ -233,7 +259,7 @@ class DiffusionHead(Head):
         # never optimized, only averaged in after_step.
         self.ema = copy.deepcopy(self.net).requires_grad_(False).eval()
         sched = dict(num_train_timesteps=cfg.train_steps, beta_schedule="squaredcos_cap_v2",
-                     clip_sample=True, prediction_type="epsilon")
+                     clip_sample=True, prediction_type=cfg.prediction_type)
         self.train_scheduler = DDPMScheduler(**sched)
         self.scheduler = DDIMScheduler(**sched)
         self.scheduler.set_timesteps(cfg.inference_steps)
@@ -249,10 +275,11 @@ class DiffusionHead(Head):
         noise = torch.randn_like(actions)
         t = torch.randint(0, self.cfg.train_steps, (b,), device=actions.device)
         noisy = self.train_scheduler.add_noise(actions, noise, t)
-        err = (self.net(noisy, t, emb.flatten(1)) - noise).pow(2).mean(-1)  # (B, T)
+        target = actions if self.cfg.prediction_type == "sample" else noise
+        err = (self.net(noisy, t, emb.flatten(1)) - target).pow(2).mean(-1)  # (B, T)
         w = torch.ones_like(err) if pad is None else (~pad).float()
         loss = (err * w).sum() / w.sum().clamp(min=1.0)
-        return loss, {"eps_mse": loss.detach()}
+        return loss, {"eps_mse" if self.cfg.prediction_type == "epsilon" else "x0_mse": loss.detach()}
 
     def ema_decay(self, step: int) -> float:
         """diffusion_policy's EMAModel schedule: 1 - (1 + step / inv_gamma)^-power, inv_gamma = 1,
@@ -275,7 +302,8 @@ class DiffusionHead(Head):
 
     # ------------------------------------------------------------------ inference
     def denoiser(self) -> nn.Module:
-        """The EMA UNet, the network inference uses: (noisy (B, T, A), timestep (B,), cond (B, T_o*D)) -> eps."""
+        """The EMA UNet, the network inference uses: (noisy (B, T, A), timestep (B,), cond (B, T_o*D)) -> eps
+        (x0 with prediction_type "sample")."""
         return self.ema
 
     def ddim_constants(self) -> dict:
@@ -287,7 +315,7 @@ class DiffusionHead(Head):
             "step_ratio": s.config.num_train_timesteps // s.num_inference_steps,
             "final_alpha_cumprod": float(s.final_alpha_cumprod),
             "clip_range": float(s.config.clip_sample_range),
-            "prediction_type": "epsilon",
+            "prediction_type": self.cfg.prediction_type,
             "eta": 0.0,
         }
 

@@ -148,22 +148,30 @@ def _metaworld_cpu() -> list[TaskSpec]:
 # BlockPush from the privileged state: 1,000 demos give ~69k training windows; the state heads train at
 # batch 256, so 100 epochs are ~27k steps. Steps per CPU-second of one thread, measured on the shared
 # 2-core machine (process time): MLP 104, VQ-BeT (GPT 4 x 64, heads 256) 18.7, paper-sized VQ-BeT
-# (6 x 120, heads 1024) 3.9, diffusion (32, 64, 128) 6.4. Budgets that fit 60 minutes on 2 cores:
-BLOCKPUSH_STATE_STEPS = {"mlp": 27000, "vqbet": 15000, "diffusion": 5000}  # ~100, 55, 18 epochs
+# (6 x 120, heads 1024) 3.9, diffusion (32, 64, 128) 6.4 at T 16, ~6 at T 8 (5.9 measured next to a 4.0
+# for T 16, both loaded). Budgets that fit 60 minutes on 2 cores:
+BLOCKPUSH_STATE_STEPS = {"mlp": 27000, "vqbet": 15000, "diffusion": 6000}  # ~100, 55, 22 epochs
 BLOCKPUSH_STATE_VQBET = {"gpt_layers": 4, "gpt_heads": 4, "gpt_embed": 64, "head_hidden": 256}
+# Diffusion predicting the clean chunk (x0), 8-step chunks, re-planning every step: on the suite's data
+# x0 prediction halves the sampled first-action error at equal steps (0.072 vs 0.141 at step 1,000),
+# T 8 matches T 16 (0.071) at 1.5x the steps per second, and executing the chunk open loop loses most
+# of what the head learned (benchmarks/results/blockpush_state/diffusion_sweep.md).
+BLOCKPUSH_STATE_DIFFUSION = {"prediction_type": "sample"}
+BLOCKPUSH_STATE_DIFFUSION_HORIZONS = [2, 8, 1]  # T_o, T, T_a
 
 
 def _blockpush_state() -> list[TaskSpec]:
     """The multimodal heads on BlockPush's privileged state (physics only, no images)."""
     return [TaskSpec(name="blockpush", env="robolearn/BlockPush-v0", demos=1000, encoders=["state"],
                      heads=["mlp", "vqbet", "diffusion"], seeds=[0, 1, 2], train_steps=BLOCKPUSH_STATE_STEPS["mlp"],
-                     head_steps=BLOCKPUSH_STATE_STEPS, head_options={"vqbet": BLOCKPUSH_STATE_VQBET},
-                     eval_episodes=50, collect_workers=2,
+                     head_steps=BLOCKPUSH_STATE_STEPS,
+                     head_options={"vqbet": BLOCKPUSH_STATE_VQBET, "diffusion": BLOCKPUSH_STATE_DIFFUSION},
+                     horizons={"diffusion": BLOCKPUSH_STATE_DIFFUSION_HORIZONS}, eval_episodes=50, collect_workers=2,
                      note="1,000 multimodal demonstrations (4 modes) from the privileged state; horizons from the "
-                          "task's preset (MLP 1/5/1, VQ-BeT 3/1/1, diffusion 2/16/8); training budgets per head sized "
-                          "for 2 CPU cores (MLP ~100 epochs, VQ-BeT ~55 with a 4 x 64 GPT, diffusion ~18), below "
-                          "the papers' 300+ epochs; diffusion is under-trained here (seed 0: 0/50 at 18 epochs, "
-                          "5/50 at 70, 19/50 at 70 re-planning every step; benchmarks/results/blockpush_state)")]
+                          "task's preset (MLP 1/5/1, VQ-BeT 3/1/1); diffusion 2/8/1 predicting the clean chunk; "
+                          "training budgets per head sized for 2 CPU cores (MLP ~100 epochs, VQ-BeT ~55 with a 4 x 64 "
+                          "GPT, diffusion ~22), below the papers' 300+ epochs; diffusion is under-trained here "
+                          "(seed 0: 17/50 at 22 epochs; benchmarks/results/blockpush_state/diffusion_sweep.md)")]
 
 
 def _blockpush_images() -> list[TaskSpec]:

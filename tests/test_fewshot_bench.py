@@ -146,6 +146,10 @@ def test_blockpush_state_suite_trains_each_head_on_its_budget():
     assert {h: c.optim.steps for h, c in cfgs.items()} == BLOCKPUSH_STATE_STEPS
     assert cfgs["vqbet"].head_config().gpt_layers == 4 and cfgs["mlp"].head_config().hidden == 256
     assert cfgs["vqbet"].obs_horizon is None  # the task's preset decides: VQ-BeT 3 / 1 / 1
+    # Diffusion: x0 prediction on 8-step chunks, re-planning every step (diffusion_sweep.md).
+    d = cfgs["diffusion"]
+    assert d.head_config().prediction_type == "sample" and (d.obs_horizon, d.pred_horizon, d.action_horizon) == (2, 8, 1)
+    assert cfgs["mlp"].diffusion.prediction_type == "epsilon"  # the head's default elsewhere
 
 
 def test_blockpush_images_suite_puts_the_state_suites_vqbet_on_frozen_dynamo_with_the_official_block_push_recipe():

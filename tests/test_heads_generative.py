@@ -348,6 +348,51 @@ def test_diffusion_loss_ignores_padded_steps():
     assert torch.allclose(masked, err[:, :5].mean()) and torch.allclose(full, err.mean())
 
 
+@pytest.fixture(scope="module")
+def diffusion_sample_bimodal():
+    emb, actions, pad = bimodal(512, DF_T_O, DF_T)
+    torch.manual_seed(0)
+    cfg = dataclasses.replace(SMALL_DIFFUSION, prediction_type="sample")
+    head = DiffusionHead(EMB_DIM, ACTION_DIM, DF_T_O, DF_T, cfg)
+    train(head, emb, actions, pad, steps=400, lr=3e-3)
+    return head, emb
+
+
+@pytest.mark.slow
+def test_diffusion_sample_prediction_samples_both_modes_and_exports(diffusion_sample_bimodal):
+    # x0 prediction (prediction_type "sample") must stay generative: both modes, not their mean.
+    head, emb = diffusion_sample_bimodal
+    check_generative(head, emb)
+    const = head.ddim_constants()
+    assert const["prediction_type"] == "sample"
+    x, noise = emb[:8], head.sample_noise(8, torch.Generator().manual_seed(5))
+    cond, den = x.flatten(1), head.denoiser()
+
+    def x0_fn(xt, t):
+        with torch.no_grad():
+            return den(torch.from_numpy(xt), torch.from_numpy(t), cond).numpy()
+
+    with torch.no_grad():
+        ref = head.predict_from_noise(x, noise)
+        unrolled = head.export_module()(x, noise)
+    # The diffusers-free loops (numpy runtime, export graph) derive eps from x0 as diffusers does.
+    np.testing.assert_allclose(ddim_sample_numpy(x0_fn, noise.numpy(), const), ref.numpy(), atol=1e-5)
+    torch.testing.assert_close(unrolled, ref, atol=1e-5, rtol=0)
+
+
+def test_diffusion_sample_prediction_loss_targets_the_chunk():
+    cfg = dataclasses.replace(SMALL_DIFFUSION, prediction_type="sample")
+    head = DiffusionHead(EMB_DIM, ACTION_DIM, DF_T_O, DF_T, cfg)
+    emb, actions, pad = bimodal(8, DF_T_O, DF_T)
+    pad[:, 5:] = True
+    seen = []
+    head.net.register_forward_hook(lambda m, args, out: seen.append(out.detach()))
+    loss, logs = head.loss(emb, actions, pad)
+    assert torch.allclose(loss, (seen[0] - actions).pow(2).mean(-1)[:, :5].mean()) and "x0_mse" in logs
+    with pytest.raises(RobolearnError, match="prediction_type"):
+        DiffusionHead(EMB_DIM, ACTION_DIM, DF_T_O, DF_T, dataclasses.replace(SMALL_DIFFUSION, prediction_type="v"))
+
+
 @pytest.mark.slow
 def test_unet_multilevel_any_horizon():
     # The default three-level UNet on a horizon that is not a multiple of 4 (padded inside).
