@@ -171,7 +171,7 @@ def _blockpush_state() -> list[TaskSpec]:
                           "task's preset (MLP 1/5/1, VQ-BeT 3/1/1); diffusion 2/8/1 predicting the clean chunk; "
                           "training budgets per head sized for 2 CPU cores (MLP ~100 epochs, VQ-BeT ~55 with a 4 x 64 "
                           "GPT, diffusion ~22), below the papers' 300+ epochs; diffusion is under-trained here "
-                          "(seed 0: 17/50 at 22 epochs; benchmarks/results/blockpush_state/diffusion_sweep.md)")]
+                          "(head seeds 0, 1: 17/50, 16/50 at 22 epochs; benchmarks/results/blockpush_state/diffusion_sweep.md)")]
 
 
 def _blockpush_images() -> list[TaskSpec]:
