@@ -75,7 +75,7 @@ def _watch_parent() -> None:
 
 
 def _loop_main(index: int, loops: int, runner_kwargs: dict, load_policy: Optional[Callable[[], Any]],
-               finished, succeeded, threads: int, logs, results) -> None:
+               finished, succeeded, threads: int, logs, results, start) -> None:
     """Loop process `index` of `loops`: its share of the episodes, its envs in this process, its own
     policy; puts (index, True, result) or (index, False, error) on `results`."""
     # Ctrl-C and SIGTERM are handled once, by the evaluation process, which then kills the loops.
@@ -90,8 +90,11 @@ def _loop_main(index: int, loops: int, runner_kwargs: dict, load_policy: Optiona
 
         torch.set_num_threads(threads)
         share = LoopShare(runner_kwargs["episodes"], index, loops, finished, succeeded)
-        runner = EnvRunner(**runner_kwargs, workers=1, source=share, progress=False)
-        results.put((index, True, runner.run(None if load_policy is None else load_policy())))
+        policy = None if load_policy is None else load_policy()
+        # Every loop starts its share at once (`start`, a barrier): with fixed shares, a loop that began
+        # while another was still importing torch would finish first and leave its core idle at the end.
+        runner = EnvRunner(**runner_kwargs, workers=1, source=share, progress=False, ready=start.wait)
+        results.put((index, True, runner.run(policy)))
     except Exception as e:  # to the evaluation process, which raises it (RobolearnError: one line)
         try:
             pickle.dumps(e)
@@ -143,8 +146,11 @@ def run_loops(runner: EnvRunner, load_policy: Optional[Callable[[], Any]], threa
     # is killed here holds nothing the evaluation process waits on.
     busy = sorted({i % runner.workers for i in todo})
     results = ctx.Queue()
+    # No timeout: a loop that dies before it arrives is seen below, and the others are killed.
+    start = ctx.Barrier(len(busy))
     procs = {i: ctx.Process(target=_loop_main, name=f"eval-loop-{i}", daemon=True,
-                            args=(i, runner.workers, kwargs, load_policy, finished, succeeded, threads, logs, results))
+                            args=(i, runner.workers, kwargs, load_policy, finished, succeeded, threads, logs, results,
+                                  start))
              for i in busy}
     bar = tqdm(total=len(todo), desc=runner.desc, unit="ep", dynamic_ncols=True, **({} if runner.progress else {"disable": True}))
     ok = False

@@ -24,7 +24,7 @@ import logging
 import math
 import time
 import warnings
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 import psutil
@@ -208,11 +208,14 @@ class EnvRunner:
     def __init__(self, env_id: str, env_kwargs: dict, episodes: Sequence[int], seed: int, workers: int = 1,
                  videos: int = 0, expert: bool = False, desc: Optional[str] = None,
                  envs_per_worker: Optional[int] = None, plan_episodes: Optional[int] = None,
-                 source=None, progress: bool = True):
+                 source=None, progress: bool = True, ready: Optional[Callable[[], Any]] = None):
         self.env_id, self.env_kwargs = env_id, dict(env_kwargs)
         self.todo = list(episodes)
         self.source = source
         self.progress = progress
+        self.ready = ready
+        """Called once the envs are built, before the first reset: independent loops wait there for each
+        other (robolearn.evaluation.loops), so none starts its share while another is still importing."""
         self.seed, self.videos, self.expert = int(seed), int(videos), bool(expert)
         # A shard plans its envs for the whole evaluation (`plan_episodes`): the policy's batches then
         # have the unsharded size, so float results, and the shards' merge, match it exactly.
@@ -268,6 +271,8 @@ class EnvRunner:
                    **({} if self.progress else {"disable": True}))
         try:
             fps = envs.control_hz()
+            if self.ready is not None:
+                self.ready()
             t_rollout, started = time.perf_counter(), time.monotonic()
             # CPU seconds beside wall time: what the rollout costs whatever else the machine runs.
             cpu_main, cpu_workers = time.process_time(), _worker_cpu(envs)
