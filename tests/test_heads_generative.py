@@ -251,13 +251,18 @@ DF_T_O, DF_T = 2, 8
 SMALL_DIFFUSION = DiffusionConfig(down_dims=(32,), step_embed=32)
 
 
-@pytest.fixture(scope="module")
-def diffusion_bimodal():
+def trained_bimodal_diffusion(cfg: DiffusionConfig):
+    """A small diffusion head trained on the bimodal data, and the embeddings to sample it on."""
     emb, actions, pad = bimodal(512, DF_T_O, DF_T)
     torch.manual_seed(0)
-    head = DiffusionHead(EMB_DIM, ACTION_DIM, DF_T_O, DF_T, SMALL_DIFFUSION)
+    head = DiffusionHead(EMB_DIM, ACTION_DIM, DF_T_O, DF_T, cfg)
     train(head, emb, actions, pad, steps=400, lr=3e-3)
     return head, emb
+
+
+@pytest.fixture(scope="module")
+def diffusion_bimodal():
+    return trained_bimodal_diffusion(SMALL_DIFFUSION)
 
 
 @pytest.mark.slow
@@ -350,12 +355,7 @@ def test_diffusion_loss_ignores_padded_steps():
 
 @pytest.fixture(scope="module")
 def diffusion_sample_bimodal():
-    emb, actions, pad = bimodal(512, DF_T_O, DF_T)
-    torch.manual_seed(0)
-    cfg = dataclasses.replace(SMALL_DIFFUSION, prediction_type="sample")
-    head = DiffusionHead(EMB_DIM, ACTION_DIM, DF_T_O, DF_T, cfg)
-    train(head, emb, actions, pad, steps=400, lr=3e-3)
-    return head, emb
+    return trained_bimodal_diffusion(dataclasses.replace(SMALL_DIFFUSION, prediction_type="sample"))
 
 
 @pytest.mark.slow

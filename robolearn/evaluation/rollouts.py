@@ -295,16 +295,14 @@ class EnvRunner:
             live = sum(ep is not None for ep in episodes)
 
             while live:
-                if any(fresh):
-                    for j in range(n_envs):
-                        ep = episodes[j]
-                        if not fresh[j] or ep is None:
-                            continue
-                        got = int(infos[j].get("episode_seed", ep.seed))
-                        if got != ep.seed:  # an autoreset that did not take its assigned seed: a bug, not noise
-                            raise RobolearnError(f"internal: env {j} reset with seed {got}, expected {ep.seed}")
-                        if ep.frames is not None:
-                            ep.frames.append(_frame(obs, j, image_keys))
+                for j, ep in enumerate(episodes):
+                    if not fresh[j] or ep is None:
+                        continue
+                    got = int(infos[j].get("episode_seed", ep.seed))
+                    if got != ep.seed:  # an autoreset that did not take its assigned seed: a bug, not noise
+                        raise RobolearnError(f"internal: env {j} reset with seed {got}, expected {ep.seed}")
+                    if ep.frames is not None:
+                        ep.frames.append(_frame(obs, j, image_keys))
 
                 actions = _actions(None if self.expert else policy, envs, obs, infos, fresh, ended, episodes, head_noise, generator, gen_device)
                 np.minimum(np.maximum(actions, -1.0, out=actions), 1.0, out=actions)  # np.clip, in place, without its dispatch
