@@ -293,8 +293,9 @@ def embed_stage(args: Args, data: Path, enc: Path, size: int) -> None:
 
 
 def plain_loop(env_id: str, kwargs: dict, episodes: int, seed: int, policy=None,
-               n_envs: int = 1) -> tuple[int, Clock, float]:
-    """Env steps, their clock, and the CPU seconds of the first resets (start-up: the GL contexts).
+               n_envs: int = 1) -> tuple[int, Clock, float, int]:
+    """Env steps, their clock, the CPU seconds of the first resets (start-up: the GL contexts), and
+    the number of envs it stepped in turn.
 
     With the expert, `n_envs` envs are stepped in turn (env j runs episodes j, j + n_envs, ...): the
     simulator's and renderer's own cost for a worker of that many envs, whose renders alternate
@@ -334,7 +335,7 @@ def plain_loop(env_id: str, kwargs: dict, episodes: int, seed: int, policy=None,
     finally:
         for env in envs:
             env.close()
-    return steps, clock, startup.cpu
+    return steps, clock, startup.cpu, n_envs
 
 
 def rollout_stage(args: Args, env_id: str, policy_dir: Optional[Path] = None) -> None:
@@ -363,7 +364,7 @@ def rollout_stage(args: Args, env_id: str, policy_dir: Optional[Path] = None) ->
             runner = EnvRunner(env_id, kwargs, range(episodes), seed, workers=int(w), expert=policy is None,
                                desc=f"{env_id} {layout}", envs_per_worker=None if k == "auto" else int(k))
             # The limit steps as many envs in turn as each of the runner's workers does.
-            n, clock, plain_startup = plain_loop(env_id, kwargs, episodes, seed, policy, n_envs=runner.per_worker)
+            n, clock, plain_startup, plain_envs = plain_loop(env_id, kwargs, episodes, seed, policy, n_envs=runner.per_worker)
             load = None if policy is None else functools.partial(Policy.load, policy_dir)
             r = rollout(runner, policy, load, lockstep=mode == "lockstep")  # as `robolearn eval` does
             cpu = r["main_cpu_seconds"] + r["worker_cpu_seconds"]
@@ -379,7 +380,7 @@ def rollout_stage(args: Args, env_id: str, policy_dir: Optional[Path] = None) ->
         row(f"rollouts {env_id.split('/')[-1]} {what} {nw}x{nk}{kind}", "env steps",
             (t["steps"] / t["ewall"], t["steps"] / t["ecpu"]), (nw * t["n"] / t["wall"], t["n"] / t["cpu"]),
             f"main {1e3 * t['main'] / t['steps']:.2f} + workers {1e3 * t['workers'] / t['steps']:.2f} cpu ms/step, "
-            f"limit: plain loop ({1 if policy is not None else nk} env(s) in turn) {1e3 * t['cpu'] / t['n']:.2f}; start-up {t['estart'] / args.repeats:.2f} s cpu "
+            f"limit: plain loop ({plain_envs} env(s) in turn) {1e3 * t['cpu'] / t['n']:.2f}; start-up {t['estart'] / args.repeats:.2f} s cpu "
             f"(plain {t['start'] / args.repeats:.2f}); steady cpu ratio {steady:.2f}; "
             f"{args.repeats} runs: {' '.join(f'{x:.2f}' for x in ratios)}")
 
