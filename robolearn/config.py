@@ -102,6 +102,10 @@ class _TrainOptions:
     standardize: bool = True
     """Standardize a frozen embedding per dimension (training-split mean and std) before the head.
     Off reproduces the raw embedding, whose ~1e-3 spread the head barely sees."""
+    feature_noise: float = 0.0
+    """Std of Gaussian noise added to a frozen encoder's standardized embedding in every training window
+    (not to proprio or state; the policy runs without it): smooths the head off the demonstrated
+    states. 0 turns it off; ignored end to end and for `state`."""
     out: Path = Path("runs/pol")
     """Policy run folder."""
     head: str = "mlp"

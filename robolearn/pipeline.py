@@ -111,6 +111,9 @@ class TaskSpec:
     head_steps: dict = field(default_factory=dict)
     """Per head, training steps on frozen features or state instead of `train_steps` (heads differ
     in cost per step and in the epochs they need)."""
+    feature_noise: float = 0.0
+    """`robolearn train --feature-noise` of the rows on a frozen encoder (every objective and `none`
+    alike): Gaussian noise on the standardized embedding while the head trains."""
     collect_workers: int = 2
     in_ram: bool = False
     """Hold the demonstrations in RAM while pretraining and training end to end (fast GPU steps)."""
@@ -462,6 +465,8 @@ def _train_config(t: TaskSpec, enc_label: str, head: str, seed: int, demos: Path
                      cameras=t.cameras, out=pol, head=head, use_proprio=True if enc_label == "state" else t.use_proprio,
                      obs_horizon=t_o, pred_horizon=t_pred, action_horizon=t_a, optim=optim,
                      loader=DataConfig(in_ram=t.in_ram), **wb)
+    if enc_label not in ("state", "scratch") and not finetune:
+        tc.feature_noise = t.feature_noise
     if t.head_options.get(head):
         setattr(tc, head, dataclasses.replace(tc.head_config(), **t.head_options[head]))
     return tc

@@ -97,6 +97,38 @@ class EndToEnd(Trainable):
         self.head.after_step(step, total)
 
 
+class FeatureNoise(Trainable):
+    """A head trained on frozen features with Gaussian noise (std `sigma`, in standardized units) added
+    to the image part of every training window; validation and the policy run on clean features.
+
+    Why: a head fitted on a few demonstrations' embeddings is only ever shown the demonstrated states;
+    in closed loop small errors take it a little off them, and a head that reacts sharply to small
+    embedding changes compounds them. Noise on the inputs (Tikhonov regularization) smooths it there,
+    much as DART's action noise widens the states the expert's demonstrations cover.
+    (benchmarks/results/lift_fewshot_cpu/feature_noise/README.md)."""
+
+    def __init__(self, head, sigma: float, image_dim: int):
+        super().__init__()
+        self.head, self.sigma, self.image_dim = head, float(sigma), int(image_dim)
+
+    def train_loss(self, batch):
+        emb, actions, pad = batch
+        if self.training and self.sigma > 0 and self.image_dim > 0:
+            noise = torch.zeros_like(emb)
+            noise[..., : self.image_dim] = torch.randn_like(emb[..., : self.image_dim]) * self.sigma
+            emb = emb + noise
+        return self.head.loss(emb, actions, pad)
+
+    def param_groups(self):
+        return self.head.param_groups()
+
+    def configure_optimizers(self, optim_cfg):
+        return self.head.configure_optimizers(optim_cfg)
+
+    def after_step(self, step, total):
+        self.head.after_step(step, total)
+
+
 def task_horizons(env_id: str, head: str) -> tuple:
     """The task's own (T_o, T, T_a) preset for a head (`HEAD_HORIZONS` in its module), or ()."""
     from robolearn.envs import task_setting
@@ -243,6 +275,8 @@ def train(cfg: TrainConfig) -> Path:
 
 def _train(cfg: TrainConfig, out: Path, store) -> Path:
     head_cls = get_head(cfg.head)
+    if not cfg.feature_noise >= 0:
+        raise RobolearnError(f"--feature-noise must be >= 0 (a std in standardized units), got {cfg.feature_noise}")
     device = pick_device(cfg.optim.device)
     kind, features, enc_meta = build_features(cfg, store, device)
     e2e = kind in (SCRATCH, "finetune")
@@ -310,7 +344,7 @@ def _train(cfg: TrainConfig, out: Path, store) -> Path:
                 desc = f"train {kind} {cfg.head}"
             else:
                 dataset = TensorDataset(x, y, pad)
-                model = head
+                model = FeatureNoise(head, cfg.feature_noise, features.image_dim) if cfg.feature_noise > 0 else head
                 desc = f"train {cfg.head}"
             # This rank's share of each global batch (batch_size x world size), reshuffled per epoch.
             loader = dist.sharded_loader(dataset, cfg.optim.batch_size, cfg.optim.seed,
@@ -352,4 +386,4 @@ def _train(cfg: TrainConfig, out: Path, store) -> Path:
     return out
 
 
-__all__ = ["EndToEnd", "SCRATCH", "STATE", "build_features", "feature_windows", "train"]
+__all__ = ["EndToEnd", "FeatureNoise", "SCRATCH", "STATE", "build_features", "feature_windows", "train"]

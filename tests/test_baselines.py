@@ -98,6 +98,58 @@ def test_frozen_embedding_is_standardized_for_the_head(pm, tmp_path):
     assert meta["standardized"] and meta["features"] == "frozen"
 
 
+def test_feature_noise_perturbs_the_image_features_only_while_training():
+    """`--feature-noise S`: the head trains on standardized image features + N(0, S); proprio reaches it
+    unchanged, and outside training (validation, the policy) it sees the clean features."""
+    from robolearn.policies import Head
+    from robolearn.train import FeatureNoise
+
+    class Seen(Head):  # a real head whose loss keeps what it was given
+        def loss(self, emb, actions, pad=None):
+            self.seen = emb.clone()
+            return emb.sum() * 0, {}
+
+    head = Seen(emb_dim=10, action_dim=2, obs_horizon=2, pred_horizon=1, cfg=None)
+    model = FeatureNoise(head, sigma=0.5, image_dim=6)
+    emb = torch.randn(4000, 2, 10)
+    batch = (emb, torch.zeros(4000, 1, 2), torch.zeros(4000, 1, dtype=torch.bool))
+    model.train()
+    model.train_loss(batch)
+    diff = head.seen - emb
+    assert abs(float(diff[..., :6].std()) - 0.5) < 0.02 and abs(float(diff[..., :6].mean())) < 0.02
+    assert torch.equal(head.seen[..., 6:], emb[..., 6:])
+    model.eval()
+    model.train_loss(batch)
+    assert torch.equal(head.seen, emb)
+
+
+@pytest.mark.slow
+def test_feature_noise_trains_a_policy_that_runs_clean(pm, tmp_path):
+    """A policy trained with feature noise records the setting, keeps the clean embedding statistics
+    and acts in the env; a negative std is refused before anything is written."""
+    from robolearn.envs import make_env
+    from robolearn.errors import RobolearnError
+    from robolearn.policies.policy import Policy
+    from robolearn.train import train
+
+    root, demos, enc = pm
+    runs = {s: train(TrainConfig(data=demos, encoder=str(enc), out=tmp_path / f"n{s}", head="mlp", feature_noise=s,
+                                 optim=quick_optim(30), wandb="disabled")) for s in (0.0, 0.5)}
+    assert "feature_noise: 0.5" in (runs[0.5] / "config.yaml").read_text()
+    clean, noisy = Policy.load(runs[0.0]), Policy.load(runs[0.5])
+    assert torch.equal(clean.features.emb_mean, noisy.features.emb_mean)
+    assert torch.equal(clean.features.emb_std, noisy.features.emb_std)
+    env = make_env("robolearn/PointMass-v0", image_size=32)
+    obs, _ = env.reset(seed=123)
+    a = noisy.select_action(obs)
+    env.close()
+    assert a.shape == (2,) and np.isfinite(a).all() and np.abs(a).max() <= 1.0
+    with pytest.raises(RobolearnError, match="feature-noise"):
+        train(TrainConfig(data=demos, encoder=str(enc), out=tmp_path / "bad", head="mlp", feature_noise=-1.0,
+                          optim=quick_optim(5), wandb="disabled"))
+    assert not (tmp_path / "bad").exists()
+
+
 @pytest.mark.slow
 def test_pipeline_succeeds_on_pointmass(pm, tmp_path):
     """The smoke rung: `none` + MLP on standardized embeddings solves PointMass (raw: 20/30)."""
