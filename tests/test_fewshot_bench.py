@@ -163,3 +163,17 @@ def test_blockpush_images_suite_puts_the_state_suites_vqbet_on_frozen_dynamo_wit
         assert c.optim.steps == BLOCKPUSH_STATE_STEPS["vqbet"] and c.head_config().gpt_layers == 4
     dyn = pretrain_config(t, "dynamo", t.objective_options["dynamo"], 0, Path("d.hdf5"), Path("o"), {}).dynamo
     assert (dyn.target, dyn.layers, dyn.heads, dyn.embed, dyn.dropout) == ("ema", 4, 4, 72, 0.3)
+
+
+def test_lift_fewshot_suite_trains_every_frozen_head_with_feature_noise_and_no_other_row():
+    """The suite's feature noise reaches the heads on frozen encoders (random init and every objective alike),
+    not the state ceiling, end-to-end training or a fine-tuned encoder."""
+    from robolearn.bench import LIFT_FEWSHOT_FEATURE_NOISE, _lift_fewshot
+    from robolearn.pipeline import _train_config
+
+    t = _lift_fewshot()[0]
+    noise = {enc: _train_config(t, enc, "mlp", 0, Path("d.hdf5"), Path("p"), Path("o"), {}).feature_noise
+             for enc in [*t.encoders, "ft-idm"]}
+    assert LIFT_FEWSHOT_FEATURE_NOISE > 0
+    assert noise == {"state": 0.0, "scratch": 0.0, "none": LIFT_FEWSHOT_FEATURE_NOISE, "idm": LIFT_FEWSHOT_FEATURE_NOISE,
+                     "dynamo": LIFT_FEWSHOT_FEATURE_NOISE, "ft-idm": 0.0}
