@@ -105,7 +105,7 @@ class _TrainOptions:
     feature_noise: float = 0.0
     """Std of Gaussian noise added to a frozen encoder's standardized embedding in every training window
     (not to proprio or state; the policy runs without it): smooths the head off the demonstrated
-    states. 0 turns it off; ignored end to end and for `state`."""
+    states. 0 turns it off; ignored end to end, for `state` and by kNN."""
     out: Path = Path("runs/pol")
     """Policy run folder."""
     head: str = "mlp"
