@@ -140,7 +140,13 @@ def _attempts(spec: dict, seeds: range, workers: int) -> Iterator[dict]:
                 ahead.append(pool.apply_async(_worker_attempt, ((spec, s),)))
             yield result
     finally:
-        pool.terminate()  # attempts still running past the last needed one are not wanted
+        # The attempts in flight (at most 2 per worker) finish before the workers stop; their results are
+        # dropped. Not `Pool.terminate()`: it kills a worker that may be sending its episode (frames: a large
+        # message) while holding the result queue's lock, and the pool's task thread then waits on that
+        # lock forever (CI hung there twice: with imap's feeder, then with 2 attempts ahead per worker).
+        for r in ahead:
+            r.wait()
+        pool.close()
         pool.join()
 
 
