@@ -464,9 +464,8 @@ def _train_config(t: TaskSpec, enc_label: str, head: str, seed: int, demos: Path
     tc = TrainConfig(data=demos, encoder=encoder, finetune=finetune, scratch_encoder=t.encoder,
                      cameras=t.cameras, out=pol, head=head, use_proprio=True if enc_label == "state" else t.use_proprio,
                      obs_horizon=t_o, pred_horizon=t_pred, action_horizon=t_a, optim=optim,
-                     loader=DataConfig(in_ram=t.in_ram), **wb)
-    if enc_label not in ("state", "scratch") and not finetune:
-        tc.feature_noise = t.feature_noise
+                     loader=DataConfig(in_ram=t.in_ram),
+                     feature_noise=0.0 if e2e or enc_label == "state" else t.feature_noise, **wb)
     if t.head_options.get(head):
         setattr(tc, head, dataclasses.replace(tc.head_config(), **t.head_options[head]))
     return tc
