@@ -32,6 +32,7 @@ from typing import Any, Callable, Optional
 from tqdm.auto import tqdm
 
 from robolearn.errors import RobolearnError
+from robolearn.lifetime import children_exit_with_me
 from robolearn.evaluation.rollouts import EnvRunner, EpisodeList, _fault_order
 
 POLL_S = 0.2
@@ -156,8 +157,9 @@ def run_loops(runner: EnvRunner, load_policy: Optional[Callable[[], Any]], threa
     ok = False
     runs: dict[int, dict] = {}
     try:
-        for p in procs.values():
-            p.start()
+        with children_exit_with_me():  # even if this process is killed with SIGKILL mid-start-up
+            for p in procs.values():
+                p.start()
         while len(runs) < len(procs):
             try:
                 index, good, payload = results.get(timeout=POLL_S)
