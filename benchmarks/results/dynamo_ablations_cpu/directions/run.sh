@@ -29,3 +29,4 @@ done
 # The covariance term over 4x the steps, with and without it.
 pre clean clean_dynamo_1600_s0 0 1600
 pre clean clean_nocov_1600_s0 0 1600 --dynamo.no-covariance
+pre clean clean_noinv_1600_s0 0 1600 --dynamo.no-inverse
