@@ -15,6 +15,7 @@ SOURCES = {"robolearn": ROOT / "robolearn", "robolearn.envs": ROOT / "envs", "ro
 LAYERS = [
     ("foundation", ["robolearn.errors", "robolearn.rendering", "robolearn.registry", "robolearn.settings",
                     "robolearn.distributed", "robolearn.checkpoint", "robolearn.tracking", "robolearn.runtime", "robolearn.locking",
+                    "robolearn.lifetime",
                     "robolearn.trainable"]),
     ("envs", ["robolearn.envs"]),
     ("data", ["robolearn.data"]),
@@ -47,7 +48,7 @@ def modules() -> dict[str, Path]:
 
 
 def layer_of(name: str) -> int:
-    if name == "robolearn":  # the package itself holds only the version
+    if name == "robolearn":  # the package itself: the version, and binding a marked child to its parent
         return 0
     best, level = -1, None
     for i, (_, entries) in enumerate(LAYERS):
