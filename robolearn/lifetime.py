@@ -23,7 +23,9 @@ _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 @contextmanager
 def children_exit_with_me() -> Iterator[None]:
     """Processes spawned inside this block exit when this process dies. The mark travels in the
-    environment, which a spawned child inherits; only the children's first `import robolearn` reads it."""
+    environment, which a spawned child inherits; only the children's first `import robolearn` reads it.
+    On Linux the kernel's signal follows the spawning *thread*: spawn from one that outlives the
+    children (`run_loops` waits for its loops)."""
     old = os.environ.get(ENV)
     os.environ[ENV] = str(os.getpid())
     try:
