@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import multiprocessing as mp
-import os
 import pickle
 import queue
 import signal
@@ -62,26 +61,13 @@ class LoopShare(EpisodeList):
             self.succeeded.value += int(success)
 
 
-def _watch_parent() -> None:
-    """A loop whose evaluation process is gone (even killed with SIGKILL) exits rather than roll on."""
-    parent = mp.parent_process()
-    if parent is None:
-        return
-
-    def watch():
-        parent.join()
-        os._exit(1)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
-
-
 def _loop_main(index: int, loops: int, runner_kwargs: dict, load_policy: Optional[Callable[[], Any]],
                finished, succeeded, threads: int, logs, results, start) -> None:
     """Loop process `index` of `loops`: its share of the episodes, its envs in this process, its own
     policy; puts (index, True, result) or (index, False, error) on `results`."""
     # Ctrl-C and SIGTERM are handled once, by the evaluation process, which then kills the loops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _watch_parent()
+    # Exiting with a killed evaluation process is `run_loops`' `children_exit_with_me` (robolearn/lifetime.py).
     # Log records (simulator faults, warnings) go to the evaluation process, which logs them as its own.
     root = logging.getLogger()
     root.handlers[:] = [logging.handlers.QueueHandler(logs)]
