@@ -44,6 +44,7 @@ def test_child_exits_when_its_parent_is_killed(tmp_path, when):
     delay = 0.0 if when == "running" else 3.0
     proc = subprocess.Popen([sys.executable, str(script), str(delay)], stdout=subprocess.PIPE, text=True,
                             cwd=tmp_path, env=dict(os.environ, PYTHONPATH=os.getcwd()))
+    child = None
     try:
         child = int(proc.stdout.readline())
         if when == "running":
@@ -57,10 +58,11 @@ def test_child_exits_when_its_parent_is_killed(tmp_path, when):
     finally:
         proc.kill()
         proc.wait()
-        try:
-            psutil.Process(child).kill()
-        except (psutil.NoSuchProcess, UnboundLocalError):
-            pass
+        if child is not None:
+            try:
+                psutil.Process(child).kill()
+            except psutil.NoSuchProcess:
+                pass
 
 
 def test_plain_import_is_not_bound():

@@ -1,18 +1,8 @@
 #!/bin/bash
 # exp19c: BlockPush state diffusion (the suite's x0, 2/8/1, 6,000 steps) at lr 1e-3: more head seeds, and T_o 3.
 export OMP_NUM_THREADS=1 TQDM_DISABLE=1 MUJOCO_GL=egl
-cd /work/exp19c
-RL=/work/main/.venv/bin/robolearn
-run() {  # NAME SEED TO
-  [ -f e_$1/results.json ] && return
-  date -u +"%T start $1" >> logs/progress
-  /usr/bin/time -v $RL train --data demos.hdf5 --encoder state --head diffusion --out pol_$1 --optim.steps 6000 \
-    --optim.batch-size 256 --optim.lr 1e-3 --optim.warmup-steps 50 --optim.eval-every 6000 --optim.seed $2 \
-    --wandb disabled --threads 1 --diffusion.prediction-type sample --obs-horizon $3 --pred-horizon 8 --action-horizon 1 > logs/train_$1.log 2>&1
-  $RL eval --policy pol_$1 --env robolearn/BlockPush-v0 --episodes 50 --seed 100000 --workers 1 \
-    --envs-per-worker 50 --videos 0 --wandb disabled --threads 1 --out e_$1 > logs/eval_$1.log 2>&1
-  date -u +"%T done $1 $(grep -o 'mean final success [0-9.]*' logs/eval_$1.log)" >> logs/progress
-}
-run lr1e-3_s1 1 2
-run lr1e-3_to3_s0 0 3
-run lr1e-3_s2 2 2
+source "$(dirname "$0")/lr1e-3_job.sh"  # run NAME SEED T_O STEPS
+cd /work/exp19c   # a scratch folder holding the suite's demos.hdf5 (../diffusion_sweep.md): edit first
+run lr1e-3_s1 1 2 6000
+run lr1e-3_to3_s0 0 3 6000
+run lr1e-3_s2 2 2 6000
