@@ -10,14 +10,14 @@ ROWS = [("clean", "none", "clean_none"), ("clean", "DynaMo (latent 16, the defau
         ("clean", "DynaMo, latent 4", "clean_z4"), ("clean", "DynaMo, latent 2", "clean_z2"),
         ("clean", "no inverse", "clean_noinv"), ("DART 1.0", "DynaMo", "noisy_dynamo"),
         ("DART 1.0", "no inverse", "noisy_noinv")]
-print("| demos | encoder | probe R², mean (per seed) | agent x | agent y | goal x | goal y | effective rank |")
-print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+print("| demos | encoder | probe R², mean (per seed) | agent x | agent y | goal x | goal y | effective rank | mean cosine |")
+print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 for data, name, prefix in ROWS:
     res = [runs[f"{prefix}_s{s}"]["results"] for s in range(3)]
     per = [r["val/probe_r2/mean"] for r in res]
     feats = [np.mean([r[f"val/probe_r2/{f}"] for r in res]) for f in FEATS]
     print(f"| {data} | {name} | {np.mean(per):.2f} ({', '.join(f'{p:.2f}' for p in per)}) | "
-          + " | ".join(f"{v:.2f}" for v in feats) + f" | {np.mean([r['val/effective_rank'] for r in res]):.1f} |")
+          + " | ".join(f"{v:.2f}" for v in feats) + f" | {np.mean([r['val/effective_rank'] for r in res]):.1f} | {np.mean([r['val/mean_cosine'] for r in res]):.3f} |")
 print()
 print("| seed 0, 1,600 steps | probe R² | effective rank | mean cosine | off-diagonal covariance (last 100 steps) "
       "| dynamics loss (last 100 steps) |")
