@@ -108,6 +108,8 @@ class TaskSpec:
     """Per head, (T_o, T, T_a) overriding the task's preset and the head's defaults, e.g. {"mlp": [2, 8, 4]}."""
     head_options: dict = field(default_factory=dict)
     """Per head, config overrides, e.g. {"vqbet": {"gpt_layers": 4}}."""
+    head_optim: dict = field(default_factory=dict)
+    """Per head, optimizer settings over the head's `short_run_optim`, e.g. {"diffusion": {"lr": 1e-3}}."""
     head_steps: dict = field(default_factory=dict)
     """Per head, training steps on frozen features or state instead of `train_steps` (heads differ
     in cost per step and in the epochs they need)."""
@@ -452,7 +454,7 @@ def _train_config(t: TaskSpec, enc_label: str, head: str, seed: int, demos: Path
     steps = t.e2e_steps if e2e else int(t.head_steps.get(head, t.train_steps))
     optim = OptimConfig(steps=steps, batch_size=t.e2e_batch if e2e else 256, warmup_steps=min(50, steps),
                         checkpoint_every=max(steps // 2, 1), eval_every=steps, seed=seed,
-                        **get_head(head).short_run_optim)
+                        **{**get_head(head).short_run_optim, **t.head_optim.get(head, {})})
     if enc_label == "state":
         encoder, finetune = "state", False
     elif enc_label == "scratch":

@@ -146,9 +146,10 @@ def test_blockpush_state_suite_trains_each_head_on_its_budget():
     assert {h: c.optim.steps for h, c in cfgs.items()} == BLOCKPUSH_STATE_STEPS
     assert cfgs["vqbet"].head_config().gpt_layers == 4 and cfgs["mlp"].head_config().hidden == 256
     assert cfgs["vqbet"].obs_horizon is None  # the task's preset decides: VQ-BeT 3 / 1 / 1
-    # Diffusion: x0 prediction on 8-step chunks, re-planning every step (diffusion_sweep.md).
+    # Diffusion: x0 prediction on 4-step chunks at lr 1e-3, re-planning every step (diffusion_failures/).
     d = cfgs["diffusion"]
-    assert d.head_config().prediction_type == "sample" and (d.obs_horizon, d.pred_horizon, d.action_horizon) == (2, 8, 1)
+    assert d.head_config().prediction_type == "sample" and (d.obs_horizon, d.pred_horizon, d.action_horizon) == (2, 4, 1)
+    assert d.optim.lr == 1e-3 and cfgs["vqbet"].optim.lr == 3e-4 and cfgs["mlp"].optim.lr is None  # the heads' own elsewhere
     assert cfgs["mlp"].diffusion.prediction_type == "epsilon"  # the head's default elsewhere
 
 
