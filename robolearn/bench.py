@@ -156,7 +156,7 @@ BLOCKPUSH_STATE_VQBET = {"gpt_layers": 4, "gpt_heads": 4, "gpt_embed": 64, "head
 # halves the sampled first-action error at equal steps (0.072 vs 0.141 at step 1,000) and executing the
 # chunk open loop loses most of what the head learned (benchmarks/results/blockpush_state/diffusion_sweep.md).
 # lr 1e-3 and 4-step chunks: 55/100 over head seeds 0, 1 against 33/100 at lr 3e-4 with 8-step chunks
-# (intervals apart); lr 1e-3 alone 47/100 (diffusion_failures/README.md). A wider (4.5M) or narrower
+# (intervals apart; seed 2 26/50); lr 1e-3 alone 47/100 (diffusion_failures/README.md). A wider (4.5M) or narrower
 # UNet, input noise and twice the steps did not help.
 BLOCKPUSH_STATE_DIFFUSION = {"prediction_type": "sample"}
 BLOCKPUSH_STATE_DIFFUSION_HORIZONS = [2, 4, 1]  # T_o, T, T_a
@@ -175,7 +175,7 @@ def _blockpush_state() -> list[TaskSpec]:
                           "task's preset (MLP 1/5/1, VQ-BeT 3/1/1); diffusion 2/4/1 predicting the clean chunk at lr 1e-3; "
                           "training budgets per head sized for 2 CPU cores (MLP ~100 epochs, VQ-BeT ~55 with a 4 x 64 "
                           "GPT, diffusion ~22), below the papers' 300+ epochs; diffusion is below the 0.8 target here "
-                          "(head seeds 0, 1: 29/50, 26/50 at 22 epochs; benchmarks/results/blockpush_state/diffusion_failures)")]
+                          "(head seeds 0, 1, 2: 29/50, 26/50, 26/50 at 22 epochs; benchmarks/results/blockpush_state/diffusion_failures)")]
 
 
 def _blockpush_images() -> list[TaskSpec]:
