@@ -1,5 +1,7 @@
 """Diffusion Policy head (Chi et al. 2023): a 1-D temporal conv UNet denoises a T-step action chunk,
-conditioned (FiLM) on the flattened T_o observation embeddings and the diffusion step.
+conditioned (FiLM) on the flattened T_o observation embeddings and the diffusion step. Optionally
+(`cond_mlp`, not the paper's) the window passes through an MLP first, inside the UNet so the EMA and the
+export carry it.
 
 Training: DDPM, 100 steps, squaredcos_cap_v2 betas, epsilon prediction (diffusers.DDPMScheduler), or
 with `prediction_type="sample"` the UNet predicts the clean chunk x0 instead of the noise.
@@ -77,14 +79,19 @@ class ConditionalUnet1D(nn.Module):
     """
 
     def __init__(self, action_dim: int, cond_dim: int, down_dims=(64, 128, 256), kernel: int = 5,
-                 groups: int = 8, step_embed: int = 128):
+                 groups: int = 8, step_embed: int = 128, cond_mlp=()):
         super().__init__()
         for d in down_dims:
             if d % groups:
                 raise RobolearnError(f"diffusion: every down_dims entry must be divisible by n_groups ({groups}); got {tuple(down_dims)}")
         self.step_encoder = nn.Sequential(SinusoidalPosEmb(step_embed), nn.Linear(step_embed, 4 * step_embed),
                                           nn.Mish(), nn.Linear(4 * step_embed, step_embed))
-        c = step_embed + cond_dim
+        layers, width = [], cond_dim
+        for h in cond_mlp:
+            layers += [nn.Linear(width, h), nn.Mish()]
+            width = h
+        self.cond_mlp = nn.Sequential(*layers)  # empty: the paper's raw observation window
+        c = step_embed + width
         dims = [action_dim, *down_dims]
         in_out = list(zip(dims[:-1], dims[1:]))
         self.stride = 2 ** (len(in_out) - 1)
@@ -116,7 +123,7 @@ class ConditionalUnet1D(nn.Module):
         if extra:
             x = F.pad(x, (0, extra))
         timestep = timestep.reshape(-1).expand(noisy.shape[0])
-        g = torch.cat([self.step_encoder(timestep), cond], dim=-1)
+        g = torch.cat([self.step_encoder(timestep), self.cond_mlp(cond)], dim=-1)
         skips = []
         for block1, block2, down in self.down:
             x = block2(block1(x, g), g)
@@ -222,8 +229,20 @@ class DiffusionConfig:
     inference_steps: int = 10
     ema_power: float = 0.75
     ema_max: float = 0.9999
+    cond_mlp: tuple[int, ...] = ()
+    """Hidden widths of an MLP (Mish) that the flattened observation window passes through before the
+    FiLM layers; empty (the paper's low-dim setting) feeds the window to them as it is."""
     prediction_type: str = "epsilon"
     """What the UNet predicts: `epsilon` (the noise; the paper's) or `sample` (the clean action chunk)."""
+
+    def __post_init__(self):
+        # Checked when the config is built (the CLI parses it before a run folder exists), not at the
+        # head's construction, which comes after `robolearn train` has written its config.
+        if self.prediction_type not in PREDICTION_TYPES:
+            raise RobolearnError(f"diffusion: prediction_type must be one of {', '.join(PREDICTION_TYPES)}; "
+                                 f"got {self.prediction_type!r}")
+        if any(int(h) < 1 for h in self.cond_mlp):
+            raise RobolearnError(f"diffusion: every cond_mlp width must be >= 1; got {tuple(self.cond_mlp)}")
 
 
 PREDICTION_TYPES = ("epsilon", "sample")
@@ -247,14 +266,11 @@ class DiffusionHead(Head):
 
     def __init__(self, emb_dim, action_dim, obs_horizon, pred_horizon, cfg):
         super().__init__(emb_dim, action_dim, obs_horizon, pred_horizon, cfg)
-        if cfg.prediction_type not in PREDICTION_TYPES:
-            raise RobolearnError(f"diffusion: prediction_type must be one of {', '.join(PREDICTION_TYPES)}; "
-                                 f"got {cfg.prediction_type!r}")
         # Lazy: diffusers is slow to import and only this head needs it (a GPU machine may lack it).
         from diffusers import DDIMScheduler, DDPMScheduler
 
         self.net = ConditionalUnet1D(action_dim, emb_dim * obs_horizon, tuple(cfg.down_dims), cfg.kernel_size,
-                                     cfg.n_groups, cfg.step_embed)
+                                     cfg.n_groups, cfg.step_embed, tuple(cfg.cond_mlp))
         # A separate module holding its own copies (no shared storage: safetensors refuses it);
         # never optimized, only averaged in after_step.
         self.ema = copy.deepcopy(self.net).requires_grad_(False).eval()

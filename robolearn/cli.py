@@ -230,9 +230,13 @@ def main(argv: list[str] | None = None) -> int:
     union = Union[tuple(
         Annotated[cls, tyro.conf.subcommand(name, description=desc)] for name, (_, cls, desc) in COMMANDS.items()
     )]
-    cfg = tyro.cli(union, args=argv, prog="robolearn",
-                   description="robolearn: demonstrations in, robot policies out.",
-                   config=(tyro.conf.OmitSubcommandPrefixes,))
+    try:
+        cfg = tyro.cli(union, args=argv, prog="robolearn",
+                       description="robolearn: demonstrations in, robot policies out.",
+                       config=(tyro.conf.OmitSubcommandPrefixes,))
+    except RobolearnError as e:  # a config's own check (__post_init__), before anything is written
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     fn = next(f for f, cls, _ in COMMANDS.values() if type(cfg) is cls)
     set_threads(getattr(cfg, "threads", None))
     target = output_of(cfg)

@@ -32,7 +32,8 @@ HEAD_CONFIGS = {
     "knn": dict(),
     "vqbet": dict(vqbet=VqbetConfig(vq_steps=30, gpt_layers=1, gpt_heads=2, gpt_embed=32, head_hidden=64,
                                     vq_hidden=32, vq_latent=32)),
-    "diffusion": dict(diffusion=DiffusionConfig(down_dims=(16, 32), step_embed=32)),
+    # With an observation MLP: the option changes what the exported denoiser computes.
+    "diffusion": dict(diffusion=DiffusionConfig(down_dims=(16, 32), step_embed=32, cond_mlp=(16,))),
 }
 
 

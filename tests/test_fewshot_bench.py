@@ -149,6 +149,7 @@ def test_blockpush_state_suite_trains_each_head_on_its_budget():
     # Diffusion: x0 prediction on 4-step chunks at lr 1e-3, re-planning every step (diffusion_failures/).
     d = cfgs["diffusion"]
     assert d.head_config().prediction_type == "sample" and (d.obs_horizon, d.pred_horizon, d.action_horizon) == (2, 4, 1)
+    assert d.head_config().cond_mlp == (256, 256) and cfgs["mlp"].diffusion.cond_mlp == ()  # the paper's elsewhere
     assert d.optim.lr == 1e-3 and cfgs["vqbet"].optim.lr == 3e-4 and cfgs["mlp"].optim.lr is None  # the heads' own elsewhere
     assert cfgs["mlp"].diffusion.prediction_type == "epsilon"  # the head's default elsewhere
 

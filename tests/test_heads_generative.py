@@ -391,6 +391,8 @@ def test_diffusion_sample_prediction_loss_targets_the_chunk():
     assert torch.allclose(loss, (seen[0] - actions).pow(2).mean(-1)[:, :5].mean()) and "x0_mse" in logs
     with pytest.raises(RobolearnError, match="prediction_type"):
         DiffusionHead(EMB_DIM, ACTION_DIM, DF_T_O, DF_T, dataclasses.replace(SMALL_DIFFUSION, prediction_type="v"))
+    with pytest.raises(RobolearnError, match="cond_mlp"):
+        DiffusionHead(EMB_DIM, ACTION_DIM, DF_T_O, DF_T, dataclasses.replace(SMALL_DIFFUSION, cond_mlp=(16, 0)))
 
 
 @pytest.mark.slow
@@ -402,6 +404,13 @@ def test_unet_multilevel_any_horizon():
     assert out.shape == x.shape
     out.pow(2).mean().backward()
     assert all(p.grad is not None for p in net.parameters())
+    # With an observation MLP the window reaches FiLM through it, and it trains with the UNet.
+    net = ConditionalUnet1D(ACTION_DIM, 3 * EMB_DIM, (16, 32), groups=8, step_embed=16, cond_mlp=(24, 12))
+    assert [m.out_features for m in net.cond_mlp if isinstance(m, torch.nn.Linear)] == [24, 12]
+    out = net(x, torch.tensor([0, 50, 99]), torch.randn(3, 3 * EMB_DIM))
+    assert out.shape == x.shape
+    out.pow(2).mean().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in net.cond_mlp.parameters())
     # A few steps on one batch: the two-level path (down- and upsampling) trains.
     head = DiffusionHead(EMB_DIM, ACTION_DIM, DF_T_O, DF_T, DiffusionConfig(down_dims=(16, 32), step_embed=16))
     emb, actions, pad = bimodal(32, DF_T_O, DF_T)
@@ -416,3 +425,17 @@ def test_unet_multilevel_any_horizon():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_bad_diffusion_option_is_one_line_before_any_file(tmp_path, capsys):
+    """A bad head option ends `robolearn train` at parse time: one line, exit 2, no run folder left."""
+    from robolearn.cli import main
+
+    for flag, value, msg in (("--diffusion.cond-mlp", "0", "every cond_mlp width must be >= 1; got (0,)"),
+                             ("--diffusion.prediction-type", "v", "prediction_type must be one of epsilon, sample")):
+        out = tmp_path / "pol"
+        code = main(["train", "--data", str(tmp_path / "missing.hdf5"), "--head", "diffusion", flag, value,
+                     "--out", str(out)])
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and err.startswith("error: diffusion: ") and msg in err and "\n" not in err
+        assert not out.exists()
