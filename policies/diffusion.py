@@ -236,8 +236,7 @@ class DiffusionConfig:
     """What the UNet predicts: `epsilon` (the noise; the paper's) or `sample` (the clean action chunk)."""
 
     def __post_init__(self):
-        # Checked when the config is built (the CLI parses it before a run folder exists), not at the
-        # head's construction, which comes after `robolearn train` has written its config.
+        # Checked when the config is built, so the CLI refuses them while it parses, before it opens the data.
         if self.prediction_type not in PREDICTION_TYPES:
             raise RobolearnError(f"diffusion: prediction_type must be one of {', '.join(PREDICTION_TYPES)}; "
                                  f"got {self.prediction_type!r}")

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -344,3 +345,25 @@ def prepare_run_dir(out: Path, overwrite: bool, done_file: str) -> bool:
         out.mkdir(parents=True, exist_ok=True)
     dist.barrier()
     return resumable
+
+
+@contextmanager
+def run_dir_setup(out: Path, overwrite: bool, done_file: str):
+    """prepare_run_dir, for the block that sets a run up (config, normalizer, models, caches). Yields
+    whether there is a run to resume. If the block fails and the folder started empty, what it wrote
+    goes again, and the folder too unless it was there before this run: a run that stops at a bad
+    option or bad data leaves no folder that looks like a run (a config and no checkpoint)."""
+    out = Path(out)
+    existed = out.exists() and not overwrite
+    resumable = prepare_run_dir(out, overwrite, done_file)
+    fresh = not resumable and not any(out.iterdir())
+    try:
+        yield resumable
+    except BaseException:
+        if fresh and dist.is_main():
+            if existed:
+                for child in out.iterdir():
+                    shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+            else:
+                shutil.rmtree(out, ignore_errors=True)
+        raise

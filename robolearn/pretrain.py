@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from robolearn import __version__
 from robolearn import distributed as dist
-from robolearn.checkpoint import file_sha256, metrics_mark, prepare_run_dir, save_json, save_weights
+from robolearn.checkpoint import file_sha256, metrics_mark, run_dir_setup, save_json, save_weights
 from robolearn.config import PretrainConfig, resolve_optim, save_config, to_dict
 from robolearn.data.normalize import Normalizer
 from robolearn.data.store import file_hash, open_store
@@ -109,21 +109,21 @@ def pretrain(cfg: PretrainConfig) -> Path:
     objective_cls = get_objective(cfg.objective)
     device = pick_device(cfg.optim.device)  # under torchrun: joins the process group
     main = dist.is_main()
-    resume = prepare_run_dir(out, cfg.overwrite, "encoder.json")
-    seed_everything(cfg.optim.seed)
-    cfg.optim = resolve_optim(cfg.optim, objective_cls.optim_defaults)
-    if main:
-        save_config(cfg, out / "config.yaml")  # with the optimizer settings actually used
+    with run_dir_setup(out, cfg.overwrite, "encoder.json") as resume:
+        seed_everything(cfg.optim.seed)
+        cfg.optim = resolve_optim(cfg.optim, objective_cls.optim_defaults)
+        if main:
+            save_config(cfg, out / "config.yaml")  # with the optimizer settings actually used
 
-    normalizer = Normalizer.from_store(store, split="train")
-    if main:
-        normalizer.save(out / "normalizer.json")
-    info = data_info(store, cameras)
-    encoder = make_encoder(cfg.encoder, info.num_views, info.image_size)
-    obj_cfg = cfg.objective_config()
-    objective = objective_cls(encoder, obj_cfg, info).to(device)
-    with dist.main_first():  # SIRL draws its queries once (rank 0) and the other ranks read them
-        objective.prepare(out, cfg.data, normalizer)
+        normalizer = Normalizer.from_store(store, split="train")
+        if main:
+            normalizer.save(out / "normalizer.json")
+        info = data_info(store, cameras)
+        encoder = make_encoder(cfg.encoder, info.num_views, info.image_size)
+        obj_cfg = cfg.objective_config()
+        objective = objective_cls(encoder, obj_cfg, info).to(device)
+        with dist.main_first():  # SIRL draws its queries once (rank 0) and the other ranks read them
+            objective.prepare(out, cfg.data, normalizer)
 
     # A rerun after a kill drops the rows the killed attempt logged after its last checkpoint.
     tracker = Tracker(out, cfg, job="pretrain", mode=cfg.wandb, project=cfg.project, rewind_to=metrics_mark(out))

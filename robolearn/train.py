@@ -26,7 +26,7 @@ from torch.utils.data import TensorDataset
 
 from robolearn import __version__
 from robolearn import distributed as dist
-from robolearn.checkpoint import file_sha256, metrics_mark, prepare_run_dir, save_json, save_weights
+from robolearn.checkpoint import file_sha256, metrics_mark, run_dir_setup, save_json, save_weights
 from robolearn.config import TrainConfig, resolve_optim, save_config, to_dict
 from robolearn.data.normalize import Normalizer
 from robolearn.data.store import _attr_str, file_hash, open_store
@@ -278,41 +278,45 @@ def _train(cfg: TrainConfig, out: Path, store) -> Path:
     if not cfg.feature_noise >= 0:
         raise RobolearnError(f"--feature-noise must be >= 0 (a std in standardized units), got {cfg.feature_noise}")
     device = pick_device(cfg.optim.device)
+    # The encoder (a scratch one is initialized here) and the head each draw their init from the run's
+    # seed: a scratch run is reproducible, and a head's init does not depend on which encoder was loaded.
+    seed_everything(cfg.optim.seed)
     kind, features, enc_meta = build_features(cfg, store, device)
     e2e = kind in (SCRATCH, "finetune")
     if e2e and not head_cls.trainable:
         raise RobolearnError(f"the {cfg.head} head has no gradient training: use a frozen encoder or `state`")
     t_o, t_pred, t_a = horizons(cfg, head_cls, task_horizons(store.env_id, cfg.head))
-    prepare_run_dir(out, cfg.overwrite, "policy.json")
-    seed_everything(cfg.optim.seed)
-    cfg.optim = resolve_optim(cfg.optim, head_cls.optim_defaults)
-    normalizer = Normalizer.from_store(store, split="train")
-    if dist.is_main():
-        save_config(cfg, out / "config.yaml")
-        normalizer.save(out / "normalizer.json")
-    features.set_lowdim_stats(normalizer)
-    features.to(device)
-    cameras = list(enc_meta["cameras"])
-
-    data_hash = file_hash(cfg.data)
-    train_demos, valid_demos = store.demo_names("train"), store.demo_names("valid")
-    actions = {d: normalizer.normalize("actions", store.actions(d)) for d in store.demo_names(None)}
-    raw = None
-    if kind == "frozen":
-        features.encoder.requires_grad_(False)
-        raw = cached_embeddings(features.encoder, enc_meta["weights_hash"], store, data_hash, cameras,
-                                Path(cfg.encoder) / "embeddings", device=device)
-        if cfg.standardize:
-            features.set_embedding_stats(np.concatenate([raw[d] for d in train_demos]))
-    if e2e:  # features change while training; the windows here only carry the action chunks
-        feats = {d: np.zeros((len(actions[d]), 0), np.float32) for d in train_demos}
-    else:
-        feats = demo_features(features, store, store.demo_names(None), cameras, raw, device)
     emb_dim = features.dim
+    seed_everything(cfg.optim.seed)
+    # Built before the run folder: a head's own checks (widths, codebook sizes) fail before any file.
     head = head_cls(emb_dim, store.action_dim, t_o, t_pred, cfg.head_config()).to(device)
-    # End to end, the image windows carry the chunk alone: a head then supervises its last position.
-    past = 0 if e2e else head.action_context
-    x, y, pad = feature_windows(feats, actions, train_demos, t_o, t_pred, past)
+    with run_dir_setup(out, cfg.overwrite, "policy.json"):
+        cfg.optim = resolve_optim(cfg.optim, head_cls.optim_defaults)
+        normalizer = Normalizer.from_store(store, split="train")
+        if dist.is_main():
+            save_config(cfg, out / "config.yaml")
+            normalizer.save(out / "normalizer.json")
+        features.set_lowdim_stats(normalizer)
+        features.to(device)
+        cameras = list(enc_meta["cameras"])
+
+        data_hash = file_hash(cfg.data)
+        train_demos, valid_demos = store.demo_names("train"), store.demo_names("valid")
+        actions = {d: normalizer.normalize("actions", store.actions(d)) for d in store.demo_names(None)}
+        raw = None
+        if kind == "frozen":
+            features.encoder.requires_grad_(False)
+            raw = cached_embeddings(features.encoder, enc_meta["weights_hash"], store, data_hash, cameras,
+                                    Path(cfg.encoder) / "embeddings", device=device)
+            if cfg.standardize:
+                features.set_embedding_stats(np.concatenate([raw[d] for d in train_demos]))
+        if e2e:  # features change while training; the windows here only carry the action chunks
+            feats = {d: np.zeros((len(actions[d]), 0), np.float32) for d in train_demos}
+        else:
+            feats = demo_features(features, store, store.demo_names(None), cameras, raw, device)
+        # End to end, the image windows carry the chunk alone: a head then supervises its last position.
+        past = 0 if e2e else head.action_context
+        x, y, pad = feature_windows(feats, actions, train_demos, t_o, t_pred, past)
 
     def valid_windows():
         if not valid_demos:

@@ -257,6 +257,28 @@ def test_scratch_end_to_end_learns_and_exports(pm, tmp_path):
     export(ExportConfig(policy=pol, out=tmp_path / "bundle", parity_frames=30))
 
 
+def test_scratch_encoder_init_follows_the_run_seed(pm, tmp_path):
+    """A scratch row is reproducible from its seed: the encoder's init is drawn from --optim.seed. (It was
+    drawn before the run seeded, from whatever state the process's generator was in.)"""
+    from robolearn.encoders import make_encoder
+    from robolearn.policies.policy import Policy
+    from robolearn.train import train
+    from robolearn.trainer import seed_everything
+
+    root, demos, _ = pm
+    got = {}
+    for seed in (0, 1):
+        cfg = TrainConfig(data=demos, encoder="scratch", out=tmp_path / f"s{seed}", head="mlp", wandb="disabled",
+                          optim=quick_optim(1, batch_size=8, lr=1e-7, warmup_steps=1, seed=seed))
+        got[seed] = Policy.load(train(cfg)).encoder.state_dict()
+    for seed in (0, 1):
+        seed_everything(seed)
+        fresh = make_encoder(cfg.scratch_encoder, 1, 32).state_dict()
+        for k, v in fresh.items():  # one step at lr 1e-7 moves no weight by 1e-4
+            assert torch.allclose(got[seed][k].float(), v.float(), atol=1e-4), (seed, k)
+    assert any(not torch.allclose(got[0][k].float(), got[1][k].float(), atol=1e-3) for k in got[0])
+
+
 @pytest.mark.slow
 def test_finetune_starts_from_the_pretrained_encoder(pm, tmp_path):
     from robolearn.policies.policy import Policy

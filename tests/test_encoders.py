@@ -75,7 +75,11 @@ def test_conv_encoder_refuses_images_too_small_for_its_convolutions(tmp_path, ca
                "--wandb", "disabled"])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1 and "at least 23 px" in err and "got 16 px" in err, err
-    assert not (tmp_path / "enc" / "encoder.json").exists()
+    assert not (tmp_path / "enc").exists()  # no folder with a config and no encoder left behind
+    kept = tmp_path / "kept"  # a folder the user made: it stays, as empty as it was
+    kept.mkdir()
+    assert main(["pretrain", "--data", str(data), "--objective", "none", "--out", str(kept), "--wandb", "disabled"]) == 2
+    assert kept.is_dir() and not any(kept.iterdir())
     assert ConvEncoder(1, 23)(torch.zeros(2, 1, 23, 23, 3, dtype=torch.uint8)).shape == (2, 64)  # the limit works
 
 

@@ -440,3 +440,23 @@ def test_bad_diffusion_option_is_one_line_before_any_file(tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert code == 2 and err.startswith("error: diffusion: ") and msg in err and "\n" not in err
         assert not out.exists()
+
+
+def test_head_constructor_error_leaves_no_run_folder(tmp_path, capsys):
+    """A head option that only the head can check (widths against GroupNorm groups) on real data: one line,
+    exit 2, and neither a run folder nor a folder emptied of what the run wrote."""
+    from robolearn.cli import main
+
+    data = tmp_path / "d.hdf5"
+    assert main(["collect", "--env", "robolearn/PointMass-v0", "--episodes", "2", "--image-size", "32",
+                 "--out", str(data)]) == 0
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    for out in (tmp_path / "pol", kept):
+        capsys.readouterr()
+        code = main(["train", "--data", str(data), "--encoder", "state", "--head", "diffusion", "--out", str(out),
+                     "--diffusion.down-dims", "30", "60", "--diffusion.n-groups", "8", "--wandb", "disabled"])
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and "\n" not in err and "divisible by n_groups (8); got (30, 60)" in err, err
+    assert not (tmp_path / "pol").exists()
+    assert kept.is_dir() and not any(kept.iterdir())  # the user's own empty folder stays, empty
