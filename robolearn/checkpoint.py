@@ -356,14 +356,12 @@ def run_dir_setup(out: Path, overwrite: bool, done_file: str):
     out = Path(out)
     existed = out.exists() and not overwrite
     resumable = prepare_run_dir(out, overwrite, done_file)
-    fresh = not resumable and not any(out.iterdir())
+    fresh = not any(out.iterdir())  # a resumable run has its checkpoints there
     try:
         yield resumable
     except BaseException:
         if fresh and dist.is_main():
+            shutil.rmtree(out, ignore_errors=True)
             if existed:
-                for child in out.iterdir():
-                    shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
-            else:
-                shutil.rmtree(out, ignore_errors=True)
+                out.mkdir()
         raise

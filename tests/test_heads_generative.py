@@ -444,7 +444,7 @@ def test_bad_diffusion_option_is_one_line_before_any_file(tmp_path, capsys):
 
 def test_head_constructor_error_leaves_no_run_folder(tmp_path, capsys):
     """A head option that only the head can check (widths against GroupNorm groups) on real data: one line,
-    exit 2, and neither a run folder nor a folder emptied of what the run wrote."""
+    exit 2, no run folder left, and a folder the user made left as it was (empty)."""
     from robolearn.cli import main
 
     data = tmp_path / "d.hdf5"
