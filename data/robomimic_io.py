@@ -122,66 +122,12 @@ def import_robomimic(cfg) -> Path:
         raise RobolearnError(f"--image-size must be >= 8 px, got {cfg.image_size}")
     f = _open(path)
     try:
-        if "data" not in f or not isinstance(f["data"], h5py.Group):
-            raise DataError(f"{path}: no 'data' group (not a robomimic dataset)")
-        data = f["data"]
-        names = demo_sort(k for k in data.keys() if isinstance(data[k], h5py.Group))
-        if not names:
-            raise DataError(f"{path}: no demos in 'data'")
-        for d in names:
-            g = data[d]
-            if "actions" not in g or "obs" not in g:
-                raise DataError(f"{path}: data/{d} needs 'actions' and an 'obs' group")
+        data, names = _demos(f, path)
         obs0 = data[names[0]]["obs"]
-        keys = sorted(obs0.keys())
-        cam_keys = [k for k in keys if k.endswith(IMAGE_SUFFIX)]
-        all_cams = [k[: -len(IMAGE_SUFFIX)] for k in cam_keys]
-        lowdim = [k for k in keys if not k.endswith(IMAGE_SUFFIX) and obs0[k].ndim <= 2 and obs0[k].dtype.kind == "f"]
-
-        cams = _choose("camera", cfg.cameras, all_cams, all_cams, path)
-        state_default = [k for k in (*ROBOMIMIC_STATE, "state") if k in lowdim]
-        state_keys = _choose("state key", cfg.state_keys, state_default, lowdim, path)
-        prop_default = ([k for k in ROBOMIMIC_PROPRIO if k in lowdim] or (["proprio"] if "proprio" in lowdim else [])
-                        or [k for k in lowdim if k not in state_keys])
-        prop_keys = _choose("proprio key", cfg.proprio_keys, prop_default, lowdim, path)
-        if not cams and not prop_keys and not state_keys:
-            raise RobolearnError(f"{path}: nothing to import: no cameras and no low-dimensional keys chosen")
-
-        # Image size: every camera the same after the import (the store's rule).
-        size = None
-        if cams:
-            if cfg.image_size is not None:
-                size = (int(cfg.image_size), int(cfg.image_size))
-            else:
-                shapes = {c: tuple(obs0[f"{c}{IMAGE_SUFFIX}"].shape[1:3]) for c in cams}
-                if len(set(shapes.values())) > 1:
-                    raise RobolearnError(f"{path}: cameras have different sizes "
-                                         f"({', '.join(f'{c} {h}x{w}' for c, (h, w) in shapes.items())}); pass --image-size")
-                size = next(iter(shapes.values()))
-
-        try:
-            env_args = json.loads(_str(data.attrs["env_args"])) if "env_args" in data.attrs else {}
-        except ValueError:
-            raise DataError(f"{path}: data attr env_args is not valid JSON") from None
-        if size is not None and cfg.image_size is not None:
-            kw = env_args.get("env_kwargs")
-            if isinstance(kw, dict):  # render at the size the policy is trained on
-                for k in ("camera_heights", "camera_widths"):
-                    if k in kw:
-                        kw[k] = int(cfg.image_size)
-        env_args, env_line = robolearn_env_args(env_args, cams, size, prop_keys, state_keys)
-
-        # Filter keys, by source demo name.
-        masks: dict[str, list[str]] = {}
-        if "mask" in f and isinstance(f["mask"], h5py.Group):
-            known = set(names)
-            for key in f["mask"].keys():
-                vals = [_str(v) for v in np.asarray(f["mask"][key][()]).reshape(-1)]
-                bad = [v for v in vals if v not in known]
-                if bad:
-                    raise DataError(f"{path}: mask/{key} names demos not in the file: {', '.join(bad[:3])}")
-                masks[key] = vals
-
+        cams, prop_keys, state_keys = _chosen_keys(cfg, obs0, path)
+        size = _image_size(cfg, obs0, cams, path)
+        env_args, env_line = robolearn_env_args(_env_args(data, cfg, size, path), cams, size, prop_keys, state_keys)
+        masks = _masks(f, names, path)
         writer = StoreWriter(out, env_args, valid_fraction=cfg.valid_fraction, seed=cfg.seed, overwrite=cfg.overwrite,
                              extra_attrs={"source": f"robomimic: {path.resolve()}",
                                           "proprio_keys": json.dumps(prop_keys), "state_keys": json.dumps(state_keys)})
@@ -192,52 +138,10 @@ def import_robomimic(cfg) -> Path:
         try:
             writer.open()
             for d in names:
-                g = data[d]
-                acts = np.asarray(g["actions"][()], np.float64)
-                if acts.ndim != 2 or len(acts) == 0:
-                    raise DataError(f"{path}: data/{d}/actions must be (T, A) with T > 0, got {acts.shape}")
-                bad = np.nonzero(~np.isfinite(acts).all(1))[0]
-                if len(bad):
-                    raise DataError(f"{path}: data/{d}/actions has NaN or inf (step {bad[0]})")
-                n = len(acts)
-                ob = g["obs"]
-
-                def vec(keys):
-                    parts = []
-                    for k in keys:
-                        if k not in ob:
-                            raise DataError(f"{path}: data/{d}/obs has no '{k}'")
-                        x = np.asarray(ob[k][()], np.float32).reshape(len(ob[k]), -1)
-                        if len(x) != n:
-                            raise DataError(f"{path}: data/{d}/obs/{k} has {len(x)} steps, actions have {n}")
-                        if not np.isfinite(x).all():
-                            raise DataError(f"{path}: data/{d}/obs/{k} has NaN or inf")
-                        parts.append(x)
-                    return np.concatenate(parts, 1)
-
-                obs = {}
-                if prop_keys:
-                    obs["proprio"] = vec(prop_keys)
-                if state_keys:
-                    obs["state"] = vec(state_keys)
-                for c in cams:
-                    k = f"{c}{IMAGE_SUFFIX}"
-                    if k not in ob:
-                        raise DataError(f"{path}: data/{d}/obs has no '{k}'")
-                    img = ob[k][()]
-                    if img.dtype != np.uint8 or img.ndim != 4 or img.shape[-1] != 3:
-                        raise DataError(f"{path}: data/{d}/obs/{k} must be uint8 (T, H, W, 3), got {img.dtype} {img.shape}")
-                    obs[k] = resize(img[:, ::-1] if cfg.flip_images else img, *size)
-                demo = {"obs": obs, "actions": acts.astype(np.float32)}
-                for k in ("rewards", "dones", "states"):
-                    if k in g:
-                        demo[k] = g[k][()]
-                if "model_file" in g.attrs:  # robosuite's MJCF: what replaying `states` needs
-                    demo["attrs"] = {"model_file": g.attrs["model_file"], "source_demo": d}
-                else:
-                    demo["attrs"] = {"source_demo": d}
+                demo = _read_demo(data[d], f"{path}: data/{d}", cams, prop_keys, state_keys, size, cfg.flip_images)
+                demo["attrs"]["source_demo"] = d
                 rename[d] = writer.add_demo(demo)
-                frames += n
+                frames += len(demo["actions"])
                 bar.update(1)
             if masks:
                 writer.masks = {k: [rename[v] for v in vals] for k, vals in masks.items()}
@@ -255,3 +159,122 @@ def import_robomimic(cfg) -> Path:
           f"{' + '.join(state_keys) or 'none'}; filter keys {', '.join(sorted(masks)) or 'none (seeded split)'} -> {out}\n"
           f"{env_line}", file=sys.stderr)
     return out
+
+
+def _demos(f: h5py.File, path: Path) -> tuple[h5py.Group, list[str]]:
+    """The `data` group and its demos in order, each with actions and an obs group."""
+    if "data" not in f or not isinstance(f["data"], h5py.Group):
+        raise DataError(f"{path}: no 'data' group (not a robomimic dataset)")
+    data = f["data"]
+    names = demo_sort(k for k in data.keys() if isinstance(data[k], h5py.Group))
+    if not names:
+        raise DataError(f"{path}: no demos in 'data'")
+    for d in names:
+        if "actions" not in data[d] or "obs" not in data[d]:
+            raise DataError(f"{path}: data/{d} needs 'actions' and an 'obs' group")
+    return data, names
+
+
+def _chosen_keys(cfg, obs0: h5py.Group, path: Path) -> tuple[list[str], list[str], list[str]]:
+    """(cameras, proprio keys, state keys): the asked ones, checked against the first demo's, or robomimic's
+    defaults among them."""
+    keys = sorted(obs0.keys())
+    all_cams = [k[: -len(IMAGE_SUFFIX)] for k in keys if k.endswith(IMAGE_SUFFIX)]
+    lowdim = [k for k in keys if not k.endswith(IMAGE_SUFFIX) and obs0[k].ndim <= 2 and obs0[k].dtype.kind == "f"]
+    cams = _choose("camera", cfg.cameras, all_cams, all_cams, path)
+    state_default = [k for k in (*ROBOMIMIC_STATE, "state") if k in lowdim]
+    state_keys = _choose("state key", cfg.state_keys, state_default, lowdim, path)
+    prop_default = ([k for k in ROBOMIMIC_PROPRIO if k in lowdim] or (["proprio"] if "proprio" in lowdim else [])
+                    or [k for k in lowdim if k not in state_keys])
+    prop_keys = _choose("proprio key", cfg.proprio_keys, prop_default, lowdim, path)
+    if not cams and not prop_keys and not state_keys:
+        raise RobolearnError(f"{path}: nothing to import: no cameras and no low-dimensional keys chosen")
+    return cams, prop_keys, state_keys
+
+
+def _image_size(cfg, obs0: h5py.Group, cams: list[str], path: Path) -> Optional[tuple[int, int]]:
+    """Every camera the same size after the import (the store's rule): --image-size, else the file's."""
+    if not cams:
+        return None
+    if cfg.image_size is not None:
+        return int(cfg.image_size), int(cfg.image_size)
+    shapes = {c: tuple(obs0[f"{c}{IMAGE_SUFFIX}"].shape[1:3]) for c in cams}
+    if len(set(shapes.values())) > 1:
+        raise RobolearnError(f"{path}: cameras have different sizes "
+                             f"({', '.join(f'{c} {h}x{w}' for c, (h, w) in shapes.items())}); pass --image-size")
+    return next(iter(shapes.values()))
+
+
+def _env_args(data: h5py.Group, cfg, size: Optional[tuple[int, int]], path: Path) -> dict:
+    """robomimic's env_args, rendering at --image-size when it was given."""
+    try:
+        env_args = json.loads(_str(data.attrs["env_args"])) if "env_args" in data.attrs else {}
+    except ValueError:
+        raise DataError(f"{path}: data attr env_args is not valid JSON") from None
+    if size is not None and cfg.image_size is not None:
+        kw = env_args.get("env_kwargs")
+        if isinstance(kw, dict):  # render at the size the policy is trained on
+            for k in ("camera_heights", "camera_widths"):
+                if k in kw:
+                    kw[k] = int(cfg.image_size)
+    return env_args
+
+
+def _masks(f: h5py.File, names: list[str], path: Path) -> dict[str, list[str]]:
+    """Filter keys, by source demo name."""
+    masks: dict[str, list[str]] = {}
+    if "mask" in f and isinstance(f["mask"], h5py.Group):
+        known = set(names)
+        for key in f["mask"].keys():
+            vals = [_str(v) for v in np.asarray(f["mask"][key][()]).reshape(-1)]
+            bad = [v for v in vals if v not in known]
+            if bad:
+                raise DataError(f"{path}: mask/{key} names demos not in the file: {', '.join(bad[:3])}")
+            masks[key] = vals
+    return masks
+
+
+def _read_demo(g: h5py.Group, where: str, cams: list[str], prop_keys: list[str], state_keys: list[str],
+               size: Optional[tuple[int, int]], flip: bool) -> dict:
+    """One demo in the store's form (obs: proprio, state, <cam>_image), every array checked."""
+    acts = np.asarray(g["actions"][()], np.float64)
+    if acts.ndim != 2 or len(acts) == 0:
+        raise DataError(f"{where}/actions must be (T, A) with T > 0, got {acts.shape}")
+    bad = np.nonzero(~np.isfinite(acts).all(1))[0]
+    if len(bad):
+        raise DataError(f"{where}/actions has NaN or inf (step {bad[0]})")
+    n, ob = len(acts), g["obs"]
+
+    def vec(keys):
+        parts = []
+        for k in keys:
+            if k not in ob:
+                raise DataError(f"{where}/obs has no '{k}'")
+            x = np.asarray(ob[k][()], np.float32).reshape(len(ob[k]), -1)
+            if len(x) != n:
+                raise DataError(f"{where}/obs/{k} has {len(x)} steps, actions have {n}")
+            if not np.isfinite(x).all():
+                raise DataError(f"{where}/obs/{k} has NaN or inf")
+            parts.append(x)
+        return np.concatenate(parts, 1)
+
+    obs = {}
+    if prop_keys:
+        obs["proprio"] = vec(prop_keys)
+    if state_keys:
+        obs["state"] = vec(state_keys)
+    for c in cams:
+        k = f"{c}{IMAGE_SUFFIX}"
+        if k not in ob:
+            raise DataError(f"{where}/obs has no '{k}'")
+        img = ob[k][()]
+        if img.dtype != np.uint8 or img.ndim != 4 or img.shape[-1] != 3:
+            raise DataError(f"{where}/obs/{k} must be uint8 (T, H, W, 3), got {img.dtype} {img.shape}")
+        obs[k] = resize(img[:, ::-1] if flip else img, *size)
+    demo = {"obs": obs, "actions": acts.astype(np.float32)}
+    for k in ("rewards", "dones", "states"):
+        if k in g:
+            demo[k] = g[k][()]
+    # robosuite's MJCF: what replaying `states` needs
+    demo["attrs"] = {"model_file": g.attrs["model_file"]} if "model_file" in g.attrs else {}
+    return demo
