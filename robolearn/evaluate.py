@@ -41,10 +41,8 @@ def _load_policy(path: str, device: str):
     return Policy.load(run_dir, device=device)
 
 
-def evaluate(cfg: EvalConfig) -> dict:
-    """Run `cfg.episodes` episodes; write `results.json`, videos and tracking in `cfg.out`; return the results."""
-    out = Path(cfg.out)
-    results_path = out / "results.json"
+def _check_options(cfg: EvalConfig, results_path: Path) -> None:
+    """The options' one-line errors, before anything is loaded."""
     if results_path.exists() and not cfg.overwrite:
         raise RobolearnError(f"{results_path} exists; pass --overwrite to replace it")
     if cfg.episodes < 1:
@@ -54,7 +52,9 @@ def evaluate(cfg: EvalConfig) -> dict:
     if cfg.envs_per_worker is not None and cfg.envs_per_worker < 1:
         raise RobolearnError(f"--envs-per-worker must be at least 1 (got {cfg.envs_per_worker})")
 
-    expert = cfg.policy == EXPERT
+
+def _policy_and_env(cfg: EvalConfig, expert: bool) -> tuple:
+    """(policy, env_id, env_kwargs): the loaded policy (None for the expert) and the task it rolls out in."""
     policy = None
     if expert:
         if not cfg.env:
@@ -79,6 +79,29 @@ def evaluate(cfg: EvalConfig) -> dict:
         env_kwargs["render"] = False
     if cfg.horizon is not None:
         env_kwargs["horizon"] = cfg.horizon
+    return policy, env_id, env_kwargs
+
+
+def _write_videos(out: Path, run: dict) -> list[str]:
+    """The recorded clips as MP4 files, named in their episodes' records."""
+    # Encoded after the rollouts, so that neither the workers nor steps/s wait on ffmpeg.
+    records = {r["episode"]: r for r in run["records"]}
+    videos: list[str] = []
+    for index, seed, frames in run["clips"]:
+        path = out / "videos" / f"episode_{seed}.mp4"
+        write_video(path, frames, run["fps"])
+        records[index]["video"] = str(path)
+        videos.append(str(path))
+    return videos
+
+
+def evaluate(cfg: EvalConfig) -> dict:
+    """Run `cfg.episodes` episodes; write `results.json`, videos and tracking in `cfg.out`; return the results."""
+    out = Path(cfg.out)
+    results_path = out / "results.json"
+    _check_options(cfg, results_path)
+    expert = cfg.policy == EXPERT
+    policy, env_id, env_kwargs = _policy_and_env(cfg, expert)
 
     shard_k, shard_n = parse_shard(getattr(cfg, "shard", None), cfg.episodes)
     todo = list(shard_episodes(cfg.episodes, shard_k, shard_n))  # global episode indices of this run
@@ -92,15 +115,7 @@ def evaluate(cfg: EvalConfig) -> dict:
             stale.unlink(missing_ok=True)
     run = rollout(runner, policy, None if expert else functools.partial(_load_policy, cfg.policy, "cpu"),
                   lockstep=cfg.lockstep)
-
-    # Encoded after the rollouts, so that neither the workers nor steps/s wait on ffmpeg.
-    records = {r["episode"]: r for r in run["records"]}
-    videos: list[str] = []
-    for index, seed, frames in run["clips"]:
-        path = out / "videos" / f"episode_{seed}.mp4"
-        write_video(path, frames, run["fps"])
-        records[index]["video"] = str(path)
-        videos.append(str(path))
+    videos = _write_videos(out, run)
 
     steps, rollout_s = run["env_steps"], run["rollout_seconds"]
     results = {
@@ -176,20 +191,10 @@ def _load_shard(path: Path) -> tuple[Path, dict]:
     return file, res
 
 
-def merge_results(shards: list[Path], out: Path, overwrite: bool = False, wandb: str = "disabled",
-                  project: str = "robolearn") -> dict:
-    """Join the results of `robolearn eval --shard K/N` runs (K = 0 .. N-1, each once) into the
-    results.json the unsharded evaluation writes: the same episodes, seeds, outcomes and statistics.
-    Timings are sums over the shards (compute spent); videos stay in the shards' folders."""
-    out = Path(out)
-    if (out / "results.json").exists() and not overwrite:
-        raise RobolearnError(f"{out / 'results.json'} exists; pass --overwrite to replace it")
-    if not shards:
-        raise RobolearnError("name the shards' result folders to merge")
-    loaded = [_load_shard(p) for p in shards]
+def _check_shards(loaded: list[tuple[Path, dict]], total: int, count: int) -> dict[int, Path]:
+    """Check that `loaded` are the `count` shards of one evaluation of `total` episodes, each once;
+    returns shard index -> file."""
     first_file, first = loaded[0]
-    total = int(first["config"]["episodes"])
-    count = int(first["shard"]["count"])
     for file, res in loaded[1:]:
         # Shards on other machines may name the policy folder differently: its weights' hash decides.
         for key in MATCHING + (("policy",) if first.get("policy_hash") is None else ()):
@@ -209,6 +214,23 @@ def merge_results(shards: list[Path], out: Path, overwrite: bool = False, wandb:
     if missing:
         raise RobolearnError(f"missing shard(s) {', '.join(f'{k}/{count}' for k in missing)} "
                              f"(have {', '.join(f'{k}/{count}' for k in sorted(seen))})")
+    return seen
+
+
+def merge_results(shards: list[Path], out: Path, overwrite: bool = False, wandb: str = "disabled",
+                  project: str = "robolearn") -> dict:
+    """Join the results of `robolearn eval --shard K/N` runs (K = 0 .. N-1, each once) into the
+    results.json the unsharded evaluation writes: the same episodes, seeds, outcomes and statistics.
+    Timings are sums over the shards (compute spent); videos stay in the shards' folders."""
+    out = Path(out)
+    if (out / "results.json").exists() and not overwrite:
+        raise RobolearnError(f"{out / 'results.json'} exists; pass --overwrite to replace it")
+    if not shards:
+        raise RobolearnError("name the shards' result folders to merge")
+    loaded = [_load_shard(p) for p in shards]
+    first = loaded[0][1]
+    total, count = int(first["config"]["episodes"]), int(first["shard"]["count"])
+    seen = _check_shards(loaded, total, count)
     records = sorted((r for _, res in loaded for r in res["per_episode"]), key=lambda r: r["episode"])
     if [r["episode"] for r in records] != list(range(total)):
         raise RobolearnError(f"the shards' episodes are not exactly 0 .. {total - 1} (an incomplete shard?)")

@@ -115,6 +115,46 @@ def _relay_logs(logs) -> None:
             logger.handle(record)
 
 
+def _collect(procs: dict, results, finished, succeeded, bar) -> dict[int, dict]:
+    """Each loop's result as it arrives, with the progress bar kept up to date; raises a loop's error,
+    or one for a loop that died without returning."""
+    runs: dict[int, dict] = {}
+    while len(runs) < len(procs):
+        try:
+            index, good, payload = results.get(timeout=POLL_S)
+        except queue.Empty:
+            dead = [i for i, p in procs.items() if i not in runs and p.exitcode is not None]
+            if dead and results.empty():
+                raise RobolearnError(f"evaluation loop {dead[0]} died (exit code {procs[dead[0]].exitcode}) "
+                                     "before returning its episodes")
+        else:
+            if not good:
+                raise payload
+            runs[index] = payload
+        done = finished.value
+        if done > bar.n:
+            bar.update(done - bar.n)
+            bar.set_postfix(success=f"{succeeded.value / done:.2f}")
+    return runs
+
+
+def _stop(procs: dict, results, logs, relay: threading.Thread, ok: bool) -> None:
+    """Join the loops (killed first unless they all returned) and, after a clean run, the log relay."""
+    if not ok:  # an error in a loop, or Ctrl-C: never leave processes behind
+        for p in procs.values():
+            if p.is_alive():
+                p.kill()
+        # A killed loop may have left these queues' pipes half written: do not wait on them at exit.
+        results.cancel_join_thread()
+        logs.cancel_join_thread()
+    for p in procs.values():
+        if p.pid is not None:
+            p.join()
+    if ok:
+        logs.put(None)
+        relay.join()
+
+
 def run_loops(runner: EnvRunner, load_policy: Optional[Callable[[], Any]], threads: int = 1) -> dict:
     """`runner`'s evaluation as `runner.workers` independent loops of `runner.per_worker` envs each;
     `load_policy` (picklable; None for the expert) builds each loop's copy of the policy. Returns what
@@ -141,44 +181,16 @@ def run_loops(runner: EnvRunner, load_policy: Optional[Callable[[], Any]], threa
              for i in busy}
     bar = tqdm(total=len(todo), desc=runner.desc, unit="ep", dynamic_ncols=True, **({} if runner.progress else {"disable": True}))
     ok = False
-    runs: dict[int, dict] = {}
     try:
         with children_exit_with_me():  # even if this process is killed with SIGKILL mid-start-up
             for p in procs.values():
                 p.start()
-        while len(runs) < len(procs):
-            try:
-                index, good, payload = results.get(timeout=POLL_S)
-            except queue.Empty:
-                dead = [i for i, p in procs.items() if i not in runs and p.exitcode is not None]
-                if dead and results.empty():
-                    raise RobolearnError(f"evaluation loop {dead[0]} died (exit code {procs[dead[0]].exitcode}) "
-                                         "before returning its episodes")
-            else:
-                if not good:
-                    raise payload
-                runs[index] = payload
-            done = finished.value
-            if done > bar.n:
-                bar.update(done - bar.n)
-                bar.set_postfix(success=f"{succeeded.value / done:.2f}")
+        by_loop = _collect(procs, results, finished, succeeded, bar)
         ok = True
     finally:
         bar.close()
-        if not ok:  # an error in a loop, or Ctrl-C: never leave processes behind
-            for p in procs.values():
-                if p.is_alive():
-                    p.kill()
-            # A killed loop may have left these queues' pipes half written: do not wait on them at exit.
-            results.cancel_join_thread()
-            logs.cancel_join_thread()
-        for p in procs.values():
-            if p.pid is not None:
-                p.join()
-        if ok:
-            logs.put(None)
-            relay.join()
-    runs = [runs[i] for i in busy]
+        _stop(procs, results, logs, relay, ok)
+    runs = [by_loop[i] for i in busy]
     # Start-up: spawning the loops, importing torch and the env, loading the policy, before the first reset.
     out = _merge(runs, startup_seconds=min(run["rollout_started"] for run in runs) - t0)
     out.update(workers=runner.workers, envs_per_worker=runner.per_worker)

@@ -198,6 +198,135 @@ class EpisodeList:
         """An episode ended (the shared source counts them for the main process's progress bar)."""
 
 
+class _Rollout:
+    """One `EnvRunner.run` between steps: the episode on each env, the per-env flags, the tally of the
+    finished episodes, and the source that hands the next ones out."""
+
+    def __init__(self, runner: "EnvRunner", source, bar, head_noise, gen_device):
+        self.seed, self.videos, self.n_envs = runner.seed, runner.videos, runner.n_envs
+        self.source, self.bar = source, bar
+        self.head_noise, self.gen_device = head_noise, gen_device
+        self.tally = _Tally()
+        self.counted_steps = 0
+        self.slot: dict[int, int] = {}
+        self.image_keys: list[str] = []
+        self.episodes: list[Optional[_Episode]] = []
+        # Per-env flags as Python lists: on a cheap env (PointMass, ~0.3 ms a step) numpy's per-element
+        # indexing in this loop was a measurable share of the evaluator's own time.
+        self.fresh = [True] * self.n_envs  # env j's obs is the first of an episode
+        self.ended = [False] * self.n_envs  # env j's episode ended: the next step() resets it
+        self.live = 0
+
+    def new_episode(self, index: int) -> _Episode:
+        seed = self.seed + index
+        g = torch.Generator(device=self.gen_device).manual_seed(seed) if self.head_noise is not None else None
+        return _Episode(index, seed, index < self.videos, g)
+
+    def first_seeds(self) -> list:
+        """The first reset's seed for every env. The first episodes go to the envs the source places
+        them at. Envs without an episode (workers x envs per worker need not divide the count) park at once."""
+        self.slot = slot = self.source.first(self.n_envs)
+        return [self.seed + slot[j] if j in slot else IDLE for j in range(self.n_envs)]
+
+    def begin(self, obs: dict, policy) -> None:
+        """After the first reset: the cameras recorded, and the first episodes on their envs."""
+        image_keys = [k for k in obs if k.endswith("_image")]
+        if policy is not None:
+            cams = [f"{c}_image" for c in getattr(policy, "cameras", [])]
+            image_keys = [k for k in cams if k in obs] or image_keys
+        self.image_keys = image_keys
+        slot = self.slot
+        self.episodes = [self.new_episode(slot[j]) if j in slot else None for j in range(self.n_envs)]
+        self.live = sum(ep is not None for ep in self.episodes)
+
+    def check_starts(self, obs: dict, infos: list) -> None:
+        """Envs whose obs starts an episode: the seed it took, and its first frame."""
+        fresh, image_keys = self.fresh, self.image_keys
+        for j, ep in enumerate(self.episodes):
+            if not fresh[j] or ep is None:
+                continue
+            got = int(infos[j].get("episode_seed", ep.seed))
+            if got != ep.seed:  # an autoreset that did not take its assigned seed: a bug, not noise
+                raise RobolearnError(f"internal: env {j} reset with seed {got}, expected {ep.seed}")
+            if ep.frames is not None:
+                ep.frames.append(_frame(obs, j, image_keys))
+
+    def after_step(self, obs: dict, infos: list, actions: np.ndarray, terminated, truncated) -> Optional[list]:
+        """Every env's bookkeeping after a step: lengths, digests, frames, finished episodes and the
+        next ones. Returns the seeds the next step's autoresets take, or None."""
+        n_envs, episodes, image_keys = self.n_envs, self.episodes, self.image_keys
+        tally, source, bar = self.tally, self.source, self.bar
+        done, truncated = (terminated | truncated).tolist(), truncated.tolist()
+        # Envs that ended on the previous step were reset by this call (NEXT_STEP): their new
+        # obs starts the episode assigned to them; every other env took a real step.
+        self.fresh, self.ended = fresh, ended = self.ended, [False] * n_envs
+        new_seeds: list[Optional[int]] = [None] * n_envs
+        counted_steps, live = 0, self.live
+        for j in range(n_envs):
+            if fresh[j]:
+                continue
+            ep = episodes[j]
+            if ep is None:  # idle: beyond the episode count, its rollouts are ignored
+                ended[j] = done[j]
+                continue
+            info = infos[j]
+            ep.length += 1
+            ep.digest.update(actions[j].tobytes())
+            counted_steps += 1
+            if info.get("is_success", False):
+                ep.reached = True
+            if ep.frames is not None:
+                ep.frames.append(_frame(obs, j, image_keys))
+            if not done[j]:
+                continue
+            tally.finish(ep, info, truncated[j])
+            source.finish(tally.records[ep.index]["success"])
+            bar.update(1)
+            bar.set_postfix(success=f"{tally.success_rate():.2f}")
+            ended[j] = True
+            index = source.next()
+            if index is not None:
+                episodes[j] = self.new_episode(index)
+                new_seeds[j] = self.seed + index
+            else:
+                episodes[j] = None
+                new_seeds[j] = IDLE
+                live -= 1
+        self.counted_steps += counted_steps
+        self.live = live
+        if live and any(s is not None for s in new_seeds):
+            return new_seeds  # applied before the next step, whose autoreset takes them
+        return None
+
+
+def _sampling(policy, seed: int) -> tuple:
+    """(generator, head_noise, gen_device) of `policy`. Sampling policies (diffusion, VQ-BeT) draw their
+    noise from one generator per episode, seeded with the episode's seed: same seed, same rollout,
+    whichever episodes run beside it (shards); `head_noise` is their head, None for the others."""
+    generator = head_noise = None
+    gen_device = getattr(policy, "device", "cpu")
+    if policy is not None:
+        generator = torch.Generator(device=gen_device).manual_seed(seed)
+        head = getattr(policy, "head", None)
+        if head is not None and hasattr(head, "noise_shape") and head.noise_shape(1) is not None:
+            head_noise = head
+    return generator, head_noise, gen_device
+
+
+def _close(envs: pool.EnvPool, bar, closed_cleanly: bool) -> None:
+    """The progress bar and the pool closed, the pool's workers terminated unless the run ended cleanly."""
+    bar.close()
+    try:
+        with warnings.catch_warnings():
+            # gymnasium warns that a call was pending when we close mid-step: that is the point.
+            warnings.simplefilter("ignore")
+            # terminate=True on errors and Ctrl-C: a worker may be mid-call; never leave processes behind.
+            envs.close(terminate=not closed_cleanly)
+    except Exception:  # closing must not mask the error that got us here
+        if closed_cleanly:
+            raise
+
+
 class EnvRunner:
     """Rolls episodes `episodes` (global indices; episode i has seed `seed + i`) out in `env_id` on
     `workers` processes with `envs_per_worker` envs each (None: `pool.envs_per_worker`, every worker's
@@ -244,125 +373,54 @@ class EnvRunner:
                      clock for every process of the machine: independent loops are timed together)"""
         if policy is None and not self.expert:
             raise RobolearnError("internal: EnvRunner.run needs a policy, or expert=True")
-        todo, n_envs = self.todo, self.n_envs
-        source = self.source if self.source is not None else EpisodeList(todo)
+        source = self.source if self.source is not None else EpisodeList(self.todo)
         env_fn = functools.partial(make_eval_env, self.env_id, self.env_kwargs, self.expert)
-        # Sampling policies (diffusion, VQ-BeT) draw their noise from one generator per episode, seeded
-        # with the episode's seed: same seed, same rollout, whichever episodes run beside it (shards).
-        generator = head_noise = None
-        gen_device = getattr(policy, "device", "cpu")
-        if policy is not None:
-            generator = torch.Generator(device=gen_device).manual_seed(self.seed)
-            head = getattr(policy, "head", None)
-            if head is not None and hasattr(head, "noise_shape") and head.noise_shape(1) is not None:
-                head_noise = head
-
-        def new_episode(index: int) -> _Episode:
-            seed = self.seed + index
-            g = torch.Generator(device=gen_device).manual_seed(seed) if head_noise is not None else None
-            return _Episode(index, seed, index < self.videos, g)
-
+        generator, head_noise, gen_device = _sampling(policy, self.seed)
         t_start = time.perf_counter()
-        tally = _Tally()
-        counted_steps = 0
         envs = pool.EnvPool(env_fn, self.workers, self.per_worker)
         closed_cleanly = False
-        bar = tqdm(total=len(todo), desc=self.desc, unit="ep", dynamic_ncols=True,
+        bar = tqdm(total=len(self.todo), desc=self.desc, unit="ep", dynamic_ncols=True,
                    **({} if self.progress else {"disable": True}))
+        state = _Rollout(self, source, bar, head_noise, gen_device)
         try:
             fps = envs.control_hz()
             if self.ready is not None:
                 self.ready()
-            t_rollout, started = time.perf_counter(), time.monotonic()
-            # CPU seconds beside wall time: what the rollout costs whatever else the machine runs.
-            cpu_main, cpu_workers = time.process_time(), _worker_cpu(envs)
-            # The first episodes go to the envs the source places them at. Envs without an episode
-            # (workers x envs per worker need not divide the count) park at once.
-            slot = source.first(n_envs)
-            obs, infos = envs.reset([self.seed + slot[j] if j in slot else IDLE for j in range(n_envs)])
-            # Each env's first reset opens its GL context and builds its renderer: start-up, paid per env.
-            startup_cpu = time.process_time() - cpu_main + _worker_cpu(envs) - cpu_workers
-            image_keys = [k for k in obs if k.endswith("_image")]
-            if policy is not None:
-                cams = [f"{c}_image" for c in getattr(policy, "cameras", [])]
-                image_keys = [k for k in cams if k in obs] or image_keys
-            episodes: list[Optional[_Episode]] = [new_episode(slot[j]) if j in slot else None for j in range(n_envs)]
-            # Per-env flags as Python lists: on a cheap env (PointMass, ~0.3 ms a step) numpy's per-element
-            # indexing in this loop was a measurable share of the evaluator's own time.
-            fresh = [True] * n_envs  # env j's obs is the first of an episode
-            ended = [False] * n_envs  # env j's episode ended: the next step() resets it
-            next_seeds: Optional[list] = None
-            live = sum(ep is not None for ep in episodes)
-
-            while live:
-                for j, ep in enumerate(episodes):
-                    if not fresh[j] or ep is None:
-                        continue
-                    got = int(infos[j].get("episode_seed", ep.seed))
-                    if got != ep.seed:  # an autoreset that did not take its assigned seed: a bug, not noise
-                        raise RobolearnError(f"internal: env {j} reset with seed {got}, expected {ep.seed}")
-                    if ep.frames is not None:
-                        ep.frames.append(_frame(obs, j, image_keys))
-
-                actions = _actions(None if self.expert else policy, envs, obs, infos, fresh, ended, episodes, head_noise, generator, gen_device)
-                np.minimum(np.maximum(actions, -1.0, out=actions), 1.0, out=actions)  # np.clip, in place, without its dispatch
-
-                obs, _, terminated, truncated, infos = envs.step(actions, next_seeds)
-                next_seeds = None
-                done, truncated = (terminated | truncated).tolist(), truncated.tolist()
-                # Envs that ended on the previous step were reset by this call (NEXT_STEP): their new
-                # obs starts the episode assigned to them; every other env took a real step.
-                fresh, ended = ended, [False] * n_envs
-                new_seeds: list[Optional[int]] = [None] * n_envs
-                for j in range(n_envs):
-                    if fresh[j]:
-                        continue
-                    ep = episodes[j]
-                    if ep is None:  # idle: beyond the episode count, its rollouts are ignored
-                        ended[j] = done[j]
-                        continue
-                    info = infos[j]
-                    ep.length += 1
-                    ep.digest.update(actions[j].tobytes())
-                    counted_steps += 1
-                    if info.get("is_success", False):
-                        ep.reached = True
-                    if ep.frames is not None:
-                        ep.frames.append(_frame(obs, j, image_keys))
-                    if not done[j]:
-                        continue
-                    tally.finish(ep, info, truncated[j])
-                    source.finish(tally.records[ep.index]["success"])
-                    bar.update(1)
-                    bar.set_postfix(success=f"{tally.success_rate():.2f}")
-                    ended[j] = True
-                    index = source.next()
-                    if index is not None:
-                        episodes[j] = new_episode(index)
-                        new_seeds[j] = self.seed + index
-                    else:
-                        episodes[j] = None
-                        new_seeds[j] = IDLE
-                        live -= 1
-                if live and any(s is not None for s in new_seeds):
-                    next_seeds = new_seeds  # applied before the next step, whose autoreset takes them
-            t_end, ended_at = time.perf_counter(), time.monotonic()
-            cpu_main, cpu_workers = time.process_time() - cpu_main, _worker_cpu(envs) - cpu_workers
+            timing = self._timed_rollout(envs, state, policy, generator, t_start)
             closed_cleanly = True
         finally:
-            bar.close()
-            try:
-                with warnings.catch_warnings():
-                    # gymnasium warns that a call was pending when we close mid-step: that is the point.
-                    warnings.simplefilter("ignore")
-                    # terminate=True on errors and Ctrl-C: a worker may be mid-call; never leave processes behind.
-                    envs.close(terminate=not closed_cleanly)
-            except Exception:  # closing must not mask the error that got us here
-                if closed_cleanly:
-                    raise
+            _close(envs, bar, closed_cleanly)
+        tally = state.tally
         return {"records": [tally.records[i] for i in sorted(tally.records)], "clips": sorted(tally.clips), "fps": fps,
                 "workers": self.workers, "envs_per_worker": self.per_worker,
-                "sim_faults": tally.faults, "first_fault": tally.first_fault, "env_steps": counted_steps,
-                "rollout_seconds": t_end - t_rollout, "wall_seconds": t_end - t_start,
+                "sim_faults": tally.faults, "first_fault": tally.first_fault, "env_steps": state.counted_steps,
+                **timing}
+
+    def _timed_rollout(self, envs: pool.EnvPool, state: _Rollout, policy, generator, t_start: float) -> dict:
+        """Every episode rolled out from the first reset on; returns the timing fields of `run`'s result."""
+        t_rollout, started = time.perf_counter(), time.monotonic()
+        # CPU seconds beside wall time: what the rollout costs whatever else the machine runs.
+        cpu_main, cpu_workers = time.process_time(), _worker_cpu(envs)
+        obs, infos = envs.reset(state.first_seeds())
+        # Each env's first reset opens its GL context and builds its renderer: start-up, paid per env.
+        startup_cpu = time.process_time() - cpu_main + _worker_cpu(envs) - cpu_workers
+        state.begin(obs, policy)
+        self._step_until_done(envs, state, policy, generator, obs, infos)
+        t_end, ended_at = time.perf_counter(), time.monotonic()
+        cpu_main, cpu_workers = time.process_time() - cpu_main, _worker_cpu(envs) - cpu_workers
+        return {"rollout_seconds": t_end - t_rollout, "wall_seconds": t_end - t_start,
                 "main_cpu_seconds": cpu_main, "worker_cpu_seconds": cpu_workers,
                 "startup_cpu_seconds": startup_cpu, "rollout_started": started, "rollout_ended": ended_at}
+
+    def _step_until_done(self, envs: pool.EnvPool, state: _Rollout, policy, generator, obs: dict, infos: list) -> None:
+        """The step loop: act for every env, step them all as one batch, book the step, until no
+        episode is left."""
+        acting = None if self.expert else policy
+        next_seeds: Optional[list] = None
+        while state.live:
+            state.check_starts(obs, infos)
+            actions = _actions(acting, envs, obs, infos, state.fresh, state.ended, state.episodes,
+                               state.head_noise, generator, state.gen_device)
+            np.minimum(np.maximum(actions, -1.0, out=actions), 1.0, out=actions)  # np.clip, in place, without its dispatch
+            obs, _, terminated, truncated, infos = envs.step(actions, next_seeds)
+            next_seeds = state.after_step(obs, infos, actions, terminated, truncated)
