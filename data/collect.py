@@ -18,6 +18,7 @@ import math
 import multiprocessing as mp
 import sys
 from collections import deque
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -150,10 +151,18 @@ def _attempts(spec: dict, seeds: range, workers: int) -> Iterator[dict]:
         pool.join()
 
 
-def collect(cfg: CollectConfig) -> Path:
-    """Collect cfg.episodes successful expert episodes into cfg.out (atomic); returns the path."""
-    out = Path(cfg.out)
-    # Every refusal comes before any work.
+@dataclass
+class _Tally:
+    """What became of the attempts so far."""
+    kept: int = 0
+    failed: int = 0
+    attempts: int = 0
+    # "seed N: reason" of attempts ended by a simulator fault (counted apart)
+    faults: list[str] = field(default_factory=list)
+
+
+def _check_config(cfg: CollectConfig, out: Path):
+    """Every refusal, before any work; returns the task module and the expert noise to use."""
     if out.exists() and not cfg.overwrite:
         raise RobolearnError(f"{out} exists; pass --overwrite to replace it")
     if out.is_dir():
@@ -170,6 +179,39 @@ def collect(cfg: CollectConfig) -> Path:
         raise RobolearnError(f"expert_noise must be a finite number >= 0, got {cfg.expert_noise}")
     if cfg.expert_mode is not None and "mode" not in inspect.signature(task.expert).parameters:
         raise RobolearnError(f"{cfg.env}: its expert has no mode to fix; drop --expert-mode")
+    return task, noise
+
+
+def _keep_successes(results: Iterator[dict], writer: StoreWriter, episodes: int, bar) -> _Tally:
+    """Add the successful attempts of `results` (seed order) to `writer` until `episodes` are kept."""
+    t = _Tally()
+    for ep in results:
+        t.attempts += 1
+        if ep["is_success"]:
+            writer.add_demo(ep)
+            t.kept += 1
+            bar.update(1)
+        else:
+            t.failed += 1
+            if ep.get("sim_fault"):
+                t.faults.append(f"seed {ep['seed']}: {ep['sim_fault']}")
+            bar.set_postfix(failed=t.failed)
+        if t.kept == episodes:
+            break
+    return t
+
+
+def _shortfall(cfg: CollectConfig, t: _Tally) -> str:
+    return (f"{cfg.env}: the expert succeeded in only {t.kept} of {t.attempts} attempts (seeds {cfg.seed}.."
+            f"{cfg.seed + t.attempts - 1}), {cfg.episodes} needed"
+            + (f"; {len(t.faults)} attempts ended in a simulator fault (first: {t.faults[0]})" if t.faults else "")
+            + "; raise --max-attempts-factor or check the task")
+
+
+def collect(cfg: CollectConfig) -> Path:
+    """Collect cfg.episodes successful expert episodes into cfg.out (atomic); returns the path."""
+    out = Path(cfg.out)
+    task, noise = _check_config(cfg, out)
     cameras = list(cfg.cameras) if cfg.cameras else list(task.DEFAULT_CAMERAS)
     out.parent.mkdir(parents=True, exist_ok=True)
     spec = {"env": cfg.env, "image_size": int(cfg.image_size), "cameras": cameras, "horizon": cfg.horizon,
@@ -179,8 +221,6 @@ def collect(cfg: CollectConfig) -> Path:
     if cfg.horizon is not None:
         env_kwargs["horizon"] = int(cfg.horizon)
 
-    kept = failed = attempts = 0
-    faults: list[str] = []  # "seed N: reason" of attempts ended by a simulator fault (counted apart)
     bar = tqdm(total=cfg.episodes, desc=f"collect {cfg.env}", unit="ep", dynamic_ncols=True)
     writer = StoreWriter(out, make_env_args(cfg.env, env_kwargs), valid_fraction=cfg.valid_fraction,
                          seed=cfg.seed, overwrite=cfg.overwrite, feature_names=list(task.FEATURE_NAMES))
@@ -188,29 +228,13 @@ def collect(cfg: CollectConfig) -> Path:
         writer.open()
         results = _attempts(spec, range(cfg.seed, cfg.seed + max_attempts), cfg.workers)
         try:
-            for ep in results:
-                attempts += 1
-                if ep["is_success"]:
-                    writer.add_demo(ep)
-                    kept += 1
-                    bar.update(1)
-                else:
-                    failed += 1
-                    if ep.get("sim_fault"):
-                        faults.append(f"seed {ep['seed']}: {ep['sim_fault']}")
-                    bar.set_postfix(failed=failed)
-                if kept == cfg.episodes:
-                    break
+            t = _keep_successes(results, writer, cfg.episodes, bar)
         finally:
             results.close()  # stops the workers
-        if kept < cfg.episodes:
-            raise RobolearnError(
-                f"{cfg.env}: the expert succeeded in only {kept} of {attempts} attempts (seeds {cfg.seed}.."
-                f"{cfg.seed + attempts - 1}), {cfg.episodes} needed"
-                + (f"; {len(faults)} attempts ended in a simulator fault (first: {faults[0]})" if faults else "")
-                + "; raise --max-attempts-factor or check the task")
-        writer.extra_attrs.update(collect_attempts=attempts, collect_failed=failed, collect_seed=cfg.seed,
-                                  collect_sim_faults=len(faults),
+        if t.kept < cfg.episodes:
+            raise RobolearnError(_shortfall(cfg, t))
+        writer.extra_attrs.update(collect_attempts=t.attempts, collect_failed=t.failed, collect_seed=cfg.seed,
+                                  collect_sim_faults=len(t.faults),
                                   collect_expert_noise=noise,
                                   collect_expert_mode=-1 if cfg.expert_mode is None else int(cfg.expert_mode))
         writer.finish()
@@ -220,6 +244,7 @@ def collect(cfg: CollectConfig) -> Path:
     finally:
         bar.close()
     what = "" if cfg.images else " (no images)"
-    note = f", {len(faults)} of them simulator faults (first: {faults[0]})" if faults else ""
-    print(f"collected {kept} episodes{what} in {attempts} attempts ({failed} failed{note}) -> {out}", file=sys.stderr)
+    note = f", {len(t.faults)} of them simulator faults (first: {t.faults[0]})" if t.faults else ""
+    print(f"collected {t.kept} episodes{what} in {t.attempts} attempts ({t.failed} failed{note}) -> {out}",
+          file=sys.stderr)
     return out

@@ -37,9 +37,11 @@ from robolearn import __version__
 from robolearn.errors import DataError
 from robolearn.locking import pid_alive
 
+from .store_checks import (IMAGE_SUFFIX, _attr_str, check_demo_groups, check_demos, check_masks, open_hdf5,
+                           read_env_args, read_feature_names)
+
 # robomimic's EnvType.GYM_TYPE: our envs are registered gymnasium envs.
 GYM_ENV_TYPE = 2
-IMAGE_SUFFIX = "_image"
 _DEMO_RE = re.compile(r"^demo_(\d+)$")
 
 
@@ -334,7 +336,7 @@ def merge_stores(parts: list, path, *, overwrite: bool = False) -> Path:
 
 # ============================================================================ reader
 class DemoStore:
-    """A validated, read-only view of a demonstration file. Use `open_store(path)`."""
+    """A validated (see `store_checks`), read-only view of a demonstration file. Use `open_store(path)`."""
 
     def __init__(self, path, h5: h5py.File):
         self.path = Path(path)
@@ -346,74 +348,24 @@ class DemoStore:
             raise
 
     # ------------------------------------------------------------------ validation
-    def _fail(self, what: str):
-        raise DataError(f"{self.path}: {what}")
-
     def _validate(self) -> None:
+        """Run the checks of `store_checks` (the first problem found is the one reported) and keep
+        what they read; the fields derived from it follow."""
         f = self._h5
-        if "data" not in f or not isinstance(f["data"], h5py.Group):
-            self._fail("no 'data' group (not a robomimic-layout demonstration file)")
-        data = f["data"]
-        names = demo_sort(k for k in data.keys() if isinstance(data[k], h5py.Group))
-        if not names:
-            self._fail("no demos in 'data'")
+        names = demo_sort(check_demo_groups(self.path, f))
         self._names = names
-        attrs = data.attrs
-        try:
-            self.env_args = json.loads(attrs["env_args"]) if "env_args" in attrs else {}
-        except (TypeError, ValueError):
-            self._fail("data attr env_args is not valid JSON")
+        data = f["data"]
+        self.env_args = read_env_args(self.path, data.attrs)
         self.env_id: Optional[str] = self.env_args.get("env_name")
         self.env_kwargs: dict = dict(self.env_args.get("env_kwargs") or {})
-        try:
-            self.feature_names: list[str] = list(json.loads(attrs["feature_names"])) if "feature_names" in attrs else []
-        except (TypeError, ValueError):
-            self._fail("data attr feature_names is not valid JSON")
-        self.robolearn_version = _attr_str(attrs.get("robolearn_version"))
+        self.feature_names: list[str] = read_feature_names(self.path, data.attrs)
+        self.robolearn_version = _attr_str(data.attrs.get("robolearn_version"))
+        self._lengths, obs_keys, self.action_dim, image_hw = check_demos(self.path, data, names)
+        self._set_obs_fields(obs_keys, image_hw, data[names[0]])
+        self._set_masks(check_masks(self.path, f, names))
 
-        self._lengths: dict[str, int] = {}
-        obs_keys = None
-        image_hw = None
-        for name in names:
-            g = data[name]
-            if "actions" not in g:
-                self._fail(f"{name} has no 'actions'")
-            if "obs" not in g or not isinstance(g["obs"], h5py.Group):
-                self._fail(f"{name} has no 'obs' group")
-            acts = g["actions"]
-            if acts.ndim != 2:
-                self._fail(f"{name}/actions must be (T, A), got shape {acts.shape}")
-            n = acts.shape[0]
-            if n == 0:
-                self._fail(f"{name} has no steps")
-            a = acts[()]
-            if not np.isfinite(a).all():
-                self._fail(f"{name}/actions contain NaN or inf")
-            keys = sorted(g["obs"].keys())
-            if obs_keys is None:
-                obs_keys = keys
-                self.action_dim = int(acts.shape[1])
-            elif keys != obs_keys:
-                self._fail(f"{name} has obs keys {keys}, {names[0]} has {obs_keys}")
-            if acts.shape[1] != self.action_dim:
-                self._fail(f"{name}/actions has {acts.shape[1]} dims, {names[0]} has {self.action_dim}")
-            for key in keys:
-                ds = g["obs"][key]
-                if ds.shape[:1] != (n,):
-                    self._fail(f"{name}/obs/{key} has {ds.shape[0] if ds.ndim else 0} steps but actions has {n}")
-                if key.endswith(IMAGE_SUFFIX):
-                    if ds.dtype != np.uint8:
-                        self._fail(f"{name}/obs/{key} must be uint8 images, got {ds.dtype}")
-                    if ds.ndim != 4 or ds.shape[-1] != 3:
-                        self._fail(f"{name}/obs/{key} must be (T, H, W, 3), got shape {ds.shape}")
-                    if image_hw is None:
-                        image_hw = ds.shape[1:3]
-                    elif ds.shape[1:3] != image_hw:
-                        self._fail(f"{name}/obs/{key} is {ds.shape[1]}x{ds.shape[2]} px, other images are "
-                                   f"{image_hw[0]}x{image_hw[1]}")
-            if "task_features" in g and g["task_features"].shape[:1] != (n,):
-                self._fail(f"{name}/task_features has {g['task_features'].shape[0]} steps but actions has {n}")
-            self._lengths[name] = int(n)
+    def _set_obs_fields(self, obs_keys: list[str], image_hw, first: h5py.Group) -> None:
+        """Cameras, image size and low-dim sizes, from what every demo was checked to share."""
         self.obs_keys: list[str] = list(obs_keys)
         image_keys = [k for k in self.obs_keys if k.endswith(IMAGE_SUFFIX)]
         cams = [k[: -len(IMAGE_SUFFIX)] for k in image_keys]
@@ -423,28 +375,20 @@ class DemoStore:
         self.image_size: int = int(image_hw[0]) if image_hw is not None else 0
         self.image_shape = tuple(int(x) for x in image_hw) if image_hw is not None else None
         self.lowdim_keys: list[str] = [k for k in self.obs_keys if not k.endswith(IMAGE_SUFFIX)]
-        first = data[names[0]]
         self.proprio_dim: int = int(np.prod(first["obs"]["proprio"].shape[1:])) if "proprio" in self.obs_keys else 0
         self.feature_dim: int = int(first["task_features"].shape[1]) if "task_features" in first else 0
         if self.feature_dim and not self.feature_names:
             self.feature_names = [f"f{i}" for i in range(self.feature_dim)]
 
-        # Filter keys.
-        self._masks: dict[str, list[str]] = {}
-        known = set(names)
-        if "mask" in f and isinstance(f["mask"], h5py.Group):
-            for key in f["mask"].keys():
-                vals = [_attr_str(v) for v in np.asarray(f["mask"][key][()]).reshape(-1)]
-                bad = [v for v in vals if v not in known]
-                if bad:
-                    self._fail(f"mask/{key} names demos not in the file: {', '.join(bad[:3])}")
-                self._masks[key] = demo_sort(vals)
+    def _set_masks(self, masks: dict[str, list[str]]) -> None:
+        """Filter keys; without train/valid, every demo not held out in `valid` is train."""
+        self._masks: dict[str, list[str]] = {key: demo_sort(vals) for key, vals in masks.items()}
         self.has_masks = "train" in self._masks or "valid" in self._masks
         if "valid" not in self._masks:
             self._masks["valid"] = []
         if "train" not in self._masks:
             held = set(self._masks["valid"])
-            self._masks["train"] = [n for n in names if n not in held]
+            self._masks["train"] = [n for n in self._names if n not in held]
 
     # ------------------------------------------------------------------ API
     @property
@@ -528,32 +472,10 @@ class DemoStore:
         return f"DemoStore({str(self.path)!r}, {len(self._names)} demos)"
 
 
-def _attr_str(v) -> Optional[str]:
-    if v is None:
-        return None
-    if isinstance(v, (bytes, np.bytes_)):
-        return v.decode()
-    return str(v)
-
-
 def open_store(path) -> DemoStore:
     """Open and validate a demonstration file; every problem is a one-line DataError."""
     path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: no such file")
-    if path.is_dir():
-        raise DataError(f"{path}: is a folder, not an HDF5 file")
-    try:
-        ok = h5py.is_hdf5(str(path))
-    except OSError as e:
-        raise DataError(f"{path}: cannot read ({e.__class__.__name__})") from None
-    if not ok:
-        raise DataError(f"{path}: not an HDF5 file")
-    try:
-        h5 = h5py.File(path, "r")
-    except OSError as e:
-        raise DataError(f"{path}: cannot open as HDF5 ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
-    return DemoStore(path, h5)
+    return DemoStore(path, open_hdf5(path))
 
 
 # ============================================================================ summary & hash

@@ -93,7 +93,17 @@ def lowdim_keys(spec: Mapping) -> list[str]:
 
 def load_spec(bundle) -> dict:
     """Read and validate a bundle's policy.json; every problem is a one-line BundleError."""
-    bundle = Path(bundle)
+    spec, where = _read_spec(Path(bundle))
+    _check_header(spec, where)
+    _check_observation(spec, where)
+    _check_action(spec, where)
+    _check_noise_spec(spec, where)
+    _check_graph_entry(spec, where)
+    return spec
+
+
+def _read_spec(bundle: Path) -> tuple[dict, str]:
+    """policy.json parsed, and its path as the messages name it."""
     if not bundle.is_dir():
         raise BundleError(f"{bundle}: no such bundle folder")
     path = bundle / SPEC_FILE
@@ -106,6 +116,11 @@ def load_spec(bundle) -> dict:
     where = str(path)
     if not isinstance(spec, dict):
         raise BundleError(f"{where}: expected a JSON object")
+    return spec, where
+
+
+def _check_header(spec: dict, where: str) -> None:
+    """The spec version this runtime reads, provenance strings, control rate and horizons."""
     version = _field(spec, "spec_version", int, where)
     if version != SPEC_VERSION:
         raise BundleError(f"{where}: unsupported spec_version {version}; this runtime reads spec_version "
@@ -121,6 +136,9 @@ def load_spec(bundle) -> dict:
         raise BundleError(f"{where}: action_horizon {t_a} exceeds pred_horizon {t}")
     _positive_int(spec, "feature_dim", where)
 
+
+def _check_observation(spec: dict, where: str) -> None:
+    """Cameras (uint8 (H, W, 3) frames) and low-dim keys (float32 (d,)): at least one of them."""
     obs = _field(spec, "observation", dict, where)
     cams = _field(obs, "cameras", list, where + " observation")
     if not all(isinstance(c, str) for c in cams):
@@ -147,6 +165,8 @@ def load_spec(bundle) -> dict:
             for v in feats.values()):
         raise BundleError(f"{where}: observation.features must map keys to {{feature, names}}")
 
+
+def _check_action(spec: dict, where: str) -> None:
     act = _field(spec, "action", dict, where)
     dim = _positive_int(act, "dim", where + " action")
     low, high = (_bounds(_field(act, k, (int, float, list), where + " action"), dim, f"{where} action.{k}")
@@ -154,6 +174,9 @@ def load_spec(bundle) -> dict:
     if not (low <= high).all():  # equal where the demonstrations never moved that dimension
         raise BundleError(f"{where}: action bounds must satisfy low <= high, got [{act['low']}, {act['high']}]")
 
+
+def _check_noise_spec(spec: dict, where: str) -> None:
+    """`noise`: null, or the shape and distribution of a generative head's noise input."""
     noise = spec.get("noise", None)
     if noise is not None:
         if not isinstance(noise, dict):
@@ -163,12 +186,14 @@ def load_spec(bundle) -> dict:
             raise BundleError(f"{where}: noise.distribution must be one of {NOISE_DISTRIBUTIONS}, "
                               f"got {noise.get('distribution')!r}")
 
+
+def _check_graph_entry(spec: dict, where: str) -> None:
+    """`graph`: a file name inside the bundle (never a path out of it) and its sha256."""
     graph = _field(spec, "graph", dict, where)
     gfile = _field(graph, "file", str, where + " graph")
     if Path(gfile).name != gfile:
         raise BundleError(f"{where}: graph.file must be a file name inside the bundle, got {gfile!r}")
     _field(graph, "sha256", str, where + " graph")
-    return spec
 
 
 # ----------------------------------------------------------------------------- the policy

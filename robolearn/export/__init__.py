@@ -34,7 +34,7 @@ import torch
 
 from robolearn.checkpoint import save_json
 from robolearn.config import ExportConfig
-from robolearn.data.store import open_store
+from robolearn.data.store import DemoStore, open_store
 from robolearn.errors import RobolearnError
 from robolearn.export.graph import BundleGraph, example_inputs, export_onnx
 from robolearn.export.parity import check_parity, parity_frames
@@ -64,12 +64,7 @@ def export(cfg: ExportConfig) -> Path:
 
 def _export(cfg: ExportConfig) -> Path:
     out, run_dir = Path(cfg.out), Path(cfg.policy)
-    if out.exists() and not cfg.overwrite:
-        raise RobolearnError(f"{out} already exists; pass --overwrite to replace it")
-    if out.exists() and not _is_bundle_or_empty(out):
-        raise RobolearnError(f"{out} exists and is not a robolearn bundle; refusing to replace it")
-    if cfg.parity_frames < 1:
-        raise RobolearnError(f"parity_frames must be >= 1, got {cfg.parity_frames}")
+    _check_request(cfg, out)
     policy = Policy.load(run_dir, device="cpu")
     meta = policy.meta
     data = Path(meta["data"])
@@ -84,45 +79,70 @@ def _export(cfg: ExportConfig) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
-        graph = BundleGraph(policy).eval()
-        with torch.no_grad():
-            exporter = export_onnx(graph, example_inputs(policy, graph), tmp / GRAPH_FILE)
-        spec = build_spec(policy, run_dir, exporter, sha256_file(tmp / GRAPH_FILE), hz)
+        spec = _write_bundle(tmp, policy, run_dir, hz)
+        spec["parity"] = _parity(cfg, policy, store, data, tmp)
         save_json(tmp / SPEC_FILE, spec)
-        (tmp / "README.txt").write_text(readme(spec, policy.obs_horizon > 1))
-
-        try:
-            bundle = BundlePolicy(tmp, seed=0, threads=1)
-        except BundleError as e:
-            raise RobolearnError(f"the exported bundle does not load: {e}") from None
-        demos = store.demo_names("valid") if "valid" in store.splits else []
-        split = "valid"
-        if not demos:  # a store without a validation split: its training frames still test parity
-            demos, split = store.demo_names(None), "all"
-        steps = parity_frames(store, demos, policy.cameras, policy.lowdim_keys, cfg.parity_frames)
-        result = check_parity(policy, bundle, steps)
-        if result["frames"] == 0:
-            raise RobolearnError(f"{data}: no frames to check parity on; no bundle written")
-        tol = cfg.tolerance if cfg.tolerance is not None else float(getattr(policy.head, "export_tolerance", 1e-4))
-        if not result["max_error"] <= tol:
-            ep, t = result["worst_at"]
-            raise RobolearnError(
-                f"parity check failed: bundle actions differ from the torch policy's by up to "
-                f"{result['max_error']:.3g} (tolerance {tol:g}, in units of the action's half-range where it "
-                f"exceeds 1; {ep} step {t}); no bundle written")
-        spec["parity"] = {**result, "tolerance": tol, "split": split}
-        save_json(tmp / SPEC_FILE, spec)
-
-        if out.exists():
-            os.replace(out, trash)
-        try:
-            os.replace(tmp, out)
-        except OSError:
-            if trash.exists():  # put the previous bundle back
-                os.replace(trash, out)
-            raise
+        _replace(out, tmp, trash)
     finally:
         store.close()
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(trash, ignore_errors=True)
     return out
+
+
+def _check_request(cfg: ExportConfig, out: Path) -> None:
+    """The refusals that need no policy loaded: never replace what is not a bundle."""
+    if out.exists() and not cfg.overwrite:
+        raise RobolearnError(f"{out} already exists; pass --overwrite to replace it")
+    if out.exists() and not _is_bundle_or_empty(out):
+        raise RobolearnError(f"{out} exists and is not a robolearn bundle; refusing to replace it")
+    if cfg.parity_frames < 1:
+        raise RobolearnError(f"parity_frames must be >= 1, got {cfg.parity_frames}")
+
+
+def _write_bundle(tmp: Path, policy: Policy, run_dir: Path, hz: float) -> dict:
+    """policy.onnx, policy.json (without the parity result yet) and README.txt into `tmp`; returns the spec."""
+    graph = BundleGraph(policy).eval()
+    with torch.no_grad():
+        exporter = export_onnx(graph, example_inputs(policy, graph), tmp / GRAPH_FILE)
+    spec = build_spec(policy, run_dir, exporter, sha256_file(tmp / GRAPH_FILE), hz)
+    save_json(tmp / SPEC_FILE, spec)
+    (tmp / "README.txt").write_text(readme(spec, policy.obs_horizon > 1))
+    return spec
+
+
+def _parity(cfg: ExportConfig, policy: Policy, store: DemoStore, data: Path, tmp: Path) -> dict:
+    """Load the bundle in `tmp` as a robot would and run it beside the torch policy; returns the
+    spec's `parity` entry, or raises when the actions differ by more than the tolerance."""
+    try:
+        bundle = BundlePolicy(tmp, seed=0, threads=1)
+    except BundleError as e:
+        raise RobolearnError(f"the exported bundle does not load: {e}") from None
+    demos = store.demo_names("valid") if "valid" in store.splits else []
+    split = "valid"
+    if not demos:  # a store without a validation split: its training frames still test parity
+        demos, split = store.demo_names(None), "all"
+    steps = parity_frames(store, demos, policy.cameras, policy.lowdim_keys, cfg.parity_frames)
+    result = check_parity(policy, bundle, steps)
+    if result["frames"] == 0:
+        raise RobolearnError(f"{data}: no frames to check parity on; no bundle written")
+    tol = cfg.tolerance if cfg.tolerance is not None else float(getattr(policy.head, "export_tolerance", 1e-4))
+    if not result["max_error"] <= tol:
+        ep, t = result["worst_at"]
+        raise RobolearnError(
+            f"parity check failed: bundle actions differ from the torch policy's by up to "
+            f"{result['max_error']:.3g} (tolerance {tol:g}, in units of the action's half-range where it "
+            f"exceeds 1; {ep} step {t}); no bundle written")
+    return {**result, "tolerance": tol, "split": split}
+
+
+def _replace(out: Path, tmp: Path, trash: Path) -> None:
+    """Move the finished bundle `tmp` to `out`; a previous bundle there goes to `trash`, and back on failure."""
+    if out.exists():
+        os.replace(out, trash)
+    try:
+        os.replace(tmp, out)
+    except OSError:
+        if trash.exists():  # put the previous bundle back
+            os.replace(trash, out)
+        raise
