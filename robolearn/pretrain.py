@@ -110,55 +110,15 @@ def pretrain(cfg: PretrainConfig) -> Path:
     device = pick_device(cfg.optim.device)  # under torchrun: joins the process group
     main = dist.is_main()
     with run_dir_setup(out, cfg.overwrite, "encoder.json") as resume:
-        seed_everything(cfg.optim.seed)
-        cfg.optim = resolve_optim(cfg.optim, objective_cls.optim_defaults)
-        if main:
-            save_config(cfg, out / "config.yaml")  # with the optimizer settings actually used
-
-        normalizer = Normalizer.from_store(store, split="train")
-        if main:
-            normalizer.save(out / "normalizer.json")
-        info = data_info(store, cameras)
-        encoder = make_encoder(cfg.encoder, info.num_views, info.image_size)
-        obj_cfg = cfg.objective_config()
-        objective = objective_cls(encoder, obj_cfg, info).to(device)
-        with dist.main_first():  # SIRL draws its queries once (rank 0) and the other ranks read them
-            objective.prepare(out, cfg.data, normalizer)
+        normalizer, info, obj_cfg, objective = _set_up(cfg, out, store, cameras, objective_cls, device, main)
 
     # A rerun after a kill drops the rows the killed attempt logged after its last checkpoint.
     tracker = Tracker(out, cfg, job="pretrain", mode=cfg.wandb, project=cfg.project, rewind_to=metrics_mark(out))
     try:
-        def validate(step: int) -> dict:
-            frames = probe_frames(objective.encoder, store, cameras, device)
-            if frames is None:
-                return {}
-            (tx, ty, _), (vx, vy, vep) = frames["train"], frames["valid"]
-            report = probe_report(tx, ty, vx, vy, store.feature_names, valid_episodes=vep)
-            warning = collapse_warning(report)
-            if warning and main:
-                tqdm.write(f"warning: step {step}: {warning}")
-            return {f"val/{k}": v for k, v in report.items()}
-
+        validate = _probe_validator(objective, store, cameras, device, main)
         final: dict = {}
         if objective_cls.trains:
-            dataset = objective.make_dataset(cfg.data, "train", cameras, normalizer, cfg.loader.in_ram)
-            spec = objective_cls.window_spec(obj_cfg)
-            if dataset is None and cfg.optim.gpu_sampler:
-                if device.type != "cuda" or not objective_cls.fixed_window:
-                    raise RobolearnError("--optim.gpu-sampler needs a CUDA device and a fixed-window objective (dynamo)")
-                # Batches of uint8 image windows gathered on the GPU: no DataLoader, no host copies.
-                # Under torchrun each rank holds every frame and takes its share of each global batch.
-                loader = dataset = GpuWindowSampler.from_store(store, cameras, spec.obs_horizon, "train", device,
-                                                               seed=cfg.optim.seed, batch_size=cfg.optim.batch_size)
-            if dataset is None:
-                dataset = WindowDataset(cfg.data, spec, split="train",
-                                        cameras=cameras, normalizer=normalizer, in_ram=cfg.loader.in_ram)
-            if hasattr(dataset, "__len__") and len(dataset) == 0:
-                raise RobolearnError(f"{cfg.data}: no training windows for objective '{cfg.objective}'")
-            if not cfg.optim.gpu_sampler:
-                # This rank's share of each global batch (batch_size x world size), reshuffled per epoch.
-                loader = dist.sharded_loader(dataset, cfg.optim.batch_size, cfg.optim.seed,
-                                             workers=cfg.loader.workers, pin_memory=device.type == "cuda")
+            loader = _training_loader(cfg, objective_cls, objective, obj_cfg, store, cameras, normalizer, device)
             if resume and main:
                 print(f"resuming the interrupted run in {out}")
             final = fit(objective, loader, cfg.optim, out, tracker, validate=validate,
@@ -173,30 +133,95 @@ def pretrain(cfg: PretrainConfig) -> Path:
         objective.eval()
         if not main:
             return out  # rank 0 writes the encoder
-
-        save_weights(out / "encoder.safetensors", {"encoder": objective.encoder})
-        aux = {n: m for n, m in objective.named_children() if n != "encoder"}
-        if aux:
-            save_weights(out / "objective.safetensors", aux)
-        results = {k: v for k, v in final.items() if k.startswith("val/") or k == "loss"}
-        results["objective"] = cfg.objective
-        results["uses_privileged_labels"] = bool(objective.uses_privileged_labels)
-        results.update(objective.results())
-        save_json(out / "results.json", results)
-        meta = {
-            "encoder": to_dict(cfg.encoder), "num_views": info.num_views, "image_size": info.image_size,
-            "cameras": cameras, "embed_dim": objective.encoder.embed_dim, "objective": cfg.objective,
-            "objective_config": to_dict(obj_cfg),
-            "env_id": store.env_id, "env_kwargs": store.env_kwargs, "data": str(cfg.data),
-            "data_hash": file_hash(cfg.data), "weights_hash": file_sha256(out / "encoder.safetensors"),
-            "robolearn_version": __version__,
-        }
-        save_json(out / "encoder.json", meta)  # written last: marks the run as finished
-        tracker.summary(results)
-        tracker.log_artifact(f"encoder-{out.name}", "encoder",
-                             [out / "encoder.safetensors", out / "encoder.json", out / "normalizer.json",
-                              out / "queries.json"])  # SIRL's queries and answers, for audit (skipped if absent)
+        _write_encoder(cfg, out, store, cameras, info, obj_cfg, objective, final, tracker)
     finally:
         tracker.finish()
         store.close()
     return out
+
+
+def _set_up(cfg: PretrainConfig, out: Path, store, cameras, objective_cls, device, main: bool):
+    """The run folder's config and normalizer, and the objective with its encoder (seeded by
+    --optim.seed): (normalizer, data info, objective config, objective)."""
+    seed_everything(cfg.optim.seed)
+    cfg.optim = resolve_optim(cfg.optim, objective_cls.optim_defaults)
+    if main:
+        save_config(cfg, out / "config.yaml")  # with the optimizer settings actually used
+
+    normalizer = Normalizer.from_store(store, split="train")
+    if main:
+        normalizer.save(out / "normalizer.json")
+    info = data_info(store, cameras)
+    encoder = make_encoder(cfg.encoder, info.num_views, info.image_size)
+    obj_cfg = cfg.objective_config()
+    objective = objective_cls(encoder, obj_cfg, info).to(device)
+    with dist.main_first():  # SIRL draws its queries once (rank 0) and the other ranks read them
+        objective.prepare(out, cfg.data, normalizer)
+    return normalizer, info, obj_cfg, objective
+
+
+def _probe_validator(objective, store, cameras, device, main: bool):
+    """validate(step): probe R² of the encoder's embeddings and collapse indicators (a warning when
+    it has collapsed)."""
+    def validate(step: int) -> dict:
+        frames = probe_frames(objective.encoder, store, cameras, device)
+        if frames is None:
+            return {}
+        (tx, ty, _), (vx, vy, vep) = frames["train"], frames["valid"]
+        report = probe_report(tx, ty, vx, vy, store.feature_names, valid_episodes=vep)
+        warning = collapse_warning(report)
+        if warning and main:
+            tqdm.write(f"warning: step {step}: {warning}")
+        return {f"val/{k}": v for k, v in report.items()}
+
+    return validate
+
+
+def _training_loader(cfg: PretrainConfig, objective_cls, objective, obj_cfg, store, cameras, normalizer, device):
+    """The objective's training batches: its own dataset, GPU-gathered windows, or a WindowDataset."""
+    dataset = objective.make_dataset(cfg.data, "train", cameras, normalizer, cfg.loader.in_ram)
+    spec = objective_cls.window_spec(obj_cfg)
+    if dataset is None and cfg.optim.gpu_sampler:
+        if device.type != "cuda" or not objective_cls.fixed_window:
+            raise RobolearnError("--optim.gpu-sampler needs a CUDA device and a fixed-window objective (dynamo)")
+        # Batches of uint8 image windows gathered on the GPU: no DataLoader, no host copies.
+        # Under torchrun each rank holds every frame and takes its share of each global batch.
+        loader = dataset = GpuWindowSampler.from_store(store, cameras, spec.obs_horizon, "train", device,
+                                                       seed=cfg.optim.seed, batch_size=cfg.optim.batch_size)
+    if dataset is None:
+        dataset = WindowDataset(cfg.data, spec, split="train",
+                                cameras=cameras, normalizer=normalizer, in_ram=cfg.loader.in_ram)
+    if hasattr(dataset, "__len__") and len(dataset) == 0:
+        raise RobolearnError(f"{cfg.data}: no training windows for objective '{cfg.objective}'")
+    if not cfg.optim.gpu_sampler:
+        # This rank's share of each global batch (batch_size x world size), reshuffled per epoch.
+        loader = dist.sharded_loader(dataset, cfg.optim.batch_size, cfg.optim.seed,
+                                     workers=cfg.loader.workers, pin_memory=device.type == "cuda")
+    return loader
+
+
+def _write_encoder(cfg: PretrainConfig, out: Path, store, cameras, info, obj_cfg, objective, final: dict,
+                   tracker) -> None:
+    """Encoder and auxiliary weights, results and encoder.json (last: it marks the run as finished)."""
+    save_weights(out / "encoder.safetensors", {"encoder": objective.encoder})
+    aux = {n: m for n, m in objective.named_children() if n != "encoder"}
+    if aux:
+        save_weights(out / "objective.safetensors", aux)
+    results = {k: v for k, v in final.items() if k.startswith("val/") or k == "loss"}
+    results["objective"] = cfg.objective
+    results["uses_privileged_labels"] = bool(objective.uses_privileged_labels)
+    results.update(objective.results())
+    save_json(out / "results.json", results)
+    meta = {
+        "encoder": to_dict(cfg.encoder), "num_views": info.num_views, "image_size": info.image_size,
+        "cameras": cameras, "embed_dim": objective.encoder.embed_dim, "objective": cfg.objective,
+        "objective_config": to_dict(obj_cfg),
+        "env_id": store.env_id, "env_kwargs": store.env_kwargs, "data": str(cfg.data),
+        "data_hash": file_hash(cfg.data), "weights_hash": file_sha256(out / "encoder.safetensors"),
+        "robolearn_version": __version__,
+    }
+    save_json(out / "encoder.json", meta)  # written last: marks the run as finished
+    tracker.summary(results)
+    tracker.log_artifact(f"encoder-{out.name}", "encoder",
+                         [out / "encoder.safetensors", out / "encoder.json", out / "normalizer.json",
+                          out / "queries.json"])  # SIRL's queries and answers, for audit (skipped if absent)

@@ -17,6 +17,7 @@ again for readers of format 2), `normalizer.json`, `config.yaml`,
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
@@ -273,11 +274,79 @@ def train(cfg: TrainConfig) -> Path:
         store.close()
 
 
+@dataclass
+class _Run:
+    """One `train` run: the models built before its folder, then (_set_up_data) the training windows."""
+    cfg: TrainConfig
+    out: Path
+    store: object
+    device: torch.device
+    kind: str
+    features: StepFeatures
+    enc_meta: dict
+    head: object
+    emb_dim: int
+    t_o: int
+    t_pred: int
+    t_a: int
+    normalizer: Optional[Normalizer] = None
+    cameras: list = field(default_factory=list)
+    data_hash: str = ""
+    train_demos: list = field(default_factory=list)
+    valid_demos: list = field(default_factory=list)
+    actions: dict = field(default_factory=dict)
+    raw: Optional[dict] = None
+    feats: dict = field(default_factory=dict)
+    past: int = 0
+    windows: tuple = ()  # (x, y, pad) of the training split
+    valid: Optional[list] = None  # the validation windows of frozen features, computed once
+
+    @property
+    def e2e(self) -> bool:
+        return self.kind in (SCRATCH, "finetune")
+
+    def valid_windows(self):
+        if not self.valid_demos:
+            return None
+        f = demo_features(self.features, self.store, self.valid_demos, self.cameras, self.raw,
+                          self.device) if self.e2e else self.feats
+        return [t.to(self.device) for t in feature_windows(f, self.actions, self.valid_demos, self.t_o, self.t_pred,
+                                                           self.past)]
+
+    def validate(self, step):
+        v = self.valid_windows() if self.e2e else self.valid
+        return {} if v is None else valid_metrics(self.head, *v, past=self.past)
+
+
 def _train(cfg: TrainConfig, out: Path, store) -> Path:
     head_cls = get_head(cfg.head)
     if not cfg.feature_noise >= 0:
         raise RobolearnError(f"--feature-noise must be >= 0 (a std in standardized units), got {cfg.feature_noise}")
     device = pick_device(cfg.optim.device)
+    run = _build_models(cfg, out, store, head_cls, device)
+    with run_dir_setup(out, cfg.overwrite, "policy.json"):
+        _set_up_data(run, head_cls)
+
+    # A rerun after a kill drops the rows the killed attempt logged after its last checkpoint.
+    tracker = Tracker(out, cfg, job="train", mode=cfg.wandb, project=cfg.project, rewind_to=metrics_mark(out))
+    try:
+        final = _fit_head(run, tracker)
+        run.head.eval()
+        run.features.eval()
+        if not dist.is_main():
+            return out  # rank 0 validates and writes the policy
+        if "val/action_mse" not in final:  # kNN, or a resumed run with no step left to train
+            final.update(run.validate(cfg.optim.steps))
+            tracker.log({k: v for k, v in final.items() if k.startswith("val/")})
+        _write_policy(run, final, tracker)
+    finally:
+        tracker.finish()
+    return out
+
+
+def _build_models(cfg: TrainConfig, out: Path, store, head_cls, device) -> _Run:
+    """Features and head, before the run folder: a head's own checks (widths, codebook sizes) fail
+    before any file."""
     # The encoder (a scratch one is initialized here) and the head each draw their init from the run's
     # seed: a scratch run is reproducible, and a head's init does not depend on which encoder was loaded.
     seed_everything(cfg.optim.seed)
@@ -288,106 +357,97 @@ def _train(cfg: TrainConfig, out: Path, store) -> Path:
     t_o, t_pred, t_a = horizons(cfg, head_cls, task_horizons(store.env_id, cfg.head))
     emb_dim = features.dim
     seed_everything(cfg.optim.seed)
-    # Built before the run folder: a head's own checks (widths, codebook sizes) fail before any file.
     head = head_cls(emb_dim, store.action_dim, t_o, t_pred, cfg.head_config()).to(device)
-    with run_dir_setup(out, cfg.overwrite, "policy.json"):
-        cfg.optim = resolve_optim(cfg.optim, head_cls.optim_defaults)
-        normalizer = Normalizer.from_store(store, split="train")
-        if dist.is_main():
-            save_config(cfg, out / "config.yaml")
-            normalizer.save(out / "normalizer.json")
-        features.set_lowdim_stats(normalizer)
-        features.to(device)
-        cameras = list(enc_meta["cameras"])
+    return _Run(cfg, out, store, device, kind, features, enc_meta, head, emb_dim, t_o, t_pred, t_a)
 
-        data_hash = file_hash(cfg.data)
-        train_demos, valid_demos = store.demo_names("train"), store.demo_names("valid")
-        actions = {d: normalizer.normalize("actions", store.actions(d)) for d in store.demo_names(None)}
-        raw = None
-        if kind == "frozen":
-            features.encoder.requires_grad_(False)
-            raw = cached_embeddings(features.encoder, enc_meta["weights_hash"], store, data_hash, cameras,
+
+def _set_up_data(run: _Run, head_cls) -> None:
+    """The run folder's config and normalizer, the features' statistics and the training windows."""
+    cfg, out, store, features, device = run.cfg, run.out, run.store, run.features, run.device
+    cfg.optim = resolve_optim(cfg.optim, head_cls.optim_defaults)
+    normalizer = run.normalizer = Normalizer.from_store(store, split="train")
+    if dist.is_main():
+        save_config(cfg, out / "config.yaml")
+        normalizer.save(out / "normalizer.json")
+    features.set_lowdim_stats(normalizer)
+    features.to(device)
+    cameras = run.cameras = list(run.enc_meta["cameras"])
+
+    run.data_hash = file_hash(cfg.data)
+    run.train_demos, run.valid_demos = store.demo_names("train"), store.demo_names("valid")
+    train_demos = run.train_demos
+    actions = run.actions = {d: normalizer.normalize("actions", store.actions(d)) for d in store.demo_names(None)}
+    if run.kind == "frozen":
+        features.encoder.requires_grad_(False)
+        run.raw = cached_embeddings(features.encoder, run.enc_meta["weights_hash"], store, run.data_hash, cameras,
                                     Path(cfg.encoder) / "embeddings", device=device)
-            if cfg.standardize:
-                features.set_embedding_stats(np.concatenate([raw[d] for d in train_demos]))
-        if e2e:  # features change while training; the windows here only carry the action chunks
-            feats = {d: np.zeros((len(actions[d]), 0), np.float32) for d in train_demos}
+        if cfg.standardize:
+            features.set_embedding_stats(np.concatenate([run.raw[d] for d in train_demos]))
+    if run.e2e:  # features change while training; the windows here only carry the action chunks
+        run.feats = {d: np.zeros((len(actions[d]), 0), np.float32) for d in train_demos}
+    else:
+        run.feats = demo_features(features, store, store.demo_names(None), cameras, run.raw, device)
+    # End to end, the image windows carry the chunk alone: a head then supervises its last position.
+    run.past = 0 if run.e2e else run.head.action_context
+    run.windows = feature_windows(run.feats, actions, train_demos, run.t_o, run.t_pred, run.past)
+
+
+def _fit_head(run: _Run, tracker) -> dict:
+    """The head's preparation (e.g. a codebook), then its gradient training; the final metrics."""
+    cfg, head, features, device = run.cfg, run.head, run.features, run.device
+    x, y, pad = run.windows
+    prep = head.prepare(x.to(device), y.to(device), pad.to(device))
+    if prep:
+        tracker.log({f"prepare/{k}": v for k, v in prep.items()}, step=0)
+    final: dict = {}
+    run.valid = None if run.e2e else run.valid_windows()
+    if head.trainable:
+        if run.e2e:
+            # A window: T_o frames of images and low-dim keys, T actions.
+            spec = WindowSpec(obs_horizon=run.t_o, action_horizon=run.t_pred)
+            dataset = WindowDataset(cfg.data, spec, split="train", cameras=run.cameras,
+                                    normalizer=run.normalizer.subset(["actions"]), in_ram=cfg.loader.in_ram,
+                                    with_features=False)
+            model = EndToEnd(features, head, cfg.shift_pad)
+            desc = f"train {run.kind} {cfg.head}"
         else:
-            feats = demo_features(features, store, store.demo_names(None), cameras, raw, device)
-        # End to end, the image windows carry the chunk alone: a head then supervises its last position.
-        past = 0 if e2e else head.action_context
-        x, y, pad = feature_windows(feats, actions, train_demos, t_o, t_pred, past)
+            dataset = TensorDataset(x, y, pad)
+            model = FeatureNoise(head, cfg.feature_noise, features.image_dim) if cfg.feature_noise > 0 else head
+            desc = f"train {cfg.head}"
+        # This rank's share of each global batch (batch_size x world size), reshuffled per epoch.
+        loader = dist.sharded_loader(dataset, cfg.optim.batch_size, cfg.optim.seed,
+                                     workers=cfg.loader.workers if run.e2e else 0)
+        # fit validates (and logs) at its last step, so the final metrics come from there.
+        final = fit(model, loader, cfg.optim, run.out, tracker, validate=run.validate, desc=desc, device=device)
+    return final
 
-    def valid_windows():
-        if not valid_demos:
-            return None
-        f = demo_features(features, store, valid_demos, cameras, raw, device) if e2e else feats
-        return [t.to(device) for t in feature_windows(f, actions, valid_demos, t_o, t_pred, past)]
 
-    # A rerun after a kill drops the rows the killed attempt logged after its last checkpoint.
-    tracker = Tracker(out, cfg, job="train", mode=cfg.wandb, project=cfg.project, rewind_to=metrics_mark(out))
-    try:
-        prep = head.prepare(x.to(device), y.to(device), pad.to(device))
-        if prep:
-            tracker.log({f"prepare/{k}": v for k, v in prep.items()}, step=0)
-        final: dict = {}
-        valid = None if e2e else valid_windows()
-
-        def validate(step):
-            v = valid_windows() if e2e else valid
-            return {} if v is None else valid_metrics(head, *v, past=past)
-
-        if head.trainable:
-            if e2e:
-                # A window: T_o frames of images and low-dim keys, T actions.
-                spec = WindowSpec(obs_horizon=t_o, action_horizon=t_pred)
-                dataset = WindowDataset(cfg.data, spec, split="train", cameras=cameras,
-                                        normalizer=normalizer.subset(["actions"]), in_ram=cfg.loader.in_ram,
-                                        with_features=False)
-                model = EndToEnd(features, head, cfg.shift_pad)
-                desc = f"train {kind} {cfg.head}"
-            else:
-                dataset = TensorDataset(x, y, pad)
-                model = FeatureNoise(head, cfg.feature_noise, features.image_dim) if cfg.feature_noise > 0 else head
-                desc = f"train {cfg.head}"
-            # This rank's share of each global batch (batch_size x world size), reshuffled per epoch.
-            loader = dist.sharded_loader(dataset, cfg.optim.batch_size, cfg.optim.seed,
-                                         workers=cfg.loader.workers if e2e else 0)
-            # fit validates (and logs) at its last step, so the final metrics come from there.
-            final = fit(model, loader, cfg.optim, out, tracker, validate=validate, desc=desc, device=device)
-        head.eval()
-        features.eval()
-        if not dist.is_main():
-            return out  # rank 0 validates and writes the policy
-        if "val/action_mse" not in final:  # kNN, or a resumed run with no step left to train
-            final.update(validate(cfg.optim.steps))
-            tracker.log({k: v for k, v in final.items() if k.startswith("val/")})
-
-        save_weights(out / "model.safetensors", {"features": features, "head": head})
-        save_head_config(out, head)
-        results = {k: v for k, v in final.items() if k.startswith("val/") or k == "loss"}
-        results.update(head=cfg.head, features=kind, train_windows=len(x), valid_windows=sum(
-            store.length(d) for d in valid_demos))
-        save_json(out / "results.json", results)
-        meta = {
-            "format": POLICY_FORMAT, "head": cfg.head, "head_config": to_dict(cfg.head_config()),
-            "features": kind, "encoder": enc_meta["encoder"], "encoder_dir": None if kind in (STATE, SCRATCH) else str(cfg.encoder),
-            "objective": enc_meta["objective"], "cameras": cameras, "image_size": int(enc_meta["image_size"]),
-            "lowdim": {k: int(getattr(features, f"{k}_scale").numel()) for k in features.lowdim_keys},
-            "standardized": bool(kind == "frozen" and cfg.standardize),
-            "emb_dim": emb_dim, "image_emb_dim": features.image_dim, "use_proprio": cfg.use_proprio,
-            "action_dim": store.action_dim, "obs_horizon": t_o, "pred_horizon": t_pred, "action_horizon": t_a,
-            "env_id": store.env_id, "env_kwargs": store.env_kwargs, "data": str(cfg.data), "data_hash": data_hash,
-            **action_bounds(store, normalizer), "dataset": dataset_meta(store),
-            "weights_hash": file_sha256(out / "model.safetensors"), "robolearn_version": __version__,
-        }
-        save_json(out / "policy.json", meta)  # written last: marks the run as finished
-        tracker.summary(results)
-        tracker.log_artifact(f"policy-{out.name}", "policy",
-                             [out / "model.safetensors", out / "policy.json", out / "normalizer.json", out / "config.yaml"])
-    finally:
-        tracker.finish()
-    return out
+def _write_policy(run: _Run, final: dict, tracker) -> None:
+    """Weights, head config, results and policy.json (last: it marks the run as finished)."""
+    cfg, out, store, features, kind = run.cfg, run.out, run.store, run.features, run.kind
+    save_weights(out / "model.safetensors", {"features": features, "head": run.head})
+    save_head_config(out, run.head)
+    results = {k: v for k, v in final.items() if k.startswith("val/") or k == "loss"}
+    results.update(head=cfg.head, features=kind, train_windows=len(run.windows[0]), valid_windows=sum(
+        store.length(d) for d in run.valid_demos))
+    save_json(out / "results.json", results)
+    enc_meta = run.enc_meta
+    meta = {
+        "format": POLICY_FORMAT, "head": cfg.head, "head_config": to_dict(cfg.head_config()),
+        "features": kind, "encoder": enc_meta["encoder"], "encoder_dir": None if kind in (STATE, SCRATCH) else str(cfg.encoder),
+        "objective": enc_meta["objective"], "cameras": run.cameras, "image_size": int(enc_meta["image_size"]),
+        "lowdim": {k: int(getattr(features, f"{k}_scale").numel()) for k in features.lowdim_keys},
+        "standardized": bool(kind == "frozen" and cfg.standardize),
+        "emb_dim": run.emb_dim, "image_emb_dim": features.image_dim, "use_proprio": cfg.use_proprio,
+        "action_dim": store.action_dim, "obs_horizon": run.t_o, "pred_horizon": run.t_pred, "action_horizon": run.t_a,
+        "env_id": store.env_id, "env_kwargs": store.env_kwargs, "data": str(cfg.data), "data_hash": run.data_hash,
+        **action_bounds(store, run.normalizer), "dataset": dataset_meta(store),
+        "weights_hash": file_sha256(out / "model.safetensors"), "robolearn_version": __version__,
+    }
+    save_json(out / "policy.json", meta)  # written last: marks the run as finished
+    tracker.summary(results)
+    tracker.log_artifact(f"policy-{out.name}", "policy",
+                         [out / "model.safetensors", out / "policy.json", out / "normalizer.json", out / "config.yaml"])
 
 
 __all__ = ["EndToEnd", "FeatureNoise", "SCRATCH", "STATE", "build_features", "feature_windows", "train"]
