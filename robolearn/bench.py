@@ -7,7 +7,7 @@ Every task's table carries the privileged-state ceiling (`state`), end-to-end tr
     robolearn bench --suite cpu            # about 5 min on 2 quiet CPU cores (--jobs 2 --videos 0)
     robolearn bench --suite paper          # the papers' scale: a GPU, or a long CPU run
     robolearn bench --suite metaworld-cpu  # MetaWorld few-shot (ML10 pool, 2 held-out tasks) on 2 cores
-    robolearn bench --suite blockpush-state --jobs 2 --videos 0   # multimodal heads on state, 2 cores
+    robolearn bench --suite blockpush-state --jobs 2 --videos 0   # multimodal heads on state, ~1 h 45 min on 2 cores
     robolearn bench --suite metaworld      # the inverse-dynamics paper's ML45 split: a GPU machine
     robolearn bench --suite gpu --tasks lift   # robosuite Lift from images, 200 demonstrations
     robolearn bench --suite cpu --tasks reach --encoders state scratch none idm --seeds 0

@@ -346,6 +346,90 @@ class RunOptions:
     """An evaluation with more simulator faults than this share fails the run, after the report."""
 
 
+class _Plan:
+    """The stages a run still has to do, by phase. Jobs are keyed by output path: tasks of one
+    pretraining group ask for the same pool and encoders, which are made once; asking for one path
+    with different settings is an error, not a silent pick."""
+
+    def __init__(self, root: Path, opts: RunOptions):
+        self.root, self.opts = root, opts
+        self.wb = dict(wandb=opts.wandb, project=opts.project)
+        # Evaluation runs its envs in subprocesses; with several jobs at once, one env each.
+        self.eval_workers = opts.eval_workers if opts.jobs <= 1 else 1
+        self.jobs: dict[str, list] = {phase: [] for phase in ("collect", "merge", "pretrain", "train", "evaluate")}
+        self.shared: dict[Path, tuple[str, object]] = {}
+
+    def once(self, phase: str, path: Path, key: str, kind: str, cfg, task: TaskSpec) -> None:
+        if path in self.shared:
+            other, prev = self.shared[path]
+            if to_dict(prev) != to_dict(cfg):
+                raise RobolearnError(f"tasks {other} and {task.name} share pretraining group "
+                                     f"'{task.pretrain_group}' but ask for {path} with different settings; "
+                                     f"give them the same pretraining budgets, image size and cameras")
+            return
+        self.shared[path] = (task.name, cfg)
+        self.jobs[phase].append((key, kind, cfg))
+
+    def add_task(self, t: TaskSpec) -> None:
+        tdir = self.root / t.name
+        tdir.mkdir(parents=True, exist_ok=True)
+        demos = tdir / "demos.hdf5"
+        if not demos.exists():
+            # Rows that all read the privileged state need no images: physics-only collection.
+            images = any(e != "state" for e in row_encoders(t))
+            self.jobs["collect"].append((f"{t.name}/collect", "collect", CollectConfig(
+                env=t.env, episodes=t.demos, out=demos, seed=0, image_size=t.image_size, cameras=t.cameras,
+                workers=t.collect_workers, images=images)))
+        pre_data = pretrain_store(t, self.root)
+        if t.pretrain_envs and not pre_data.exists():
+            self._add_pretrain_data(t, pre_data)
+        self._add_encoders(t, pre_data)
+        self._add_rows(t, demos)
+
+    def _add_pretrain_data(self, t: TaskSpec, pre_data: Path) -> None:
+        pool, pname = t.pretrain_envs, pretrain_name(t)
+        # One env: collected straight into the store; several: env by env, then merged.
+        parts = [pre_data] if len(pool) == 1 else [pool_store(self.root, pname, env) for env in pool]
+        for env, part in zip(pool, parts):
+            if not part.exists():
+                part.parent.mkdir(parents=True, exist_ok=True)
+                suffix = "" if len(pool) == 1 else f"/{env}"
+                self.once("collect", part, f"{pname}/collect_pretrain{suffix}", "collect", CollectConfig(
+                    env=env, episodes=t.pretrain_demos, out=part, seed=PRETRAIN_DATA_SEED,
+                    image_size=t.image_size, cameras=t.cameras, workers=t.collect_workers), t)
+        if len(pool) > 1:
+            self.once("merge", pre_data, f"{pname}/merge_pretrain", "merge", MergeJob(parts=parts, out=pre_data), t)
+
+    def _add_encoders(self, t: TaskSpec, pre_data: Path) -> None:
+        pname = pretrain_name(t)
+        for label, objective, overrides in encoder_variants(t):
+            overrides = {**t.objective_options.get(objective, {}), **overrides}
+            for seed in encoder_seeds(t):
+                enc = self.root / pname / "enc" / f"{label}-s{seed}"
+                if (enc / "encoder.json").exists():
+                    continue
+                pc = pretrain_config(t, objective, overrides, seed, pre_data, enc, self.wb)
+                self.once("pretrain", enc, f"{pname}/pretrain/{label}-s{seed}", "pretrain", pc, t)
+
+    def _add_rows(self, t: TaskSpec, demos: Path) -> None:
+        tdir, pre_dir = self.root / t.name, self.root / pretrain_name(t)
+        for enc_label in row_encoders(t):
+            for head in t.heads:
+                for seed in t.seeds:
+                    if not _trainable_row(enc_label, head):
+                        continue  # kNN end to end: no such row
+                    key = f"{enc_label}-{head}-s{seed}"
+                    pol, ev = tdir / "pol" / key, tdir / "eval" / key
+                    if not (pol / "policy.json").exists():
+                        self.jobs["train"].append((f"{t.name}/train/{key}", "train",
+                                                   _train_config(t, enc_label, head, seed, demos, pre_dir, pol, self.wb)))
+                    if not (ev / "results.json").exists():
+                        self.jobs["evaluate"].append((f"{t.name}/eval/{key}", "eval", EvalConfig(
+                            policy=str(pol), episodes=t.eval_episodes, seed=EVAL_SEED + 1000 * seed,
+                            workers=self.eval_workers, videos=self.opts.videos, horizon=t.horizon, out=ev,
+                            max_fault_rate=1.0, **self.wb)))  # checked after the report: every row gets measured
+
+
 def run_tasks(tasks: list[TaskSpec], opts: RunOptions, title: str) -> Path:
     """Run every stage of every task that is not finished yet, then write results.json and report.md."""
     validate_tasks(tasks)
@@ -357,83 +441,13 @@ def run_tasks(tasks: list[TaskSpec], opts: RunOptions, title: str) -> Path:
     def save_timings():
         save_json(timings_path, timings)
 
-    wb = dict(wandb=opts.wandb, project=opts.project)
-    # Evaluation runs its envs in subprocesses; with several jobs at once, one env each.
-    eval_workers = opts.eval_workers if opts.jobs <= 1 else 1
-
-    collect_jobs, merge_jobs, pretrain_jobs, train_jobs, eval_jobs = [], [], [], [], []
-    # Jobs by output path: tasks of one pretraining group ask for the same pool and encoders, which
-    # are made once; asking for one path with different settings is an error, not a silent pick.
-    shared: dict[Path, tuple[str, object]] = {}
-
-    def once(jobs: list, path: Path, key: str, kind: str, cfg, task: TaskSpec) -> None:
-        if path in shared:
-            other, prev = shared[path]
-            if to_dict(prev) != to_dict(cfg):
-                raise RobolearnError(f"tasks {other} and {task.name} share pretraining group "
-                                     f"'{task.pretrain_group}' but ask for {path} with different settings; "
-                                     f"give them the same pretraining budgets, image size and cameras")
-            return
-        shared[path] = (task.name, cfg)
-        jobs.append((key, kind, cfg))
-
+    plan = _Plan(root, opts)
     for t in tasks:
-        tdir = root / t.name
-        tdir.mkdir(parents=True, exist_ok=True)
-        demos = tdir / "demos.hdf5"
-        if not demos.exists():
-            # Rows that all read the privileged state need no images: physics-only collection.
-            images = any(e != "state" for e in row_encoders(t))
-            collect_jobs.append((f"{t.name}/collect", "collect", CollectConfig(
-                env=t.env, episodes=t.demos, out=demos, seed=0, image_size=t.image_size, cameras=t.cameras,
-                workers=t.collect_workers, images=images)))
-        pname = pretrain_name(t)
-        pre_data = pretrain_store(t, root)
-        if t.pretrain_envs and not pre_data.exists():
-            pool = t.pretrain_envs
-            # One env: collected straight into the store; several: env by env, then merged.
-            parts = [pre_data] if len(pool) == 1 else [pool_store(root, pname, env) for env in pool]
-            for env, part in zip(pool, parts):
-                if not part.exists():
-                    part.parent.mkdir(parents=True, exist_ok=True)
-                    suffix = "" if len(pool) == 1 else f"/{env}"
-                    once(collect_jobs, part, f"{pname}/collect_pretrain{suffix}", "collect", CollectConfig(
-                        env=env, episodes=t.pretrain_demos, out=part, seed=PRETRAIN_DATA_SEED,
-                        image_size=t.image_size, cameras=t.cameras, workers=t.collect_workers), t)
-            if len(pool) > 1:
-                once(merge_jobs, pre_data, f"{pname}/merge_pretrain", "merge", MergeJob(parts=parts, out=pre_data), t)
-        for label, objective, overrides in encoder_variants(t):
-            overrides = {**t.objective_options.get(objective, {}), **overrides}
-            for seed in encoder_seeds(t):
-                enc = root / pname / "enc" / f"{label}-s{seed}"
-                if (enc / "encoder.json").exists():
-                    continue
-                pc = pretrain_config(t, objective, overrides, seed, pre_data, enc, wb)
-                once(pretrain_jobs, enc, f"{pname}/pretrain/{label}-s{seed}", "pretrain", pc, t)
-        for enc_label in row_encoders(t):
-            for head in t.heads:
-                for seed in t.seeds:
-                    if not _trainable_row(enc_label, head):
-                        continue  # kNN end to end: no such row
-                    key = f"{enc_label}-{head}-s{seed}"
-                    pol, ev = tdir / "pol" / key, tdir / "eval" / key
-                    if not (pol / "policy.json").exists():
-                        train_jobs.append((f"{t.name}/train/{key}", "train",
-                                           _train_config(t, enc_label, head, seed, demos, root / pname, pol, wb)))
-                    if not (ev / "results.json").exists():
-                        eval_jobs.append((f"{t.name}/eval/{key}", "eval", EvalConfig(
-                            policy=str(pol), episodes=t.eval_episodes, seed=EVAL_SEED + 1000 * seed,
-                            workers=eval_workers, videos=opts.videos, horizon=t.horizon, out=ev,
-                            max_fault_rate=1.0, **wb)))  # checked after the report: every row gets measured
-
-    if opts.report_only:
-        collect_jobs = merge_jobs = pretrain_jobs = train_jobs = eval_jobs = []
-    # Collection runs its own worker processes: one collection at a time.
-    _run_phase("collect", collect_jobs, 1, opts.threads, timings, save_timings)
-    _run_phase("merge", merge_jobs, opts.jobs, opts.threads, timings, save_timings)
-    _run_phase("pretrain", pretrain_jobs, opts.jobs, opts.threads, timings, save_timings)
-    _run_phase("train", train_jobs, opts.jobs, opts.threads, timings, save_timings)
-    _run_phase("evaluate", eval_jobs, opts.jobs, opts.threads, timings, save_timings)
+        plan.add_task(t)
+    if not opts.report_only:
+        for phase, jobs in plan.jobs.items():
+            # Collection runs its own worker processes: one collection at a time.
+            _run_phase(phase, jobs, 1 if phase == "collect" else opts.jobs, opts.threads, timings, save_timings)
     rows = collect_rows(tasks, root, timings)
     save_json(root / "results.json", {"title": title, "tasks": [to_dict(t) for t in tasks], "rows": rows})
     report = write_suite_report(root, title, tasks, rows)
