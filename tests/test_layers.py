@@ -24,13 +24,13 @@ LAYERS = [
                   "robolearn.pretrain", "robolearn.train"]),
     ("policy", ["robolearn.policies.policy"]),
     ("evaluation and export", ["robolearn.evaluation", "robolearn.evaluate", "robolearn.export", "robolearn.report"]),
-    ("orchestration", ["robolearn.pipeline", "robolearn.bench", "robolearn.cli"]),
+    ("orchestration", ["robolearn.jobs", "robolearn.pipeline", "robolearn.bench", "robolearn.cli"]),
 ]
 STAGES = {"robolearn.data.collect", "robolearn.data.robomimic_io", "robolearn.data.lerobot_import",
           "robolearn.data.lerobot_export", "robolearn.pretrain", "robolearn.train", "robolearn.evaluate",
           "robolearn.evaluation.offline", "robolearn.export"}
 """The modules behind a command; only orchestration chains them."""
-ORCHESTRATION = {"robolearn.pipeline", "robolearn.bench", "robolearn.cli"}
+ORCHESTRATION = {"robolearn.jobs", "robolearn.pipeline", "robolearn.bench", "robolearn.cli"}
 
 
 def modules() -> dict[str, Path]:

@@ -9,14 +9,14 @@ from robolearn.bench import BenchConfig, suite_tasks
 
 
 def main():
-    orig = P._run_phase
+    orig = P.run_phase
     def phase(name, jobs, *a, **k):
         if name == "evaluate":
             print(f"exp18b: skipping {name} ({len(jobs)} jobs)", flush=True)
             raise SystemExit(0)
         print(f"exp18b: phase {name}: {[j[0] for j in jobs]}", flush=True)
         return orig(name, jobs, *a, **k)
-    P._run_phase = phase
+    P.run_phase = phase
     cfg = BenchConfig(suite="lift-fewshot", seeds=[0], encoders=sys.argv[1:] or ["scratch", "none", "idm", "dynamo"],
                       jobs=1, eval_workers=1, videos=0, out=Path("/work/exp18b/bench"), wandb="disabled")
     tasks = [dataclasses.replace(t, collect_workers=1) for t in suite_tasks(cfg)]  # same file for any worker count
