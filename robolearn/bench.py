@@ -162,7 +162,8 @@ BLOCKPUSH_STATE_VQBET = {"gpt_layers": 4, "gpt_heads": 4, "gpt_embed": 64, "head
 # UNet, input noise and twice the steps did not help. An MLP (256, 256) on the observation window before FiLM:
 # head seeds 0, 1, 2 at 37/50, 22/50, 41/50 = 100/150 against 81/150 without; >= 1 block entered 138/150
 # against 118/150. Batch 64 at equal CPU time: 19/50 against 29/50 (seed 0). With the MLP, 12,000 steps instead
-# of 6,000: 46/50, 40/50, 43/50 = 129/150 = 0.86 [0.80, 0.91] (head seeds 0-2, reset seeds from 100000).
+# of 6,000: 46/50, 40/50, 43/50 = 129/150 = 0.86 [0.80, 0.91] (head seeds 0-2, reset seeds from 100000); the
+# suite's own row (each seed on its own reset seeds): 125/150 = 0.83 [0.77, 0.88] (suite_diffusion_12k/).
 BLOCKPUSH_STATE_DIFFUSION = {"prediction_type": "sample", "cond_mlp": (256, 256)}
 BLOCKPUSH_STATE_DIFFUSION_HORIZONS = [2, 4, 1]  # T_o, T, T_a
 BLOCKPUSH_STATE_DIFFUSION_OPTIM = {"lr": 1e-3}
@@ -181,7 +182,7 @@ def _blockpush_state() -> list[TaskSpec]:
                           "the observation window through an MLP (256, 256) before FiLM; "
                           "training budgets per head sized for 2 CPU cores (MLP ~100 epochs, VQ-BeT ~55 with a 4 x 64 "
                           "GPT, diffusion ~44), below the papers' 300+ epochs; diffusion at 44 epochs: head seeds 0, 1, 2 "
-                          "46/50, 40/50, 43/50 (at 22 epochs 37/50, 22/50, 41/50; benchmarks/results/blockpush_state/diffusion_failures)")]
+                          "42/50, 42/50, 41/50 (at 22 epochs 37/50, 31/50, 37/50; benchmarks/results/blockpush_state/suite_diffusion_12k)")]
 
 
 def _blockpush_images() -> list[TaskSpec]:
