@@ -23,6 +23,7 @@ from .lerobot_io import (ACTION, CHUNKS_SIZE, CODEBASE_VERSION, DATA_PATH, DONE,
                          FEATURES, IMAGES, INFO, MiB, REWARD, STATE, STATS, TASKS, VIDEO_PATH, _ImageStats, _json_num,
                          _next_file, _publish_dir, _stats)
 from .store import IMAGE_SUFFIX, open_store
+from .store_checks import _attr_str
 from .video import VideoWriter
 
 
@@ -378,11 +379,3 @@ def _finite_or_none(x: float):
 
 def _version() -> str:
     return __version__
-
-
-def _attr_str(v) -> Optional[str]:
-    if v is None:
-        return None
-    return v.decode() if isinstance(v, (bytes, np.bytes_)) else str(v)
-
-

@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 from robolearn.errors import DataError, RobolearnError
 
 from .store import GYM_ENV_TYPE, IMAGE_SUFFIX, StoreWriter, demo_sort
+from .store_checks import _attr_str, open_hdf5
 from .video import resize
 
 # robomimic's default low-dimensional observation set for robosuite arms.
@@ -87,23 +88,6 @@ def robolearn_env_args(env_args: dict, cams: list[str], size: Optional[tuple[int
     return mapped, f"env: robomimic's {name} -> {env_id} for `robolearn eval`"
 
 
-def _str(v) -> str:
-    return v.decode() if isinstance(v, (bytes, np.bytes_)) else str(v)
-
-
-def _open(path: Path) -> h5py.File:
-    if not path.exists():
-        raise DataError(f"{path}: no such file")
-    if path.is_dir():
-        raise DataError(f"{path}: is a folder, not an HDF5 file")
-    try:
-        if not h5py.is_hdf5(str(path)):
-            raise DataError(f"{path}: not an HDF5 file")
-        return h5py.File(path, "r")
-    except OSError as e:
-        raise DataError(f"{path}: cannot open as HDF5 ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
-
-
 def _choose(kind: str, asked: Optional[list[str]], default: list[str], available: list[str], path: Path) -> list[str]:
     if asked is None:
         return default
@@ -120,7 +104,7 @@ def import_robomimic(cfg) -> Path:
         raise RobolearnError(f"{out} exists; pass --overwrite to replace it")
     if cfg.image_size is not None and cfg.image_size < 8:
         raise RobolearnError(f"--image-size must be >= 8 px, got {cfg.image_size}")
-    f = _open(path)
+    f = open_hdf5(path)
     try:
         data, names = _demos(f, path)
         obs0 = data[names[0]]["obs"]
@@ -208,7 +192,7 @@ def _image_size(cfg, obs0: h5py.Group, cams: list[str], path: Path) -> Optional[
 def _env_args(data: h5py.Group, cfg, size: Optional[tuple[int, int]], path: Path) -> dict:
     """robomimic's env_args, rendering at --image-size when it was given."""
     try:
-        env_args = json.loads(_str(data.attrs["env_args"])) if "env_args" in data.attrs else {}
+        env_args = json.loads(_attr_str(data.attrs["env_args"])) if "env_args" in data.attrs else {}
     except ValueError:
         raise DataError(f"{path}: data attr env_args is not valid JSON") from None
     if size is not None and cfg.image_size is not None:
@@ -226,7 +210,7 @@ def _masks(f: h5py.File, names: list[str], path: Path) -> dict[str, list[str]]:
     if "mask" in f and isinstance(f["mask"], h5py.Group):
         known = set(names)
         for key in f["mask"].keys():
-            vals = [_str(v) for v in np.asarray(f["mask"][key][()]).reshape(-1)]
+            vals = [_attr_str(v) for v in np.asarray(f["mask"][key][()]).reshape(-1)]
             bad = [v for v in vals if v not in known]
             if bad:
                 raise DataError(f"{path}: mask/{key} names demos not in the file: {', '.join(bad[:3])}")
