@@ -185,18 +185,28 @@ def _blockpush_state() -> list[TaskSpec]:
                           "42/50, 42/50, 41/50 (at 22 epochs 37/50, 31/50, 37/50; benchmarks/results/blockpush_state/suite_diffusion_12k)")]
 
 
+# At 32 px the conv encoder's paper strides leave its spatial softmax a 3x3 map, between which BlockPush's
+# ~2-px blocks fall: a linear probe of the blocks' x, y reads 0.20 from the random init and 0.78 after 1,500
+# supervised steps; first stride 1 (10x10) gives 0.45 and 0.90, at ~5x the compute, so DynaMo gets 1,000
+# steps (~0.5 steps/s on one core) where it had 2,000 (benchmarks/results/blockpush_images/encoder_resolution.md).
+BLOCKPUSH_IMAGES_FIRST_STRIDE = 1
+BLOCKPUSH_IMAGES_PRETRAIN_STEPS = 1000
+
+
 def _blockpush_images() -> list[TaskSpec]:
     """The multimodal rung from images at CPU size: the DynaMo paper's Table-1 ordering (frozen DynaMo +
     VQ-BeT above frozen random init + VQ-BeT) on 1,000 demonstrations, 32 px, the conv encoder; the
     VQ-BeT of `blockpush-state` on the frozen embeddings; one encoder per seed."""
     return [TaskSpec(name="blockpush", env="robolearn/BlockPush-v0", demos=1000, image_size=32,
                      encoders=["state", "none", "dynamo"], heads=["vqbet"], seeds=[0, 1, 2],
-                     pretrain_steps=2000, pretrain_batch=32, train_steps=BLOCKPUSH_STATE_STEPS["vqbet"],
+                     encoder=EncoderConfig(first_stride=BLOCKPUSH_IMAGES_FIRST_STRIDE),
+                     pretrain_steps=BLOCKPUSH_IMAGES_PRETRAIN_STEPS, pretrain_batch=32, train_steps=BLOCKPUSH_STATE_STEPS["vqbet"],
                      head_steps={"vqbet": BLOCKPUSH_STATE_STEPS["vqbet"]}, head_options={"vqbet": BLOCKPUSH_STATE_VQBET},
                      objective_options=DYNAMO_BLOCKPUSH, eval_episodes=50, collect_workers=2,
-                     note="1,000 multimodal demonstrations, both views at 32 px, conv encoder; DynaMo with the "
-                          "official block-push settings (EMA target, 4 x 4 x 72 transformers, dropout 0.3), 2,000 "
-                          "steps of the short preset; VQ-BeT as in blockpush-state (~55 epochs) on frozen embeddings")]
+                     note="1,000 multimodal demonstrations, both views at 32 px, conv encoder with first stride 1 "
+                          "(a 10x10 final map); DynaMo with the official block-push settings (EMA target, 4 x 4 x 72 "
+                          f"transformers, dropout 0.3), {BLOCKPUSH_IMAGES_PRETRAIN_STEPS:,} steps of the short preset; "
+                          "VQ-BeT as in blockpush-state (~55 epochs) on frozen embeddings")]
 
 
 # Gaussian noise (std, standardized units) on the frozen embedding while the heads train: a head fitted on 20

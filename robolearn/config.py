@@ -238,7 +238,8 @@ class RunConfig:
     workers: int = 2
     """Collection and evaluation worker processes."""
     jobs: int = 1
-    """Stages run at once (training and evaluation jobs in separate processes)."""
+    """Stages run at once (training and evaluation jobs in separate processes), each as soon as the
+    encoder or policy it reads is written."""
     pretrain_steps: int = 500
     pretrain_batch: int = 32
     train_steps: int = 1000
@@ -300,7 +301,8 @@ class BenchConfig:
     """Multiply the heads' training steps alone (demonstrations and evaluation unchanged): the same
     experiment trained shorter, e.g. on a busy machine. The report states the steps run."""
     jobs: int = 2
-    """Stages run at once, each in its own process with `threads` torch threads."""
+    """Stages run at once, each in its own process with `threads` torch threads; a stage starts as soon
+    as the encoder or policy it reads is written."""
     eval_workers: int = 2
     """Env processes of an evaluation when jobs is 1."""
     videos: int = 1

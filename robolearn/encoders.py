@@ -108,20 +108,33 @@ class ConvEncoder(Encoder):
     Reach frame to nearly the same vector at init (mean pairwise cosine 0.9999 at 32 and 64 px),
     which leaves DynaMo's cosine loss trivially near zero; this one gives 0.07-0.17 with effective
     rank 20-41 (seeds 0-2, 32 and 64 px; benchmarks/results/encoder_init/output.md).
+
+    `first_stride=1` (not the paper's) keeps a 10x10 map for the spatial softmax at 32 px instead of
+    3x3, for objects of a few pixels (benchmarks/results/blockpush_images/encoder_resolution.md).
     """
 
     SOFTMAX_TEMPERATURE = 0.1
 
-    MIN_IMAGE_SIZE = 23
-    """The smallest side its four VALID 3x3 convolutions (strides 2, 2, 1, 1) leave a pixel of."""
+    @staticmethod
+    def map_size(image_size: int, first_stride: int = 2) -> int:
+        """Side of the last feature map (what the spatial softmax reads): four VALID 3x3 convolutions,
+        strides first_stride, 2, 1, 1."""
+        side = image_size
+        for s in (first_stride, 2, 1, 1):
+            side = (side - 3) // s + 1
+        return side
 
-    def __init__(self, num_views: int, image_size: int, embed_dim: int = 64):
+    def __init__(self, num_views: int, image_size: int, embed_dim: int = 64, first_stride: int = 2):
         super().__init__(num_views, image_size)
-        if image_size < self.MIN_IMAGE_SIZE:  # else torch fails deep inside a convolution
-            raise RobolearnError(f"the conv encoder needs images of at least {self.MIN_IMAGE_SIZE} px (four VALID "
-                                 f"3x3 convolutions, strides 2, 2, 1, 1), got {image_size} px; collect or import "
-                                 f"with a larger --image-size")
-        chans, strides = (32, 64, 128, 256), (2, 2, 1, 1)
+        if first_stride not in (1, 2):
+            raise RobolearnError(f"the conv encoder's first stride must be 1 or 2, got {first_stride}")
+        strides = (first_stride, 2, 1, 1)
+        if image_size < 3 or self.map_size(image_size, first_stride) < 1:  # else torch fails deep inside a conv
+            smallest = next(s for s in range(3, 64) if self.map_size(s, first_stride) >= 1)
+            raise RobolearnError(f"the conv encoder needs images of at least {smallest} px (four VALID 3x3 "
+                                 f"convolutions, strides {', '.join(map(str, strides))}), got {image_size} px; "
+                                 f"collect or import with a larger --image-size")
+        chans = (32, 64, 128, 256)
         layers, c_in = [], 3
         for c, s in zip(chans, strides):
             conv = nn.Conv2d(c_in, c, 3, stride=s, padding=0)
@@ -136,7 +149,7 @@ class ConvEncoder(Encoder):
 
     @classmethod
     def from_config(cls, cfg, num_views, image_size):
-        return cls(num_views, image_size, cfg.embed_dim)
+        return cls(num_views, image_size, cfg.embed_dim, cfg.first_stride)
 
     def frame_forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.proj(self.pool(self.conv(x)))

@@ -1,12 +1,13 @@
-"""The stages of `robolearn run` and `robolearn bench` as jobs: a phase's jobs run inline or in spawned
-processes that stop when their parent dies or is interrupted (`robolearn.pipeline` plans them)."""
+"""The stages of `robolearn run` and `robolearn bench` as jobs: run inline or in spawned processes that
+stop when their parent dies or is interrupted, a phase at a time (`run_phase`) or each job as soon as the
+jobs it needs are done (`run_graph`); `robolearn.pipeline` plans them."""
 from __future__ import annotations
 
 import os
 import signal
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, as_completed, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -82,6 +83,46 @@ def run_phase(name: str, jobs: list[tuple[str, str, object]], n_procs: int, thre
                     timings[futs[fut]] = fut.result()  # a failed job raises here, with its own message
                     save_timings()
                     bar.update(1)
+            except KeyboardInterrupt:
+                _stop_jobs(pool)
+                raise
+    finally:
+        bar.close()
+
+
+def run_graph(name: str, jobs: list[tuple[str, str, object]], needs: dict[str, set[str]], n_procs: int,
+              threads: int, timings: dict, save_timings: Callable[[], None]) -> None:
+    """jobs: (key, kind, config) in priority order; needs[key]: keys of earlier jobs in the list that must
+    finish first (keys of jobs not in the list ran before this call) (an encoder before the heads on it, a policy before its evaluation). Each job starts as
+    soon as what it needs is done, up to n_procs at once, rather than after a whole phase: a 30-minute
+    pretraining job no longer leaves the other cores idle while heads that do not need it could train.
+    With one process the jobs run in list order, as `run_phase` runs them."""
+    listed = {key for key, _, _ in jobs}
+    needs = {key: set(needs.get(key, ())) & listed for key in listed}  # others ran before (collect, merge)
+    seen: set[str] = set()
+    for key, _, _ in jobs:
+        if not needs.get(key, set()) <= seen:  # pragma: no cover - the planner's invariant
+            raise ValueError(f"job {key} needs {sorted(needs[key] - seen)}, which are not listed before it")
+        seen.add(key)
+    if n_procs <= 1 or len(jobs) <= 1:
+        run_phase(name, jobs, 1, threads, timings, save_timings)
+        return
+    bar = tqdm(total=len(jobs), desc=name, unit="job", dynamic_ncols=True, position=0)
+    pending, done, running = list(jobs), set(), {}
+    try:
+        with ProcessPoolExecutor(max_workers=min(n_procs, len(jobs)), mp_context=mp.get_context("spawn")) as pool:
+            try:
+                while pending or running:
+                    for job in [j for j in pending if needs.get(j[0], set()) <= done][: n_procs - len(running)]:
+                        pending.remove(job)
+                        running[pool.submit(_job, job[1], job[2], threads)] = job[0]
+                    finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for fut in finished:
+                        key = running.pop(fut)
+                        timings[key] = fut.result()  # a failed job raises here, with its own message
+                        save_timings()
+                        done.add(key)
+                        bar.update(1)
             except KeyboardInterrupt:
                 _stop_jobs(pool)
                 raise

@@ -11,8 +11,9 @@ and the rows to measure. A row's encoder is one of:
   ft-<objective> that pretrained encoder fine-tuned end to end with the head.
 
 Every stage writes its own folder under `<root>/<task>/` and is skipped when that folder already
-holds a finished result, so an interrupted run picks up where it stopped. Stages run in phases
-(collect, pretrain, train, evaluate); within a phase, independent jobs run in `jobs` processes.
+holds a finished result, so an interrupted run picks up where it stopped. The data is collected
+first; then up to `jobs` processes pretrain, train and evaluate, each job starting as soon as the
+encoder or policy it reads is written (a head on `none` trains while DynaMo still pretrains).
 """
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ from robolearn.config import (CollectConfig, DataConfig, EncoderConfig, EvalConf
 from robolearn.envs import TASKS, get_task
 from robolearn.errors import RobolearnError
 from robolearn.evaluate import check_faults, wilson_interval
-from robolearn.jobs import MergeJob, run_phase
+from robolearn.jobs import MergeJob, run_graph, run_phase
 from robolearn.policies import HEADS, get_head
 from robolearn.pretraining import OBJECTIVES, get_objective
 from robolearn.report import write_suite_report
@@ -238,9 +239,9 @@ class RunOptions:
 
 
 class _Plan:
-    """The stages a run still has to do, by phase. Jobs are keyed by output path: tasks of one
-    pretraining group ask for the same pool and encoders, which are made once; asking for one path
-    with different settings is an error, not a silent pick."""
+    """The stages a run still has to do, by phase, and which job reads which one's output. Jobs are
+    keyed by output path: tasks of one pretraining group ask for the same pool and encoders, which are
+    made once; asking for one path with different settings is an error, not a silent pick."""
 
     def __init__(self, root: Path, opts: RunOptions):
         self.root, self.opts = root, opts
@@ -249,6 +250,13 @@ class _Plan:
         self.eval_workers = opts.eval_workers if opts.jobs <= 1 else 1
         self.jobs: dict[str, list] = {phase: [] for phase in ("collect", "merge", "pretrain", "train", "evaluate")}
         self.shared: dict[Path, tuple[str, object]] = {}
+        self.maker: dict[Path, str] = {}  # output folder -> the key of the job in this plan that writes it
+        self.needs: dict[str, set[str]] = {}  # job key -> keys of the planned jobs it reads the output of
+
+    def _plan(self, phase: str, key: str, kind: str, cfg, out: Path, reads: tuple = ()) -> None:
+        self.jobs[phase].append((key, kind, cfg))
+        self.maker[Path(out)] = key
+        self.needs[key] = {self.maker[Path(r)] for r in reads if Path(r) in self.maker}
 
     def once(self, phase: str, path: Path, key: str, kind: str, cfg, task: TaskSpec) -> None:
         if path in self.shared:
@@ -259,7 +267,7 @@ class _Plan:
                                      f"give them the same pretraining budgets, image size and cameras")
             return
         self.shared[path] = (task.name, cfg)
-        self.jobs[phase].append((key, kind, cfg))
+        self._plan(phase, key, kind, cfg, path, reads=(cfg.data,) if kind == "pretrain" else ())
 
     def add_task(self, t: TaskSpec) -> None:
         tdir = self.root / t.name
@@ -312,13 +320,13 @@ class _Plan:
                     key = f"{enc_label}-{head}-s{seed}"
                     pol, ev = tdir / "pol" / key, tdir / "eval" / key
                     if not (pol / "policy.json").exists():
-                        self.jobs["train"].append((f"{t.name}/train/{key}", "train",
-                                                   _train_config(t, enc_label, head, seed, demos, pre_dir, pol, self.wb)))
+                        tc = _train_config(t, enc_label, head, seed, demos, pre_dir, pol, self.wb)
+                        self._plan("train", f"{t.name}/train/{key}", "train", tc, pol, reads=(tc.encoder,))
                     if not (ev / "results.json").exists():
-                        self.jobs["evaluate"].append((f"{t.name}/eval/{key}", "eval", EvalConfig(
+                        self._plan("evaluate", f"{t.name}/eval/{key}", "eval", out=ev, reads=(pol,), cfg=EvalConfig(
                             policy=str(pol), episodes=t.eval_episodes, seed=EVAL_SEED + 1000 * seed,
                             workers=self.eval_workers, videos=self.opts.videos, horizon=t.horizon, out=ev,
-                            max_fault_rate=1.0, **self.wb)))  # checked after the report: every row gets measured
+                            max_fault_rate=1.0, **self.wb))  # checked after the report: every row gets measured
 
 
 def run_tasks(tasks: list[TaskSpec], opts: RunOptions, title: str) -> Path:
@@ -336,9 +344,11 @@ def run_tasks(tasks: list[TaskSpec], opts: RunOptions, title: str) -> Path:
     for t in tasks:
         plan.add_task(t)
     if not opts.report_only:
-        for phase, jobs in plan.jobs.items():
-            # Collection runs its own worker processes: one collection at a time.
-            run_phase(phase, jobs, 1 if phase == "collect" else opts.jobs, opts.threads, timings, save_timings)
+        # Collection runs its own worker processes: one collection at a time, and the data before the rest.
+        run_phase("collect", plan.jobs["collect"], 1, opts.threads, timings, save_timings)
+        run_phase("merge", plan.jobs["merge"], opts.jobs, opts.threads, timings, save_timings)
+        staged = plan.jobs["pretrain"] + plan.jobs["train"] + plan.jobs["evaluate"]
+        run_graph("pretrain/train/evaluate", staged, plan.needs, opts.jobs, opts.threads, timings, save_timings)
     rows = collect_rows(tasks, root, timings)
     save_json(root / "results.json", {"title": title, "tasks": [to_dict(t) for t in tasks], "rows": rows})
     report = write_suite_report(root, title, tasks, rows)

@@ -166,6 +166,10 @@ class EncoderConfig:
     """Normalization layers of resnet18."""
     embed_dim: int = 64
     """Output width of the conv encoder (resnet18 is 512)."""
+    first_stride: Literal[1, 2] = 2
+    """Stride of the conv encoder's first convolution. 2 is the paper's; at 32 px it leaves a 3x3 map for
+    the spatial softmax, 1 leaves 10x10 (block positions readable: supervised probe R² 0.78 -> 0.90,
+    random init 0.20 -> 0.45 on BlockPush) at ~5x the compute."""
 
 
 # ----------------------------------------------------------------------------- optimization
