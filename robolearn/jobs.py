@@ -7,7 +7,7 @@ import os
 import signal
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, as_completed, wait
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -65,69 +65,61 @@ def _job(kind: str, cfg, threads: int) -> float:
 
 def run_phase(name: str, jobs: list[tuple[str, str, object]], n_procs: int, threads: int,
               timings: dict, save_timings: Callable[[], None]) -> None:
-    """jobs: (key, kind, config). Runs them inline (n_procs 1) or in spawned processes."""
-    if not jobs:
-        return
-    bar = tqdm(total=len(jobs), desc=name, unit="job", dynamic_ncols=True, position=0)
-    try:
-        if n_procs <= 1 or len(jobs) == 1:
-            for key, kind, cfg in jobs:
-                timings[key] = _job(kind, cfg, threads)
-                save_timings()
-                bar.update(1)
-            return
-        with ProcessPoolExecutor(max_workers=min(n_procs, len(jobs)), mp_context=mp.get_context("spawn")) as pool:
-            try:
-                futs = {pool.submit(_job, kind, cfg, threads): key for key, kind, cfg in jobs}
-                for fut in as_completed(futs):
-                    timings[futs[fut]] = fut.result()  # a failed job raises here, with its own message
-                    save_timings()
-                    bar.update(1)
-            except KeyboardInterrupt:
-                _stop_jobs(pool)
-                raise
-    finally:
-        bar.close()
+    """jobs: (key, kind, config), none reading another's output. Runs them inline (n_procs 1) or in
+    spawned processes."""
+    run_graph(name, jobs, {}, n_procs, threads, timings, save_timings)
 
 
 def run_graph(name: str, jobs: list[tuple[str, str, object]], needs: dict[str, set[str]], n_procs: int,
               threads: int, timings: dict, save_timings: Callable[[], None]) -> None:
     """jobs: (key, kind, config) in priority order; needs[key]: keys of earlier jobs in the list that must
-    finish first (keys of jobs not in the list ran before this call) (an encoder before the heads on it, a policy before its evaluation). Each job starts as
-    soon as what it needs is done, up to n_procs at once, rather than after a whole phase: a 30-minute
-    pretraining job no longer leaves the other cores idle while heads that do not need it could train.
-    With one process the jobs run in list order, as `run_phase` runs them."""
+    finish first, such as an encoder before the heads on it, a policy before its evaluation (keys of jobs
+    not in the list ran before this call). Each job starts as soon as what it needs is done, up to
+    n_procs at once, rather than after a whole phase: a 30-minute pretraining job no longer leaves the
+    other cores idle while heads that do not read it could train. With one process: list order."""
     listed = {key for key, _, _ in jobs}
     needs = {key: set(needs.get(key, ())) & listed for key in listed}  # others ran before (collect, merge)
     seen: set[str] = set()
     for key, _, _ in jobs:
-        if not needs.get(key, set()) <= seen:  # pragma: no cover - the planner's invariant
+        if not needs[key] <= seen:  # pragma: no cover - the planner's invariant
             raise ValueError(f"job {key} needs {sorted(needs[key] - seen)}, which are not listed before it")
         seen.add(key)
-    if n_procs <= 1 or len(jobs) <= 1:
-        run_phase(name, jobs, 1, threads, timings, save_timings)
+    if not jobs:
         return
     bar = tqdm(total=len(jobs), desc=name, unit="job", dynamic_ncols=True, position=0)
-    pending, done, running = list(jobs), set(), {}
+
+    def finished(key: str, seconds: float) -> None:
+        timings[key] = seconds
+        save_timings()
+        bar.update(1)
+
     try:
+        if n_procs <= 1 or len(jobs) == 1:
+            for key, kind, cfg in jobs:
+                finished(key, _job(kind, cfg, threads))
+            return
         with ProcessPoolExecutor(max_workers=min(n_procs, len(jobs)), mp_context=mp.get_context("spawn")) as pool:
             try:
-                while pending or running:
-                    for job in [j for j in pending if needs.get(j[0], set()) <= done][: n_procs - len(running)]:
-                        pending.remove(job)
-                        running[pool.submit(_job, job[1], job[2], threads)] = job[0]
-                    finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                    for fut in finished:
-                        key = running.pop(fut)
-                        timings[key] = fut.result()  # a failed job raises here, with its own message
-                        save_timings()
-                        done.add(key)
-                        bar.update(1)
+                _run_pool(pool, jobs, needs, n_procs, threads, finished)
             except KeyboardInterrupt:
                 _stop_jobs(pool)
                 raise
     finally:
         bar.close()
+
+
+def _run_pool(pool: ProcessPoolExecutor, jobs: list, needs: dict[str, set[str]], n_procs: int, threads: int,
+              finished: Callable[[str, float], None]) -> None:
+    pending, done, running = list(jobs), set(), {}
+    while pending or running:
+        for job in [j for j in pending if needs[j[0]] <= done][: n_procs - len(running)]:
+            pending.remove(job)
+            running[pool.submit(_job, job[1], job[2], threads)] = job[0]
+        complete, _ = wait(running, return_when=FIRST_COMPLETED)
+        for fut in complete:
+            key = running.pop(fut)
+            finished(key, fut.result())  # a failed job raises here, with its own message
+            done.add(key)
 
 
 def _stop_jobs(pool: ProcessPoolExecutor) -> None:
