@@ -25,7 +25,8 @@ def embed_demos(encoder, store, cameras: list[str], demos: list[str], device=Non
     device = device or next(encoder.parameters()).device
     encoder.eval()
     out = {}
-    for demo in tqdm(demos, desc=desc, disable=not progress, dynamic_ncols=True, leave=False):
+    # `disable` only when asked: passing disable=False would override TQDM_DISABLE=1 (a bench's logs).
+    for demo in tqdm(demos, desc=desc, dynamic_ncols=True, leave=False, **({} if progress else {"disable": True})):
         frames = store.images(demo, cameras)  # (T, V, H, W, 3)
         chunks = []
         for i in range(0, len(frames), batch_size):

@@ -98,6 +98,21 @@ def test_frozen_embedding_is_standardized_for_the_head(pm, tmp_path):
     assert meta["standardized"] and meta["features"] == "frozen"
 
 
+def test_embedding_progress_bar_obeys_tqdm_disable(pm, capsys, monkeypatch):
+    """A bench's logs under TQDM_DISABLE=1 stay free of the embedding cache's bar (it once passed
+    disable=False, which overrides the variable)."""
+    from robolearn.data.store import open_store
+    from robolearn.embeddings import embed_demos
+    from robolearn.encoders import load_encoder
+
+    root, demos, enc = pm
+    encoder, _ = load_encoder(enc)
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    with open_store(demos) as store:
+        out = embed_demos(encoder, store, store.cameras, store.demo_names("train")[:3])
+    assert len(out) == 3 and "embedding" not in capsys.readouterr().err
+
+
 def test_feature_noise_perturbs_the_image_features_only_while_training():
     """`--feature-noise S`: the head trains on standardized image features + N(0, S); proprio reaches it
     unchanged, and outside training (validation, the policy) it sees the clean features."""
