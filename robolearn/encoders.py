@@ -129,7 +129,7 @@ class ConvEncoder(Encoder):
         if first_stride not in (1, 2):
             raise RobolearnError(f"the conv encoder's first stride must be 1 or 2, got {first_stride}")
         strides = (first_stride, 2, 1, 1)
-        if image_size < 3 or self.map_size(image_size, first_stride) < 1:  # else torch fails deep inside a conv
+        if self.map_size(image_size, first_stride) < 1:  # else torch fails deep inside a convolution
             smallest = next(s for s in range(3, 64) if self.map_size(s, first_stride) >= 1)
             raise RobolearnError(f"the conv encoder needs images of at least {smallest} px (four VALID 3x3 "
                                  f"convolutions, strides {', '.join(map(str, strides))}), got {image_size} px; "

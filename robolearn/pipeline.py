@@ -258,7 +258,7 @@ class _Plan:
         self.maker[Path(out)] = key
         self.needs[key] = {self.maker[Path(r)] for r in reads if Path(r) in self.maker}
 
-    def once(self, phase: str, path: Path, key: str, kind: str, cfg, task: TaskSpec) -> None:
+    def once(self, phase: str, path: Path, key: str, kind: str, cfg, task: TaskSpec, reads: tuple = ()) -> None:
         if path in self.shared:
             other, prev = self.shared[path]
             if to_dict(prev) != to_dict(cfg):
@@ -267,7 +267,7 @@ class _Plan:
                                      f"give them the same pretraining budgets, image size and cameras")
             return
         self.shared[path] = (task.name, cfg)
-        self._plan(phase, key, kind, cfg, path, reads=(cfg.data,) if kind == "pretrain" else ())
+        self._plan(phase, key, kind, cfg, path, reads)
 
     def add_task(self, t: TaskSpec) -> None:
         tdir = self.root / t.name
@@ -308,7 +308,7 @@ class _Plan:
                 if (enc / "encoder.json").exists():
                     continue
                 pc = pretrain_config(t, objective, overrides, seed, pre_data, enc, self.wb)
-                self.once("pretrain", enc, f"{pname}/pretrain/{label}-s{seed}", "pretrain", pc, t)
+                self.once("pretrain", enc, f"{pname}/pretrain/{label}-s{seed}", "pretrain", pc, t, reads=(pre_data,))
 
     def _add_rows(self, t: TaskSpec, demos: Path) -> None:
         tdir, pre_dir = self.root / t.name, self.root / pretrain_name(t)

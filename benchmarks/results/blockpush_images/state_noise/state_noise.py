@@ -22,8 +22,7 @@ for r2 in R2:
     gen = torch.Generator().manual_seed(0)
     solved, entered = 0, 0
     for start in range(0, N, B):
-        envs = [gym.make(policy.env_id, **{**policy.env_kwargs, "images": False}) for _ in range(B)] if False else \
-               [gym.make(policy.env_id, render=False) for _ in range(B)]
+        envs = [gym.make(policy.env_id, render=False) for _ in range(B)]  # the state policy reads no images
         obs = [e.reset(seed=100000 + start + i)[0] for i, e in enumerate(envs)]
         policy.reset()
         done = [False] * B; ok = [False] * B; ent = [0] * B
