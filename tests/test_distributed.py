@@ -439,7 +439,7 @@ def test_sampling_policy_shards_merge_exactly(tmp_path):
                                         wandb="disabled", out=tmp_path / name, **kw)
     full = evaluate(cfg("full"))
     assert len({r["actions_digest"] for r in full["per_episode"]}) == 6  # the digest tells episodes apart
-    for k in range(3):
-        evaluate(cfg(f"s{k}", shard=f"{k}/3"))
-    merged = merge_results([tmp_path / f"s{k}" for k in range(3)], tmp_path / "merged")
+    for k in range(2):  # 3 episodes a shard: one loop runs two of them, the other one
+        evaluate(cfg(f"s{k}", shard=f"{k}/2"))
+    merged = merge_results([tmp_path / f"s{k}" for k in range(2)], tmp_path / "merged")
     assert merged["per_episode"] == full["per_episode"] and merged["policy_hash"] == full["policy_hash"]

@@ -459,27 +459,37 @@ def test_forward_model_lr_is_constant_while_the_others_decay(tmp_path):
 
 
 @pytest.mark.slow
-def test_default_run_on_frames_with_distractors_keeps_the_embedding_spread(reach_demos, tmp_path):
-    """`robolearn pretrain --objective dynamo` with its defaults on Reach (floor colour and distractors
-    redrawn per episode): the loss starts far from zero (the encoder's init separates frames; the
-    paper's conv gave ~5e-4 by step 36 with nothing learnt) and the embedding keeps many directions.
-    Not asserted, measured (benchmarks/results/probe_objectives_cpu, 3 seeds): at CPU budgets DynaMo's
-    probe on Reach without jitter stays at the random init's (0.00 vs -0.01) as its within-episode
-    share of variance falls (0.31 vs 0.45); with the default per-frame jitter it is 0.12
-    (benchmarks/results/probe_objectives_item4); on Lift's fixed scene it probes 0.83 vs 0.51-0.58."""
+def test_default_run_on_frames_with_distractors_probes_above_the_random_init(tmp_path):
+    """The cpu suite's Reach pretraining (its 200-demo pool, floor colour and 3 distractors redrawn per
+    episode; 400 steps of the short preset, seed 0), with DynaMo's defaults: the loss starts far from zero
+    (the encoder's init separates frames; the paper's conv gave ~5e-4 by step 36 with nothing learnt),
+    the embedding keeps many directions, and its probe of the state is above the random init's.
+    Measured (benchmarks/results/probe_objectives_item4, seeds 0-2): DynaMo 0.25 / 0.09 / 0.03 against
+    `none` 0.00 / 0.02 / -0.05 (without the default jitter -0.00); seed 0 here. At a test's own budget (20
+    episodes, 60-200 steps) no such margin exists (probe_objectives_item4/test_scale)."""
     import json
 
-    from robolearn.config import PretrainConfig
+    from robolearn.bench import SUITES
+    from robolearn.config import CollectConfig
+    from robolearn.data.collect import collect
+    from robolearn.pipeline import PRETRAIN_DATA_SEED, pretrain_config
     from robolearn.pretrain import pretrain
     from robolearn.tracking import read_metrics
 
-    out = pretrain(PretrainConfig(data=reach_demos[32], out=tmp_path / "dynamo", objective="dynamo", wandb="disabled",
-                                  optim=OptimConfig(steps=60, batch_size=16, log_every=5, eval_every=60,
-                                                    checkpoint_every=60)))
-    losses = [r["train/loss"] for r in read_metrics(out) if "train/loss" in r]
+    (task,) = [t for t in SUITES["cpu"]() if t.name == "reach"]
+    data = collect(CollectConfig(env=task.pretrain_envs[0], episodes=task.pretrain_demos, seed=PRETRAIN_DATA_SEED,
+                                 image_size=task.image_size, cameras=task.cameras, workers=1,
+                                 out=tmp_path / "reach.hdf5"))
+    res = {}
+    for objective in ("none", "dynamo"):
+        out = pretrain(pretrain_config(task, objective, {}, 0, data, tmp_path / objective, {"wandb": "disabled"}))
+        res[objective] = json.loads((out / "results.json").read_text())
+    losses = [r["train/loss"] for r in read_metrics(tmp_path / "dynamo") if "train/loss" in r]
+    print("\nReach probe R2: none", res["none"]["val/probe_r2/mean"], "dynamo", res["dynamo"]["val/probe_r2/mean"],
+          "rank", res["dynamo"]["val/effective_rank"], "cosine", res["dynamo"]["val/mean_cosine"], "first loss", losses[0])
     assert losses[0] > 0.05
-    res = json.loads((out / "results.json").read_text())
-    assert res["val/effective_rank"] > 4 and res["val/mean_cosine"] < 0.9
+    assert res["dynamo"]["val/effective_rank"] > 4 and res["dynamo"]["val/mean_cosine"] < 0.9
+    assert res["dynamo"]["val/probe_r2/mean"] > max(0.0, res["none"]["val/probe_r2/mean"]) + 0.1
 
 
 # ----------------------------------------------------------------------------- photometric jitter
@@ -524,16 +534,17 @@ def test_default_jitter_makes_the_embedding_ignore_colour_on_reach(reach_demos, 
     an episode; with the default per-frame jitter the embedding stops spending itself on colour. On
     the cpu suite's pool (3 seeds, 400 steps) the shift under a recolouring fell from 0.33-0.60 to
     0.05-0.08 of the variance (random init 0.61-0.92) and the probe rose from 0.00 to 0.12
-    (benchmarks/results/probe_objectives_item4); here a 200-step run on 20 episodes with the suite's
-    short preset (seed 0: 0.66 without jitter, 0.24 with it)."""
+    (benchmarks/results/probe_objectives_item4); here a 100-step run on 20 episodes with the suite's
+    short preset (seeds 0, 1, 2: 0.69, 0.43, 0.47 without jitter, 0.31, 0.18, 0.23 with it; at 200 steps
+    0.66, 0.43, 0.46 and 0.24, 0.12, 0.15: test_scale/jitter_steps.py)."""
     from robolearn.config import PretrainConfig
     from robolearn.pipeline import pretrain_preset
     from robolearn.pretrain import pretrain
 
     shifts = {}
     for jitter in (0.0, DynamoConfig().jitter):
-        optim = OptimConfig(steps=200, batch_size=32, eval_every=200, checkpoint_every=200, seed=0,
-                            **pretrain_preset("short", "dynamo", 200))
+        optim = OptimConfig(steps=100, batch_size=32, eval_every=100, checkpoint_every=100, seed=0,
+                            **pretrain_preset("short", "dynamo", 100))
         out = pretrain(PretrainConfig(data=reach_demos[32], out=tmp_path / f"j{jitter}", objective="dynamo",
                                       wandb="disabled", dynamo=DynamoConfig(jitter=jitter), optim=optim))
         shifts[jitter] = colour_shift(out, reach_demos[32])
