@@ -191,22 +191,29 @@ def _blockpush_state() -> list[TaskSpec]:
 # steps (~0.5 steps/s on one core) where it had 2,000 (benchmarks/results/blockpush_images/encoder_resolution.md).
 BLOCKPUSH_IMAGES_FIRST_STRIDE = 1
 BLOCKPUSH_IMAGES_PRETRAIN_STEPS = 1000
+# End to end from scratch (encoder and VQ-BeT together, batch 64 x 3 frames x 2 views) runs ~0.47 steps/s on
+# one core at first stride 1: 1,500 steps (~1.4 epochs) are ~53 min, the longest job of a seed (its result:
+# benchmarks/results/blockpush_images/HOW.md).
+BLOCKPUSH_IMAGES_E2E_STEPS = 1500
 
 
 def _blockpush_images() -> list[TaskSpec]:
     """The multimodal rung from images at CPU size: the DynaMo paper's Table-1 ordering (frozen DynaMo +
     VQ-BeT above frozen random init + VQ-BeT) on 1,000 demonstrations, 32 px, the conv encoder; the
-    VQ-BeT of `blockpush-state` on the frozen embeddings; one encoder per seed."""
+    VQ-BeT of `blockpush-state` on the frozen embeddings, and on the same encoder trained with it end to end
+    (`scratch`); one encoder per seed."""
     return [TaskSpec(name="blockpush", env="robolearn/BlockPush-v0", demos=1000, image_size=32,
-                     encoders=["state", "none", "dynamo"], heads=["vqbet"], seeds=[0, 1, 2],
+                     encoders=["state", "scratch", "none", "dynamo"], heads=["vqbet"], seeds=[0, 1, 2],
                      encoder=EncoderConfig(first_stride=BLOCKPUSH_IMAGES_FIRST_STRIDE),
+                     e2e_steps=BLOCKPUSH_IMAGES_E2E_STEPS, e2e_batch=64,
                      pretrain_steps=BLOCKPUSH_IMAGES_PRETRAIN_STEPS, pretrain_batch=32, train_steps=BLOCKPUSH_STATE_STEPS["vqbet"],
                      head_steps={"vqbet": BLOCKPUSH_STATE_STEPS["vqbet"]}, head_options={"vqbet": BLOCKPUSH_STATE_VQBET},
                      objective_options=DYNAMO_BLOCKPUSH, eval_episodes=50, collect_workers=2,
                      note="1,000 multimodal demonstrations, both views at 32 px, conv encoder with first stride 1 "
                           "(a 10x10 final map); DynaMo with the official block-push settings (EMA target, 4 x 4 x 72 "
                           f"transformers, dropout 0.3), {BLOCKPUSH_IMAGES_PRETRAIN_STEPS:,} steps of the short preset; "
-                          "VQ-BeT as in blockpush-state (~55 epochs) on frozen embeddings")]
+                          "VQ-BeT as in blockpush-state (~55 epochs) on frozen embeddings; scratch trains the same "
+                          f"encoder with it end to end for {BLOCKPUSH_IMAGES_E2E_STEPS:,} steps (batch 64, ~1.4 epochs)")]
 
 
 # Gaussian noise (std, standardized units) on the frozen embedding while the heads train: a head fitted on 20

@@ -155,14 +155,18 @@ def test_blockpush_state_suite_trains_each_head_on_its_budget():
 
 
 def test_blockpush_images_suite_puts_the_state_suites_vqbet_on_frozen_dynamo_with_the_official_block_push_recipe():
-    from robolearn.bench import BLOCKPUSH_STATE_STEPS, _blockpush_images
+    from robolearn.bench import BLOCKPUSH_IMAGES_E2E_STEPS, BLOCKPUSH_STATE_STEPS, _blockpush_images
     from robolearn.pipeline import _train_config, pretrain_config
 
     t = _blockpush_images()[0]
-    assert t.image_size == 32 and t.demos == 1000 and t.encoders == ["state", "none", "dynamo"]
+    assert t.image_size == 32 and t.demos == 1000 and t.encoders == ["state", "scratch", "none", "dynamo"]
     for enc in t.encoders:
         c = _train_config(t, enc, "vqbet", 0, Path("d.hdf5"), Path("p"), Path("o"), {})
-        assert c.optim.steps == BLOCKPUSH_STATE_STEPS["vqbet"] and c.head_config().gpt_layers == 4
+        steps = BLOCKPUSH_IMAGES_E2E_STEPS if enc == "scratch" else BLOCKPUSH_STATE_STEPS["vqbet"]
+        assert c.optim.steps == steps and c.head_config().gpt_layers == 4
+    # End to end, the encoder trained with the head is the frozen rows' (first stride 1).
+    scratch = _train_config(t, "scratch", "vqbet", 0, Path("d.hdf5"), Path("p"), Path("o"), {})
+    assert scratch.encoder == "scratch" and scratch.scratch_encoder.first_stride == 1 and scratch.optim.batch_size == 64
     dyn = pretrain_config(t, "dynamo", t.objective_options["dynamo"], 0, Path("d.hdf5"), Path("o"), {}).dynamo
     assert (dyn.target, dyn.layers, dyn.heads, dyn.embed, dyn.dropout) == ("ema", 4, 4, 72, 0.3)
 
