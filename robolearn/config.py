@@ -282,8 +282,8 @@ class BenchConfig:
     suite's ReachTarget rung, 3 pretraining seeds; blockpush-state: MLP, VQ-BeT and diffusion on
     BlockPush's privileged state, 1,000 demonstrations (about 1.5 h on 2 quiet cores with --jobs 2
     --videos 0, diffusion's 3 seeds most of it);
-    blockpush-images: the same VQ-BeT on frozen DynaMo and random-init encoders, 32 px, conv at first stride 1
-    (~53 min a seed on 2 CPU cores)."""
+    blockpush-images: the same VQ-BeT on frozen DynaMo and random-init encoders and end to end from scratch,
+    32 px, conv at first stride 1 (~70 min a seed on 2 CPU cores)."""
     out: Optional[Path] = None
     """Results folder (default: runs/bench/<suite>); an interrupted bench resumes there."""
     tasks: Optional[list[str]] = None
