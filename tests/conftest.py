@@ -44,3 +44,19 @@ def reach_demos(tmp_path_factory):
     root = tmp_path_factory.mktemp("reach")
     return {size: collect(CollectConfig(env="robolearn/Reach-v0", episodes=20, image_size=size, seed=0, workers=1,
                                         out=root / f"reach{size}.hdf5")) for size in (32, 64)}
+
+
+@pytest.fixture(scope="session")
+def reach_pool(tmp_path_factory):
+    """The cpu suite's Reach task and the pool its encoders pretrain on, as the bench collects it (200 demos
+    of `robolearn/Reach-v0`, 32 px)."""
+    from robolearn.bench import SUITES
+    from robolearn.config import CollectConfig
+    from robolearn.data.collect import collect
+    from robolearn.pipeline import PRETRAIN_DATA_SEED
+
+    (task,) = [t for t in SUITES["cpu"]() if t.name == "reach"]
+    data = collect(CollectConfig(env=task.pretrain_envs[0], episodes=task.pretrain_demos, seed=PRETRAIN_DATA_SEED,
+                                 image_size=task.image_size, cameras=task.cameras, workers=1,
+                                 out=tmp_path_factory.mktemp("reach_pool") / "reach.hdf5"))
+    return task, data

@@ -240,22 +240,16 @@ def test_counter_current_net_predict_is_the_forward_net():
 
 
 @pytest.mark.slow
-def test_cosine_similarity_probes_above_identity_on_reach(tmp_path):
+def test_cosine_similarity_probes_above_identity_on_reach(reach_pool, tmp_path):
     """The cpu suite's Reach rung (its 200-demo pool, its pretraining job, seed 0): with S the identity
     every sample is its own class and the encoder separates frames by what differs between episodes
     (floor colour, distractors); with the default cosine S it encodes where the actions point. Measured
     (benchmarks/results/probe_objectives_item4, seeds 0-2): probe R² -0.03/-0.32/-0.07 (identity) against
     0.30/0.06/0.17 (cosine), random init 0.00/0.02/-0.05."""
-    from robolearn.bench import SUITES
-    from robolearn.config import CollectConfig
-    from robolearn.data.collect import collect
-    from robolearn.pipeline import PRETRAIN_DATA_SEED, pretrain_config
+    from robolearn.pipeline import pretrain_config
     from robolearn.pretrain import pretrain
 
-    (task,) = [t for t in SUITES["cpu"]() if t.name == "reach"]
-    data = collect(CollectConfig(env=task.pretrain_envs[0], episodes=task.pretrain_demos, seed=PRETRAIN_DATA_SEED,
-                                 image_size=task.image_size, cameras=task.cameras, workers=1,
-                                 out=tmp_path / "reach.hdf5"))
+    task, data = reach_pool
     probe = {}
     for similarity in ("identity", "cosine"):
         out = pretrain(pretrain_config(task, "ccl", {"similarity": similarity}, 0, data, tmp_path / similarity,

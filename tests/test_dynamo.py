@@ -459,7 +459,7 @@ def test_forward_model_lr_is_constant_while_the_others_decay(tmp_path):
 
 
 @pytest.mark.slow
-def test_default_run_on_frames_with_distractors_probes_above_the_random_init(tmp_path):
+def test_default_run_on_frames_with_distractors_probes_above_the_random_init(reach_pool, tmp_path):
     """The cpu suite's Reach pretraining (its 200-demo pool, floor colour and 3 distractors redrawn per
     episode; 400 steps of the short preset, seed 0), with DynaMo's defaults: the loss starts far from zero
     (the encoder's init separates frames; the paper's conv gave ~5e-4 by step 36 with nothing learnt),
@@ -469,17 +469,11 @@ def test_default_run_on_frames_with_distractors_probes_above_the_random_init(tmp
     episodes, 60-200 steps) no such margin exists (probe_objectives_item4/test_scale)."""
     import json
 
-    from robolearn.bench import SUITES
-    from robolearn.config import CollectConfig
-    from robolearn.data.collect import collect
-    from robolearn.pipeline import PRETRAIN_DATA_SEED, pretrain_config
+    from robolearn.pipeline import pretrain_config
     from robolearn.pretrain import pretrain
     from robolearn.tracking import read_metrics
 
-    (task,) = [t for t in SUITES["cpu"]() if t.name == "reach"]
-    data = collect(CollectConfig(env=task.pretrain_envs[0], episodes=task.pretrain_demos, seed=PRETRAIN_DATA_SEED,
-                                 image_size=task.image_size, cameras=task.cameras, workers=1,
-                                 out=tmp_path / "reach.hdf5"))
+    task, data = reach_pool
     res = {}
     for objective in ("none", "dynamo"):
         out = pretrain(pretrain_config(task, objective, {}, 0, data, tmp_path / objective, {"wandb": "disabled"}))
