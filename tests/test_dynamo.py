@@ -522,6 +522,24 @@ def colour_shift(enc_dir, store_path) -> float:
     return float((e - e2).pow(2).sum(1).mean() / e.var(0).sum())
 
 
+def jitter_shifts(store_path, out_dir, steps: int, seed: int) -> dict:
+    """`colour_shift` of DynaMo pretrained without jitter and with the default jitter, batch 32, the suite's
+    short preset (the jitter test's run; benchmarks/results/probe_objectives_item4/test_scale/jitter_steps.py
+    repeats it over steps and seeds)."""
+    from robolearn.config import PretrainConfig
+    from robolearn.pipeline import pretrain_preset
+    from robolearn.pretrain import pretrain
+
+    shifts = {}
+    for jitter in (0.0, DynamoConfig().jitter):
+        optim = OptimConfig(steps=steps, batch_size=32, eval_every=steps, checkpoint_every=steps, seed=seed,
+                            **pretrain_preset("short", "dynamo", steps))
+        out = pretrain(PretrainConfig(data=store_path, out=out_dir / f"j{jitter}-{steps}-{seed}", objective="dynamo",
+                                      wandb="disabled", dynamo=DynamoConfig(jitter=jitter), optim=optim))
+        shifts[jitter] = colour_shift(out, store_path)
+    return shifts
+
+
 @pytest.mark.slow
 def test_default_jitter_makes_the_embedding_ignore_colour_on_reach(reach_demos, tmp_path):
     """Reach redraws the floor colour every episode and DynaMo's loss pays for what is constant through
@@ -531,17 +549,7 @@ def test_default_jitter_makes_the_embedding_ignore_colour_on_reach(reach_demos, 
     (benchmarks/results/probe_objectives_item4); here a 100-step run on 20 episodes with the suite's
     short preset (seeds 0, 1, 2: 0.69, 0.43, 0.47 without jitter, 0.31, 0.18, 0.23 with it; at 200 steps
     0.66, 0.43, 0.46 and 0.24, 0.12, 0.15: test_scale/jitter_steps.py)."""
-    from robolearn.config import PretrainConfig
-    from robolearn.pipeline import pretrain_preset
-    from robolearn.pretrain import pretrain
-
-    shifts = {}
-    for jitter in (0.0, DynamoConfig().jitter):
-        optim = OptimConfig(steps=100, batch_size=32, eval_every=100, checkpoint_every=100, seed=0,
-                            **pretrain_preset("short", "dynamo", 100))
-        out = pretrain(PretrainConfig(data=reach_demos[32], out=tmp_path / f"j{jitter}", objective="dynamo",
-                                      wandb="disabled", dynamo=DynamoConfig(jitter=jitter), optim=optim))
-        shifts[jitter] = colour_shift(out, reach_demos[32])
+    shifts = jitter_shifts(reach_demos[32], tmp_path, steps=100, seed=0)
     print("\ncolour shift / variance by jitter:", shifts)
     assert DynamoConfig().jitter > 0
     assert shifts[DynamoConfig().jitter] < 0.6 * shifts[0.0]

@@ -5,28 +5,21 @@ torch.set_num_threads(1)
 ROOT = pathlib.Path(__file__).resolve().parents[4]
 sys.path.insert(0, str(ROOT / "tests")); sys.path.insert(0, str(ROOT))
 import robolearn.rendering  # noqa
-from robolearn.config import CollectConfig, OptimConfig, PretrainConfig
+from robolearn.config import CollectConfig
 from robolearn.data.collect import collect
-from robolearn.pretrain import pretrain
-from robolearn.pipeline import pretrain_preset
 from robolearn.pretraining.dynamo import DynamoConfig
-from test_dynamo import colour_shift
+from test_dynamo import jitter_shifts
 
 def main():
     tmp = pathlib.Path(tempfile.mkdtemp())
     data = collect(CollectConfig(env="robolearn/Reach-v0", episodes=20, image_size=32, seed=0, workers=1, out=tmp / "r.hdf5"))
+    default = DynamoConfig().jitter
     for steps in map(int, sys.argv[1].split(",")):
         for seed in map(int, sys.argv[2].split(",")):
-            s = {}
             t = time.time()
-            for jitter in (0.0, DynamoConfig().jitter):
-                optim = OptimConfig(steps=steps, batch_size=32, eval_every=steps, checkpoint_every=steps, seed=seed,
-                                    **pretrain_preset("short", "dynamo", steps))
-                out = pretrain(PretrainConfig(data=data, out=tmp / f"j{jitter}-{steps}-{seed}", objective="dynamo",
-                                              wandb="disabled", dynamo=DynamoConfig(jitter=jitter), optim=optim))
-                s[jitter] = colour_shift(out, data)
-            print(f"steps {steps} seed {seed}: no jitter {s[0.0]:.3f}, default {s[DynamoConfig().jitter]:.3f}, "
-                  f"ratio {s[DynamoConfig().jitter]/s[0.0]:.2f} ({time.time()-t:.0f} s)", flush=True)
+            s = jitter_shifts(data, tmp, steps, seed)
+            print(f"steps {steps} seed {seed}: no jitter {s[0.0]:.3f}, default {s[default]:.3f}, "
+                  f"ratio {s[default]/s[0.0]:.2f} ({time.time()-t:.0f} s)", flush=True)
 
 if __name__ == "__main__":
     main()
