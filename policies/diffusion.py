@@ -42,12 +42,32 @@ class SinusoidalPosEmb(nn.Module):
         return torch.cat([x.sin(), x.cos()], dim=-1)
 
 
+class SameConv1d(nn.Conv1d):
+    """A stride-1 'same' Conv1d that skips the kernel taps which only ever meet the zero padding.
+
+    On a sequence of length L, taps further than L - 1 from the centre multiply padding at every output
+    position, so cropping the kernel to 2L - 1 taps gives the same output and gradients. Short chunks
+    make this most of the work: BlockPush's 4-step chunk is 1 step long at the UNet's deepest levels,
+    where a 5-tap kernel is 80% padding; cropping takes a training step there (batch 256, one thread)
+    from 128 to 87 ms (benchmarks/train_step.py; benchmarks/results/stage_speed/train_step.md).
+    Parameters and checkpoints are nn.Conv1d's."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        centre = self.kernel_size[0] // 2
+        reach = min(centre, x.shape[-1] - 1)
+        if reach == centre:
+            return super().forward(x)
+        return F.conv1d(x, self.weight[..., centre - reach:centre + reach + 1], self.bias, padding=reach)
+
+
 class Conv1dBlock(nn.Module):
     """Conv1d -> GroupNorm -> Mish."""
 
     def __init__(self, c_in: int, c_out: int, kernel: int, groups: int):
         super().__init__()
-        self.block = nn.Sequential(nn.Conv1d(c_in, c_out, kernel, padding=kernel // 2),
+        if kernel % 2 == 0:
+            raise RobolearnError(f"diffusion: kernel_size must be odd (a 'same' convolution); got {kernel}")
+        self.block = nn.Sequential(SameConv1d(c_in, c_out, kernel, padding=kernel // 2),
                                    nn.GroupNorm(groups, c_out), nn.Mish())
 
     def forward(self, x):

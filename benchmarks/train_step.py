@@ -1,0 +1,108 @@
+"""CPU time of one head training step, with and without this project's two step-speed changes.
+
+The three heads of the `blockpush-state` suite at its settings (state embedding 16-D, 2-D actions,
+batch 256, one torch thread), each step as the trainer takes it (loss, backward, per-group clip,
+AdamW, after_step) on one in-memory batch, timed in CPU seconds over `--steps` steps after 5 warm-up
+steps:
+
+- `optimizer`: AdamW fused (one kernel over all parameters; `robolearn.trainable.adamw`) against the
+  per-tensor `foreach` update that was the CPU default before;
+- `crop`: the diffusion UNet's 'same' convolutions with the kernel taps that only meet padding
+  skipped (`SameConv1d`) against the full kernel (plain `nn.Conv1d.forward`).
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/train_step.py
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import tyro
+
+from robolearn.bench import (BLOCKPUSH_STATE_DIFFUSION, BLOCKPUSH_STATE_DIFFUSION_HORIZONS,
+                             BLOCKPUSH_STATE_DIFFUSION_OPTIM, BLOCKPUSH_STATE_VQBET)
+from robolearn.policies import get_head
+from robolearn.policies.diffusion import SameConv1d
+from robolearn.settings import OptimConfig, resolve_optim
+
+
+@dataclass
+class Args:
+    steps: int = 40
+    """Timed steps per configuration (after 5 untimed)."""
+    batch: int = 256
+    emb_dim: int = 16
+    action_dim: int = 2
+
+
+# (head, options, (T_o, T)), as the blockpush-state suite trains them
+HEADS = [
+    ("mlp", {}, (1, 5)),
+    ("vqbet", BLOCKPUSH_STATE_VQBET, (3, 1)),
+    ("diffusion", BLOCKPUSH_STATE_DIFFUSION, tuple(BLOCKPUSH_STATE_DIFFUSION_HORIZONS[:2])),
+]
+
+
+def build(name: str, options: dict, horizons: tuple[int, int], args: Args, batch):
+    cls = get_head(name)
+    torch.manual_seed(0)
+    head = cls(args.emb_dim, args.action_dim, *horizons, cls.Config(**options))
+    if hasattr(head, "prepare"):
+        head.prepare(batch[0], batch[1], batch[2])
+    return head
+
+
+def cpu_ms_per_step(head, batch, optim_cfg: OptimConfig, steps: int, fused: bool) -> float:
+    groups = [g for g in head.param_groups() if g["params"]] if hasattr(head, "param_groups") else \
+        [{"params": [p for p in head.parameters() if p.requires_grad]}]
+    opt = torch.optim.AdamW(groups, lr=optim_cfg.lr, weight_decay=optim_cfg.weight_decay,
+                            betas=tuple(optim_cfg.betas), fused=fused, foreach=None if fused else True)
+    head.train()
+
+    def step(i):
+        loss, _ = head.train_loss(batch)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        for g in opt.param_groups:
+            torch.nn.utils.clip_grad_norm_(g["params"], optim_cfg.grad_clip)
+        opt.step()
+        head.after_step(i + 1, steps + 5)
+
+    for i in range(5):
+        step(i)
+    t0 = time.process_time()
+    for i in range(steps):
+        step(5 + i)
+    return (time.process_time() - t0) / steps * 1000
+
+
+def main(args: Args) -> None:
+    torch.set_num_threads(1)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread, batch {args.batch}")
+    print("| head | conv kernel | AdamW | CPU ms / step | steps / CPU s |")
+    print("| --- | --- | --- | --- | --- |")
+    same_forward = SameConv1d.forward
+    for name, options, horizons in HEADS:
+        t_o, t = horizons
+        g = torch.Generator().manual_seed(0)
+        batch = (torch.randn(args.batch, t_o, args.emb_dim, generator=g),
+                 torch.rand(args.batch, t, args.action_dim, generator=g) * 2 - 1,
+                 torch.zeros(args.batch, t, dtype=torch.bool))
+        short = get_head(name).short_run_optim
+        extra = BLOCKPUSH_STATE_DIFFUSION_OPTIM if name == "diffusion" else {}
+        ocfg = resolve_optim(OptimConfig(steps=args.steps, batch_size=args.batch, **{**short, **extra}),
+                             get_head(name).optim_defaults)
+        for crop in ([False, True] if name == "diffusion" else [None]):
+            SameConv1d.forward = same_forward if crop in (None, True) else nn.Conv1d.forward
+            for fused in (False, True):
+                head = build(name, options, horizons, args, batch)
+                ms = cpu_ms_per_step(head, batch, ocfg, args.steps, fused)
+                kernel = "-" if crop is None else ("cropped" if crop else "full")
+                print(f"| {name} | {kernel} | {'fused' if fused else 'foreach'} | {ms:.1f} | {1000 / ms:.2f} |", flush=True)
+    SameConv1d.forward = same_forward
+
+
+if __name__ == "__main__":
+    main(tyro.cli(Args))
