@@ -65,8 +65,6 @@ class Conv1dBlock(nn.Module):
 
     def __init__(self, c_in: int, c_out: int, kernel: int, groups: int):
         super().__init__()
-        if kernel % 2 == 0:
-            raise RobolearnError(f"diffusion: kernel_size must be odd (a 'same' convolution); got {kernel}")
         self.block = nn.Sequential(SameConv1d(c_in, c_out, kernel, padding=kernel // 2),
                                    nn.GroupNorm(groups, c_out), nn.Mish())
 
@@ -101,6 +99,8 @@ class ConditionalUnet1D(nn.Module):
     def __init__(self, action_dim: int, cond_dim: int, down_dims=(64, 128, 256), kernel: int = 5,
                  groups: int = 8, step_embed: int = 128, cond_mlp=()):
         super().__init__()
+        if kernel < 1 or kernel % 2 == 0:
+            raise RobolearnError(f"diffusion: kernel_size must be odd (a 'same' convolution); got {kernel}")
         for d in down_dims:
             if d % groups:
                 raise RobolearnError(f"diffusion: every down_dims entry must be divisible by n_groups ({groups}); got {tuple(down_dims)}")

@@ -16,7 +16,7 @@ from safetensors.torch import load_file, save_file
 from robolearn.config import TrainConfig
 from robolearn.errors import RobolearnError
 from robolearn.policies import get_head
-from robolearn.policies.diffusion import ConditionalUnet1D, DiffusionConfig, DiffusionHead, ddim_sample_numpy
+from robolearn.policies.diffusion import ConditionalUnet1D, DiffusionConfig, DiffusionHead, SameConv1d, ddim_sample_numpy
 from robolearn.policies.vqbet import VqbetConfig, VqbetHead, focal_loss
 from robolearn.train import horizons
 
@@ -394,6 +394,30 @@ def test_diffusion_sample_prediction_loss_targets_the_chunk():
         dataclasses.replace(SMALL_DIFFUSION, prediction_type="v")
     with pytest.raises(RobolearnError, match="cond_mlp"):
         dataclasses.replace(SMALL_DIFFUSION, cond_mlp=(16, 0))
+
+
+def test_cropped_same_convolution_equals_the_full_kernel():
+    """The UNet's convolutions skip the taps that only meet padding on short chunks (a speed-up): outputs and
+    gradients are nn.Conv1d's with the same weights, at every length, the 1- and 2-step ones included."""
+    torch.manual_seed(0)
+    for kernel in (3, 5):
+        for length in (1, 2, 3, 4, 7):
+            conv = SameConv1d(8, 16, kernel, padding=kernel // 2)
+            full = torch.nn.Conv1d(8, 16, kernel, padding=kernel // 2)
+            full.load_state_dict(conv.state_dict())
+            x = torch.randn(3, 8, length, requires_grad=True)
+            x_full = x.detach().clone().requires_grad_(True)
+            y, y_full = conv(x), full(x_full)
+            assert y.shape == y_full.shape == (3, 16, length)
+            torch.testing.assert_close(y, y_full, rtol=1e-5, atol=1e-6)
+            y.square().sum().backward()
+            y_full.square().sum().backward()
+            torch.testing.assert_close(x.grad, x_full.grad, rtol=1e-5, atol=1e-6)
+            torch.testing.assert_close(conv.weight.grad, full.weight.grad, rtol=1e-5, atol=1e-6)
+            if length == 1:  # only the centre tap meets data
+                assert conv.weight.grad[..., :kernel // 2].abs().sum() == 0
+    with pytest.raises(RobolearnError, match="kernel_size must be odd"):
+        ConditionalUnet1D(ACTION_DIM, EMB_DIM, (8, 16), kernel=4)
 
 
 @pytest.mark.slow
