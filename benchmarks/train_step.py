@@ -86,10 +86,12 @@ def main(args: Args) -> None:
     same_forward = SameConv1d.forward
     for name, options, horizons in HEADS:
         t_o, t = horizons
+        # The window's actions: VQ-BeT supervised at every position also reads the T_o - 1 before its chunk.
+        t_act = t + get_head(name)(args.emb_dim, args.action_dim, t_o, t, get_head(name).Config(**options)).action_context
         g = torch.Generator().manual_seed(0)
         batch = (torch.randn(args.batch, t_o, args.emb_dim, generator=g),
-                 torch.rand(args.batch, t, args.action_dim, generator=g) * 2 - 1,
-                 torch.zeros(args.batch, t, dtype=torch.bool))
+                 torch.rand(args.batch, t_act, args.action_dim, generator=g) * 2 - 1,
+                 torch.zeros(args.batch, t_act, dtype=torch.bool))
         short = get_head(name).short_run_optim
         extra = BLOCKPUSH_STATE_DIFFUSION_OPTIM if name == "diffusion" else {}
         ocfg = resolve_optim(OptimConfig(steps=args.steps, batch_size=args.batch, **{**short, **extra}),

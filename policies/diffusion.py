@@ -3,14 +3,20 @@ conditioned (FiLM) on the flattened T_o observation embeddings and the diffusion
 (`cond_mlp`, not the paper's) the window passes through an MLP first, inside the UNet so the EMA and the
 export carry it.
 
-Training: DDPM, 100 steps, squaredcos_cap_v2 betas, epsilon prediction (diffusers.DDPMScheduler), or
-with `prediction_type="sample"` the UNet predicts the clean chunk x0 instead of the noise.
-Inference: DDIM (diffusers.DDIMScheduler on the same betas), `cfg.inference_steps` steps, eta = 0,
-so the only randomness is the initial noise (`sample_noise`); `predict_from_noise` is deterministic.
+Training: DDPM, 100 steps, squaredcos_cap_v2 betas, epsilon prediction, or with
+`prediction_type="sample"` the UNet predicts the clean chunk x0 instead of the noise.
+Inference: DDIM, `cfg.inference_steps` steps ("leading" spacing), eta = 0, so the only randomness is
+the initial noise (`sample_noise`); `predict_from_noise` is deterministic.
 An EMA copy of the denoiser (updated in `after_step`) is the one that predicts.
 
+The schedule (`NoiseSchedule`) is this file's own, with diffusers' float32 arithmetic (its
+DDPMScheduler.add_noise and DDIMScheduler.step; `tests/test_heads_generative.py` checks both against
+diffusers): importing diffusers imports torch._dynamo and sympy, 1.9 s of CPU in every process that
+builds the head (each evaluation loop; 7 s without a bytecode cache), more than importing torch itself
+(1.5 s), for ten lines of arithmetic. diffusers stays a test dependency, as the reference.
+
 Export: `denoiser()` is the EMA UNet alone, `(noisy (B, T, A), timestep (B,), cond (B, T_o*D)) -> eps`;
-`ddim_constants()` and `ddim_sample_numpy` give the loop around it without torch or diffusers
+`ddim_constants()` and `ddim_sample_numpy` give the loop around it without torch
 (with `prediction_type="sample"` the denoiser returns x0 and the loop derives eps from it).
 """
 from __future__ import annotations
@@ -79,12 +85,16 @@ class ConditionalResidualBlock1D(nn.Module):
         super().__init__()
         self.blocks = nn.ModuleList([Conv1dBlock(c_in, c_out, kernel, groups), Conv1dBlock(c_out, c_out, kernel, groups)])
         self.c_out = c_out
+        # The paper's Mish -> Linear; every block's Mish sees the same condition, so the UNet applies it
+        # once (same values and gradients; 11 of 12 Mish calls on the widest tensor saved) and the block
+        # uses the Linear. Kept as a Sequential: checkpoints keep their keys.
         self.cond_encoder = nn.Sequential(nn.Mish(), nn.Linear(cond_dim, 2 * c_out))
         self.residual = nn.Conv1d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
 
-    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cond_act: torch.Tensor) -> torch.Tensor:
+        """`cond_act`: Mish(condition), which the UNet computes once for all its blocks."""
         out = self.blocks[0](x)
-        scale, bias = self.cond_encoder(cond)[:, :, None].chunk(2, dim=1)
+        scale, bias = self.cond_encoder[1](cond_act)[:, :, None].chunk(2, dim=1)
         out = self.blocks[1](scale * out + bias)
         return out + self.residual(x)
 
@@ -143,7 +153,7 @@ class ConditionalUnet1D(nn.Module):
         if extra:
             x = F.pad(x, (0, extra))
         timestep = timestep.reshape(-1).expand(noisy.shape[0])
-        g = torch.cat([self.step_encoder(timestep), self.cond_mlp(cond)], dim=-1)
+        g = F.mish(torch.cat([self.step_encoder(timestep), self.cond_mlp(cond)], dim=-1))
         skips = []
         for block1, block2, down in self.down:
             x = block2(block1(x, g), g)
@@ -198,42 +208,79 @@ def _prediction_type(const: dict) -> str:
     return kind
 
 
+# ----------------------------------------------------------------------------- the schedule
+class NoiseSchedule:
+    """DDPM noising for training and DDIM steps (eta = 0) for inference on squaredcos_cap_v2 betas,
+    with diffusers' float32 arithmetic: DDPMScheduler / DDIMScheduler(beta_schedule="squaredcos_cap_v2",
+    clip_sample=True), "leading" timestep spacing, steps_offset 0, set_alpha_to_one."""
+
+    clip_range = 1.0
+    final_alpha_cumprod = 1.0
+
+    def __init__(self, train_steps: int, inference_steps: int):
+        if not 1 <= inference_steps <= train_steps:
+            raise RobolearnError(f"diffusion: inference_steps must be in [1, train_steps ({train_steps})]; "
+                                 f"got {inference_steps}")
+
+        def alpha_bar(t: float) -> float:  # Nichol & Dhariwal 2021's cosine schedule
+            return math.cos((t + 0.008) / 1.008 * math.pi / 2) ** 2
+
+        betas = [min(1 - alpha_bar((i + 1) / train_steps) / alpha_bar(i / train_steps), 0.999)
+                 for i in range(train_steps)]
+        self.alphas_cumprod = torch.cumprod(1.0 - torch.tensor(betas, dtype=torch.float32), dim=0)
+        self.train_steps = train_steps
+        self.step_ratio = train_steps // inference_steps
+        self.timesteps = [int(t) for t in (np.arange(0, inference_steps) * self.step_ratio).round()[::-1]]
+
+    def add_noise(self, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The forward process at per-sample steps t (B,): sqrt(a_t) x0 + sqrt(1 - a_t) noise."""
+        a = self.alphas_cumprod.to(device=x0.device, dtype=x0.dtype)[t]
+        shape = (-1,) + (1,) * (x0.dim() - 1)
+        return (a ** 0.5).reshape(shape) * x0 + ((1 - a) ** 0.5).reshape(shape) * noise
+
+    def ddim_steps(self) -> list[tuple[int, float, float, float, float]]:
+        """Per inference step: (t, sqrt(1 - a_t), sqrt(a_t), sqrt(a'), sqrt(1 - a')), each computed in
+        float32 as diffusers does, with a' = a[t - step_ratio], or final_alpha_cumprod past the start."""
+        a = self.alphas_cumprod.numpy()
+        one, final = np.float32(1.0), np.float32(self.final_alpha_cumprod)
+        steps = []
+        for t in self.timesteps:
+            at = a[t]
+            ap = a[t - self.step_ratio] if t - self.step_ratio >= 0 else final
+            steps.append((t, float(np.sqrt(one - at)), float(np.sqrt(at)), float(np.sqrt(ap)), float(np.sqrt(one - ap))))
+        return steps
+
+
+def ddim_loop(net: nn.Module, steps, sample: bool, clip: float, emb: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """DDIM from `noise` with the denoiser `net` (eta = 0, x0 clipped to [-clip, clip], the result to
+    [-1, 1]); `steps` from `NoiseSchedule.ddim_steps`, every coefficient a Python float, so the loop has
+    no data-dependent branch and traces (export) as it runs."""
+    cond = emb.flatten(1)
+    x = noise.to(device=cond.device, dtype=cond.dtype)
+    for t, s1, sa, sp, s1p in steps:
+        out = net(x, torch.full((1,), t, dtype=torch.long, device=x.device), cond)
+        if sample:  # diffusers derives eps from the unclipped x0
+            x0, eps = out.clamp(-clip, clip), (x - sa * out) / s1
+        else:
+            eps, x0 = out, ((x - s1 * out) / sa).clamp(-clip, clip)
+        x = sp * x0 + s1p * eps
+    return x.clamp(-1.0, 1.0)
+
+
 # ----------------------------------------------------------------------------- the head
 class DdimSampler(nn.Module):
-    """The diffusion head's DDIM inference (eta = 0, epsilon or sample prediction, clipped x0), unrolled.
-
-    diffusers' `DDIMScheduler.step` branches in Python on tensor values: torch.export refuses it and
-    TorchScript tracing would bake the branches in unseen. This is the same arithmetic from
-    `ddim_constants()` with every per-step coefficient a float32 constant, around the head's EMA
-    denoiser; the export's parity check verifies it against the head's own `predict_from_noise`."""
+    """The diffusion head's DDIM inference around its EMA denoiser, as a module for export: `ddim_loop`
+    with the head's steps, every per-step coefficient a float32 constant."""
 
     def __init__(self, head):
         super().__init__()
         self.net = head.denoiser()
-        c = head.ddim_constants()
-        self.sample = _prediction_type(c) == "sample"
-        a = np.asarray(c["alphas_cumprod"], np.float32)
-        one, ratio, final = np.float32(1.0), int(c["step_ratio"]), np.float32(c["final_alpha_cumprod"])
-        self.clip = float(c["clip_range"])
-        self.steps = []
-        for t in c["timesteps"]:
-            t = int(t)
-            at = a[t]
-            ap = a[t - ratio] if t - ratio >= 0 else final
-            # The same float32 operations diffusers performs: sqrt(1 - a_t), sqrt(a_t), sqrt(a'), sqrt(1 - a').
-            self.steps.append((t, float(np.sqrt(one - at)), float(np.sqrt(at)), float(np.sqrt(ap)), float(np.sqrt(one - ap))))
+        self.steps = head.schedule.ddim_steps()
+        self.sample = head.cfg.prediction_type == "sample"
+        self.clip = head.schedule.clip_range
 
     def forward(self, emb: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        cond = emb.flatten(1)
-        x = noise.to(cond.dtype)
-        for t, s1, sa, sp, s1p in self.steps:
-            out = self.net(x, torch.full((1,), t, dtype=torch.long, device=x.device), cond)
-            if self.sample:  # diffusers derives eps from the unclipped x0
-                x0, eps = out.clamp(-self.clip, self.clip), (x - sa * out) / s1
-            else:
-                eps, x0 = out, ((x - s1 * out) / sa).clamp(-self.clip, self.clip)
-            x = sp * x0 + s1p * eps
-        return x.clamp(-1.0, 1.0)
+        return ddim_loop(self.net, self.steps, self.sample, self.clip, emb, noise)
 
 
 @dataclass
@@ -285,19 +332,18 @@ class DiffusionHead(Head):
 
     def __init__(self, emb_dim, action_dim, obs_horizon, pred_horizon, cfg):
         super().__init__(emb_dim, action_dim, obs_horizon, pred_horizon, cfg)
-        # Lazy: diffusers is slow to import and only this head needs it (a GPU machine may lack it).
-        from diffusers import DDIMScheduler, DDPMScheduler
-
         self.net = ConditionalUnet1D(action_dim, emb_dim * obs_horizon, tuple(cfg.down_dims), cfg.kernel_size,
                                      cfg.n_groups, cfg.step_embed, tuple(cfg.cond_mlp))
         # A separate module holding its own copies (no shared storage: safetensors refuses it);
         # never optimized, only averaged in after_step.
         self.ema = copy.deepcopy(self.net).requires_grad_(False).eval()
-        sched = dict(num_train_timesteps=cfg.train_steps, beta_schedule="squaredcos_cap_v2",
-                     clip_sample=True, prediction_type=cfg.prediction_type)
-        self.train_scheduler = DDPMScheduler(**sched)
-        self.scheduler = DDIMScheduler(**sched)
-        self.scheduler.set_timesteps(cfg.inference_steps)
+        self.schedule = NoiseSchedule(cfg.train_steps, cfg.inference_steps)
+        self._steps = self.schedule.ddim_steps()
+
+    def set_inference_steps(self, steps: int) -> None:
+        """DDIM with another number of steps (the weights do not depend on it)."""
+        self.schedule = NoiseSchedule(self.cfg.train_steps, steps)
+        self._steps = self.schedule.ddim_steps()
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -309,7 +355,7 @@ class DiffusionHead(Head):
         b = actions.shape[0]
         noise = torch.randn_like(actions)
         t = torch.randint(0, self.cfg.train_steps, (b,), device=actions.device)
-        noisy = self.train_scheduler.add_noise(actions, noise, t)
+        noisy = self.schedule.add_noise(actions, noise, t)
         target = actions if self.cfg.prediction_type == "sample" else noise
         err = (self.net(noisy, t, emb.flatten(1)) - target).pow(2).mean(-1)  # (B, T)
         w = torch.ones_like(err) if pad is None else (~pad).float()
@@ -343,13 +389,13 @@ class DiffusionHead(Head):
 
     def ddim_constants(self) -> dict:
         """What a runtime needs to run the DDIM loop itself (see `ddim_sample_numpy` for the update)."""
-        s = self.scheduler
+        s = self.schedule
         return {
-            "alphas_cumprod": s.alphas_cumprod.cpu().numpy().astype(np.float32).tolist(),
-            "timesteps": [int(t) for t in s.timesteps],
-            "step_ratio": s.config.num_train_timesteps // s.num_inference_steps,
+            "alphas_cumprod": s.alphas_cumprod.numpy().astype(np.float32).tolist(),
+            "timesteps": list(s.timesteps),
+            "step_ratio": s.step_ratio,
             "final_alpha_cumprod": float(s.final_alpha_cumprod),
-            "clip_range": float(s.config.clip_sample_range),
+            "clip_range": float(s.clip_range),
             "prediction_type": self.cfg.prediction_type,
             "eta": 0.0,
         }
@@ -366,10 +412,6 @@ class DiffusionHead(Head):
     def predict_from_noise(self, emb, noise):
         if noise is None:
             raise RobolearnError("diffusion head needs initial noise (sample_noise)")
-        cond = emb.flatten(1)
-        x = noise.to(device=cond.device, dtype=cond.dtype)
-        for t in self.scheduler.timesteps:
-            eps = self.ema(x, t.to(cond.device).expand(x.shape[0]), cond)
-            x = self.scheduler.step(eps, t, x, eta=0.0).prev_sample
-        return x.clamp(-1.0, 1.0)
+        return ddim_loop(self.ema, self._steps, self.cfg.prediction_type == "sample", self.schedule.clip_range,
+                         emb, noise)
 

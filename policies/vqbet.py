@@ -133,6 +133,17 @@ class ResidualVQ(nn.Module):
         quantized = z + (q_sum - z).detach()
         return quantized, torch.stack(codes, -1), commit
 
+    @torch.no_grad()
+    def assign(self, z: torch.Tensor) -> torch.Tensor:
+        """z (N, dim) -> codes (N, layers) long: `forward`'s codes alone, without the quantized vector
+        and the commitment loss that only the tokenizer's own fitting uses."""
+        r, codes = z, []
+        for layer in range(self.layers):
+            idx = self.nearest(layer, r)
+            codes.append(idx)
+            r = r - self.codebook[layer][idx]
+        return torch.stack(codes, -1)
+
     def lookup(self, codes: torch.Tensor) -> torch.Tensor:
         """codes (N, layers) long -> sum of the code vectors (N, dim); one gather per layer."""
         out = self.codebook[0][codes[:, 0]]
@@ -160,7 +171,7 @@ class ResidualVQVAE(nn.Module):
         # Codes are training targets: nearest-code search in float32 even under bf16 autocast, so
         # the same chunk gets the same code it got when the tokenizer was fitted.
         with torch.autocast(x.device.type, enabled=False):
-            return self.vq(self.encoder(x.float()))[1]
+            return self.vq.assign(self.encoder(x.float()))
 
     def decode_codes(self, codes: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.vq.lookup(codes))

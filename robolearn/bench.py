@@ -171,8 +171,10 @@ BLOCKPUSH_STATE_DIFFUSION_OPTIM = {"lr": 1e-3}
 
 def _blockpush_state() -> list[TaskSpec]:
     """The multimodal heads on BlockPush's privileged state (physics only, no images)."""
+    # Heads in the order their jobs start: the longest first (diffusion ~20 min a seed on one core, VQ-BeT
+    # ~13, MLP ~4), so no 20-minute job is left to run alone at the end while the other core idles.
     return [TaskSpec(name="blockpush", env="robolearn/BlockPush-v0", demos=1000, encoders=["state"],
-                     heads=["mlp", "vqbet", "diffusion"], seeds=[0, 1, 2], train_steps=BLOCKPUSH_STATE_STEPS["mlp"],
+                     heads=["diffusion", "vqbet", "mlp"], seeds=[0, 1, 2], train_steps=BLOCKPUSH_STATE_STEPS["mlp"],
                      head_steps=BLOCKPUSH_STATE_STEPS,
                      head_options={"vqbet": BLOCKPUSH_STATE_VQBET, "diffusion": BLOCKPUSH_STATE_DIFFUSION},
                      horizons={"diffusion": BLOCKPUSH_STATE_DIFFUSION_HORIZONS},

@@ -9,8 +9,8 @@ if __name__ == "__main__":
     load = Policy.load.__func__
     def patched(cls, *a, **k):
         p = load(cls, *a, **k)
-        p.head.scheduler.set_timesteps(steps)
-        print("DDIM steps", len(p.head.scheduler.timesteps), flush=True)
+        p.head.set_inference_steps(steps)
+        print("DDIM steps", len(p.head.schedule.timesteps), flush=True)
         return p
     Policy.load = classmethod(patched)
     ev.evaluate(ev.EvalConfig(policy=pol, env="robolearn/BlockPush-v0", episodes=50, seed=100000, workers=1,

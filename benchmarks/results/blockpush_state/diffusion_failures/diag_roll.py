@@ -25,7 +25,7 @@ p.add_argument("--fixed-noise", action="store_true", help="diagnostic: one initi
 a = p.parse_args()
 pol = Policy.load(a.pol)
 if a.ta: pol.action_horizon = a.ta
-if a.isteps: pol.head.scheduler.set_timesteps(a.isteps)
+if a.isteps: pol.head.set_inference_steps(a.isteps)
 envs = [make_env(pol.env_id, **pol.env_kwargs) for _ in range(a.n)]
 obs = [e.reset(seed=a.seed + i)[0] for i, e in enumerate(envs)]
 U = [e.unwrapped for e in envs]

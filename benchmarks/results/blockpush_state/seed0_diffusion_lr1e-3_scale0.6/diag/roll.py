@@ -11,7 +11,7 @@ p.add_argument("--horizon", type=int, default=200)
 a = p.parse_args()
 pol = Policy.load(a.pol)
 if a.ta: pol.action_horizon = a.ta
-if a.isteps: pol.head.scheduler.set_timesteps(a.isteps)
+if a.isteps: pol.head.set_inference_steps(a.isteps)
 envs = [make_env(pol.env_id, **pol.env_kwargs) for _ in range(a.n)]
 obs = [e.reset(seed=a.seed + i)[0] for i, e in enumerate(envs)]
 keys = pol.lowdim_keys
