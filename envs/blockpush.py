@@ -82,6 +82,12 @@ HEAD_HORIZONS = {"mlp": (1, 5, 1), "vqbet": (3, 1, 1), "diffusion": (2, 16, 8)}
 (window 3, 1-step chunks), Diffusion Policy's paper horizons, and the MLP re-planning every step
 (a state MLP on 300 fixed-mode demos: 43/50 re-planning every step, 29/50 executing its 5-step
 chunks; benchmarks/results/blockpush_ceiling.md)."""
+HEAD_STEPS = {"mlp": 27000, "vqbet": 27000, "diffusion": 27000}
+"""Gradient steps per head where `robolearn train` gets no --optim.steps: ~100 epochs of the 1,000-demo set
+at batch 256 (69k windows), as the VQ-BeT and Diffusion Policy papers train (300+). The blockpush-state
+suite trains VQ-BeT 15,000 and diffusion 12,000 steps to fit 2 CPU cores in an hour (0.96 and 0.85 there;
+robolearn/bench.py); at 3,000 steps, the generic default, every head solved 0/50
+(benchmarks/results/blockpush_ceiling.md)."""
 # DART noise (std, action units) `robolearn collect` adds to the executed action by default. The
 # expert itself is noise-free; without noise the demos cover too few states for cloning (state MLP,
 # 300 fixed-mode demos, re-planning every step: 26/50 solved without, 43/50 with 0.2;

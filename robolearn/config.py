@@ -121,7 +121,7 @@ class _TrainOptions:
     use_proprio: bool = True
     """Append the low-dimensional proprio observation to the image embedding."""
     optim: OptimConfig = field(
-        default_factory=lambda: OptimConfig(steps=3000, batch_size=256, warmup_steps=100)
+        default_factory=lambda: OptimConfig(steps=None, batch_size=256, warmup_steps=100)  # steps: train_steps()
     )
     loader: DataConfig = field(default_factory=DataConfig)
     wandb: WandbMode = "offline"

@@ -175,8 +175,9 @@ class EncoderConfig:
 # ----------------------------------------------------------------------------- optimization
 @dataclass
 class OptimConfig:
-    steps: int = 2000
-    """Gradient steps."""
+    steps: Optional[int] = 2000
+    """Gradient steps (`robolearn train`: by default the task's budget for the head where its module sets
+    one, e.g. BlockPush 27,000 at batch 256, ~100 epochs of its 1,000 demos; else 3,000)."""
     batch_size: int = 64
     lr: Optional[float] = None
     """Peak learning rate (default: the objective's or head's own, from its paper)."""
@@ -206,7 +207,7 @@ class OptimConfig:
     """auto: cuda when available, else cpu."""
 
 
-OPTIM_DEFAULTS = dict(lr=1e-3, weight_decay=1e-4, betas=(0.9, 0.999), grad_clip=1.0)
+OPTIM_DEFAULTS = dict(steps=2000, lr=1e-3, weight_decay=1e-4, betas=(0.9, 0.999), grad_clip=1.0)
 
 
 def resolve_optim(cfg: OptimConfig, defaults: dict) -> OptimConfig:

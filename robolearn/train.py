@@ -130,6 +130,19 @@ class FeatureNoise(Trainable):
         self.head.after_step(step, total)
 
 
+DEFAULT_TRAIN_STEPS = 3000
+"""`robolearn train`'s gradient steps where neither the user nor the task sets them."""
+
+
+def task_train_steps(env_id: str, head: str, e2e: bool) -> int:
+    """The task's own training budget for a head on frozen features (`HEAD_STEPS` in its module), else
+    DEFAULT_TRAIN_STEPS; end to end always the latter (a budget sized for frozen features would run hours)."""
+    from robolearn.envs import task_setting
+
+    steps = None if e2e else task_setting(env_id, "HEAD_STEPS", {}).get(head)
+    return int(steps or DEFAULT_TRAIN_STEPS)
+
+
 def task_horizons(env_id: str, head: str) -> tuple:
     """The task's own (T_o, T, T_a) preset for a head (`HEAD_HORIZONS` in its module), or ()."""
     from robolearn.envs import task_setting
@@ -364,7 +377,8 @@ def _build_models(cfg: TrainConfig, out: Path, store, head_cls, device) -> _Run:
 def _set_up_data(run: _Run, head_cls) -> None:
     """The run folder's config and normalizer, the features' statistics and the training windows."""
     cfg, out, store, features, device = run.cfg, run.out, run.store, run.features, run.device
-    cfg.optim = resolve_optim(cfg.optim, head_cls.optim_defaults)
+    steps = task_train_steps(store.env_id, cfg.head, run.e2e)
+    cfg.optim = resolve_optim(cfg.optim, {"steps": steps, **head_cls.optim_defaults})
     normalizer = run.normalizer = Normalizer.from_store(store, split="train")
     if dist.is_main():
         save_config(cfg, out / "config.yaml")

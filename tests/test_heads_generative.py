@@ -106,6 +106,28 @@ def test_registry_and_horizons():
         horizons(TrainConfig(head="vqbet", pred_horizon=2, action_horizon=3), VqbetHead)
 
 
+def test_train_steps_default_to_the_tasks_budget_for_the_head(tmp_path):
+    """Without --optim.steps, `robolearn train` takes the task's budget for the head (BlockPush: ~100 epochs of
+    1,000 demos, as the VQ-BeT and Diffusion Policy papers train; the generic 3,000 solved 0/50 there), and
+    records what it used; end to end, and on tasks without a budget, the generic default."""
+    from robolearn.config import CollectConfig
+    from robolearn.data.collect import collect
+    from robolearn.settings import OptimConfig, load_config
+    from robolearn.train import DEFAULT_TRAIN_STEPS, task_train_steps, train
+
+    assert TrainConfig().optim.steps is None  # resolved by `train` once the data's task is known
+    assert {h: task_train_steps("robolearn/BlockPush-v0", h, e2e=False) for h in ("mlp", "vqbet", "diffusion")} == \
+        {"mlp": 27000, "vqbet": 27000, "diffusion": 27000}
+    assert task_train_steps("robolearn/BlockPush-v0", "mlp", e2e=True) == DEFAULT_TRAIN_STEPS == 3000
+    assert task_train_steps("robolearn/PointMass-v0", "vqbet", e2e=False) == 3000
+    assert task_train_steps("someone/Imported-v1", "mlp", e2e=False) == 3000  # an imported dataset's env id
+    assert OptimConfig().steps == 2000  # pretraining's default is unchanged
+    # A run records the steps it resolved (kNN: no budget of its own on BlockPush, so the generic default).
+    data = collect(CollectConfig(env="robolearn/BlockPush-v0", episodes=2, images=False, out=tmp_path / "bp.hdf5"))
+    pol = train(TrainConfig(data=data, encoder="state", head="knn", out=tmp_path / "knn", wandb="disabled"))
+    assert load_config(TrainConfig, pol / "config.yaml").optim.steps == 3000
+
+
 def test_focal_loss():
     g = torch.Generator().manual_seed(0)
     logits, target = torch.randn(64, 16, generator=g), torch.randint(0, 16, (64,), generator=g)
@@ -237,7 +259,10 @@ def test_vq_tokenizer_reconstructs_held_out_chunks():
     assert prep["vq_codes_used_l0"] >= 12 and prep["vq_codes_used_l1"] >= 12  # dead codes were reseeded
     x = held_out.flatten(1)
     with torch.no_grad():
-        rec = head.tokenizer.decode_codes(head.tokenizer.encode(x))
+        codes = head.tokenizer.encode(x)
+        rec = head.tokenizer.decode_codes(codes)
+        # The head's targets (codes alone, the fast path) are the codes the fitting pass assigns.
+        assert torch.equal(codes, head.tokenizer.vq(head.tokenizer.encoder(x))[1])
     rmse, std = (rec - x).pow(2).mean().sqrt(), x.std(0).pow(2).mean().sqrt()
     # What a working 2-layer x 16-code tokenizer leaves on these 6-degree-of-freedom chunks, measured:
     # 0.40-0.42 std at this 64-d latent and 300 steps (0.30 with the paper's 512-d latent, 3x the
