@@ -7,7 +7,7 @@ Every task's table carries the privileged-state ceiling (`state`), end-to-end tr
     robolearn bench --suite cpu            # about 5 min on 2 quiet CPU cores (--jobs 2 --videos 0)
     robolearn bench --suite paper          # the papers' scale: a GPU, or a long CPU run
     robolearn bench --suite metaworld-cpu  # MetaWorld few-shot (ML10 pool, 2 held-out tasks) on 2 cores
-    robolearn bench --suite blockpush-state --jobs 2 --videos 0   # multimodal heads on state, ~1.5 h on 2 cores
+    robolearn bench --suite blockpush-state --jobs 2 --videos 0   # multimodal heads on state, ~1 h on 2 cores
     robolearn bench --suite metaworld      # the inverse-dynamics paper's ML45 split: a GPU machine
     robolearn bench --suite gpu --tasks lift   # robosuite Lift from images, 200 demonstrations
     robolearn bench --suite cpu --tasks reach --encoders state scratch none idm --seeds 0
@@ -149,9 +149,9 @@ def _metaworld_cpu() -> list[TaskSpec]:
 # batch 256, so 100 epochs are ~27k steps. Steps per CPU-second of one thread, measured on the shared
 # 2-core machine (process time): MLP 104, VQ-BeT (GPT 4 x 64, heads 256) 18.7, paper-sized VQ-BeT
 # (6 x 120, heads 1024) 3.9, diffusion (32, 64, 128) 6.4 at T 16, ~6 at T 8 (5.9 measured next to a 4.0
-# for T 16, both loaded); diffusion at T 4 with the observation MLP 6.2. Budgets sized for 2 cores: ~150
-# CPU-minutes of training in all, ~1.5 h on 2 quiet cores; diffusion's 12,000 steps are ~32 min of one idle
-# core a seed (45-75 min beside other jobs), so its 3 seeds alone pass the suite's 60-minute aim:
+# for T 16, both loaded); diffusion at T 4 with the observation MLP 6.2 (since fused AdamW and cropped
+# convolutions ~11, benchmarks/results/stage_speed/train_step.md). Budgets sized for 2 cores: the whole suite
+# ran in 61 min on 2 quiet cores (blockpush_state/suite_full_8628043; 63 min before those changes):
 BLOCKPUSH_STATE_STEPS = {"mlp": 27000, "vqbet": 15000, "diffusion": 12000}  # ~100, 55, 44 epochs
 BLOCKPUSH_STATE_VQBET = {"gpt_layers": 4, "gpt_heads": 4, "gpt_embed": 64, "head_hidden": 256}
 # Diffusion predicting the clean chunk (x0), re-planning every step: on the suite's data x0 prediction
