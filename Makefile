@@ -10,8 +10,8 @@ export WANDB_MODE ?= offline
 export WANDB_SILENT ?= true
 # Some images (this project's sandboxes among them) set PYTHONDONTWRITEBYTECODE=1: with pip's --no-compile
 # below nothing is then ever cached, and every new process compiles torch again from source (import torch
-# 3.5 s of CPU instead of 1.6; with torch._dynamo, which the first optimizer step imports, 8.4 s instead of
-# 3.0). make test starts ~100 processes: their first imports write the bytecode cache, the rest read it.
+# 3.5 s of CPU instead of 1.5; with torch._dynamo, which the first optimizer step imports, 8.4 s instead of
+# 2.9). make test starts ~100 processes: their first imports write the bytecode cache, the rest read it.
 unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: demo test test-fast venv gl clean bench

@@ -49,14 +49,12 @@ def build(name: str, options: dict, horizons: tuple[int, int], args: Args, batch
     cls = get_head(name)
     torch.manual_seed(0)
     head = cls(args.emb_dim, args.action_dim, *horizons, cls.Config(**options))
-    if hasattr(head, "prepare"):
-        head.prepare(batch[0], batch[1], batch[2])
+    head.prepare(*batch)  # VQ-BeT fits its tokenizer; the others do nothing
     return head
 
 
 def cpu_ms_per_step(head, batch, optim_cfg: OptimConfig, steps: int, fused: bool) -> float:
-    groups = [g for g in head.param_groups() if g["params"]] if hasattr(head, "param_groups") else \
-        [{"params": [p for p in head.parameters() if p.requires_grad]}]
+    groups = [g for g in head.param_groups() if g["params"]]
     opt = torch.optim.AdamW(groups, lr=optim_cfg.lr, weight_decay=optim_cfg.weight_decay,
                             betas=tuple(optim_cfg.betas), fused=fused, foreach=None if fused else True)
     head.train()

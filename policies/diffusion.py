@@ -228,9 +228,10 @@ class NoiseSchedule:
         betas = [min(1 - alpha_bar((i + 1) / train_steps) / alpha_bar(i / train_steps), 0.999)
                  for i in range(train_steps)]
         self.alphas_cumprod = torch.cumprod(1.0 - torch.tensor(betas, dtype=torch.float32), dim=0)
-        self.train_steps = train_steps
         self.step_ratio = train_steps // inference_steps
         self.timesteps = [int(t) for t in (np.arange(0, inference_steps) * self.step_ratio).round()[::-1]]
+        self.ddim_steps = self._ddim_steps()
+        """Per inference step: (t, sqrt(1 - a_t), sqrt(a_t), sqrt(a'), sqrt(1 - a')), what `ddim_loop` reads."""
 
     def add_noise(self, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """The forward process at per-sample steps t (B,): sqrt(a_t) x0 + sqrt(1 - a_t) noise."""
@@ -238,9 +239,9 @@ class NoiseSchedule:
         shape = (-1,) + (1,) * (x0.dim() - 1)
         return (a ** 0.5).reshape(shape) * x0 + ((1 - a) ** 0.5).reshape(shape) * noise
 
-    def ddim_steps(self) -> list[tuple[int, float, float, float, float]]:
-        """Per inference step: (t, sqrt(1 - a_t), sqrt(a_t), sqrt(a'), sqrt(1 - a')), each computed in
-        float32 as diffusers does, with a' = a[t - step_ratio], or final_alpha_cumprod past the start."""
+    def _ddim_steps(self) -> list[tuple[int, float, float, float, float]]:
+        """`ddim_steps`, each coefficient computed in float32 as diffusers does, with a' = a[t - step_ratio],
+        or final_alpha_cumprod past the start."""
         a = self.alphas_cumprod.numpy()
         one, final = np.float32(1.0), np.float32(self.final_alpha_cumprod)
         steps = []
@@ -253,7 +254,7 @@ class NoiseSchedule:
 
 def ddim_loop(net: nn.Module, steps, sample: bool, clip: float, emb: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
     """DDIM from `noise` with the denoiser `net` (eta = 0, x0 clipped to [-clip, clip], the result to
-    [-1, 1]); `steps` from `NoiseSchedule.ddim_steps`, every coefficient a Python float, so the loop has
+    [-1, 1]); `steps`: `NoiseSchedule.ddim_steps`, every coefficient a Python float, so the loop has
     no data-dependent branch and traces (export) as it runs."""
     cond = emb.flatten(1)
     x = noise.to(device=cond.device, dtype=cond.dtype)
@@ -275,7 +276,7 @@ class DdimSampler(nn.Module):
     def __init__(self, head):
         super().__init__()
         self.net = head.denoiser()
-        self.steps = head.schedule.ddim_steps()
+        self.steps = head.schedule.ddim_steps
         self.sample = head.cfg.prediction_type == "sample"
         self.clip = head.schedule.clip_range
 
@@ -338,12 +339,10 @@ class DiffusionHead(Head):
         # never optimized, only averaged in after_step.
         self.ema = copy.deepcopy(self.net).requires_grad_(False).eval()
         self.schedule = NoiseSchedule(cfg.train_steps, cfg.inference_steps)
-        self._steps = self.schedule.ddim_steps()
 
     def set_inference_steps(self, steps: int) -> None:
         """DDIM with another number of steps (the weights do not depend on it)."""
         self.schedule = NoiseSchedule(self.cfg.train_steps, steps)
-        self._steps = self.schedule.ddim_steps()
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -412,6 +411,6 @@ class DiffusionHead(Head):
     def predict_from_noise(self, emb, noise):
         if noise is None:
             raise RobolearnError("diffusion head needs initial noise (sample_noise)")
-        return ddim_loop(self.ema, self._steps, self.cfg.prediction_type == "sample", self.schedule.clip_range,
+        return ddim_loop(self.ema, self.schedule.ddim_steps, self.cfg.prediction_type == "sample", self.schedule.clip_range,
                          emb, noise)
 

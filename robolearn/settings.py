@@ -207,7 +207,7 @@ class OptimConfig:
     """auto: cuda when available, else cpu."""
 
 
-OPTIM_DEFAULTS = dict(steps=2000, lr=1e-3, weight_decay=1e-4, betas=(0.9, 0.999), grad_clip=1.0)
+OPTIM_DEFAULTS = dict(steps=OptimConfig.steps, lr=1e-3, weight_decay=1e-4, betas=(0.9, 0.999), grad_clip=1.0)
 
 
 def resolve_optim(cfg: OptimConfig, defaults: dict) -> OptimConfig:

@@ -16,9 +16,9 @@ import torch.nn as nn
 def adamw(groups: list[dict], optim_cfg) -> list[torch.optim.Optimizer]:
     """One AdamW over the non-empty parameter groups, fused (one kernel for all parameters).
 
-    Fused on the CPU too: against the CPU's default per-tensor (foreach) update, a VQ-BeT step on
-    BlockPush's state (batch 256, one thread) takes 31.6 ms instead of 36.7, diffusion's 82 instead of
-    87 (benchmarks/train_step.py; benchmarks/results/stage_speed/train_step.md)."""
+    Fused on the CPU too: against the CPU's default per-tensor (foreach) update, a diffusion step on
+    BlockPush's state (batch 256, one thread) takes 82 ms instead of 87, and a VQ-BeT step on a 1-step
+    window 31.6 instead of 36.7 (benchmarks/train_step.py; benchmarks/results/stage_speed/train_step.md)."""
     groups = [g for g in groups if g["params"]]
     if not groups:
         return []
