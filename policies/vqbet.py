@@ -13,7 +13,7 @@ so the code a rollout samples has an offset trained to land on a demonstrated ac
 beside the true codes' loss: `offset_codes`).
 
 Export: inference splits into `logits_offsets(emb)` (GPT + heads, plain matmuls) and
-`decode(codes, offsets)` (index gathers + an MLP); sampling between them (`sample_codes`) is an
+`decode(codes, offsets)` (index gathers: the frozen tokenizer's decoder is tabulated per code combination); sampling between them (`sample_codes`) is an
 inverse-CDF draw from one uniform per code layer (`sample_noise`), so `predict_from_noise` is
 deterministic and traceable as one graph.
 """
@@ -32,6 +32,9 @@ from robolearn.policies import Head, register_head
 
 COMMIT_MULTIPLIER = 5.0
 """VQ-BeT's tokenizer loss is L1 reconstruction + 5 x the (weighted) commitment loss."""
+MAX_DECODE_TABLE = 65536
+"""Code combinations (codes ** layers) up to which the frozen decoder is tabulated; above it (a 3 x 64
+tokenizer: 262k rows) the table would cost more memory than the MLP costs time, and decoding runs the MLP."""
 
 
 def focal_loss(logits: torch.Tensor, target: torch.Tensor, gamma: float,
@@ -141,7 +144,8 @@ class ResidualVQ(nn.Module):
         for layer in range(self.layers):
             idx = self.nearest(layer, r)
             codes.append(idx)
-            r = r - self.codebook[layer][idx]
+            if layer + 1 < self.layers:  # the last layer's residual is never read
+                r = r - self.codebook[layer][idx]
         return torch.stack(codes, -1)
 
     def lookup(self, codes: torch.Tensor) -> torch.Tensor:
@@ -291,11 +295,30 @@ class VqbetHead(Head):
         # Python bool so inference never branches on a tensor (which graph export cannot trace).
         self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
         self._fitted = False
+        # The frozen tokenizer's decoded chunk for every code combination, row-major in the codes: a decode
+        # is then a gather instead of the decoder MLP on every supervised position, twice a step (true and
+        # sampled codes), ~15% of a blockpush-state VQ-BeT step (benchmarks/train_step.py). A function of
+        # the saved tokenizer, so not saved itself: rebuilt after fitting and after every load.
+        self.register_buffer("decode_table", torch.zeros(0, self.chunk_dim), persistent=False)
+        self.register_load_state_dict_post_hook(self._rebuild_decode_table)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
         if prefix + "fitted" in state_dict:
             self._fitted = bool(state_dict[prefix + "fitted"])
+
+    @torch.no_grad()
+    def _build_decode_table(self) -> None:
+        dev = self.fitted.device
+        if not self._fitted or self.codes ** self.layers > MAX_DECODE_TABLE:
+            self.decode_table = torch.zeros(0, self.chunk_dim, device=dev)
+            return
+        grid = torch.stack(torch.meshgrid(*[torch.arange(self.codes, device=dev)] * self.layers, indexing="ij"), -1)
+        with torch.autocast(dev.type, enabled=False):
+            self.decode_table = self.tokenizer.decode_codes(grid.reshape(-1, self.layers))
+
+    def _rebuild_decode_table(self, module, incompatible_keys) -> None:
+        self._build_decode_table()
 
     @property
     def action_context(self) -> int:
@@ -332,6 +355,7 @@ class VqbetHead(Head):
         tok.eval()
         self.fitted.fill_(True)
         self._fitted = True
+        self._build_decode_table()
         with torch.no_grad():
             codes = torch.cat([tok.encode(x[i : i + 4096]) for i in range(0, len(x), 4096)])
             full = torch.cat([tok.decode_codes(codes[i : i + 4096]) for i in range(0, len(x), 4096)])
@@ -363,7 +387,14 @@ class VqbetHead(Head):
         """codes (B, layers) long, offsets (B, layers, codes, T*A) -> actions (B, T, A), unclipped:
         decode(sum of code vectors) + the chosen codes' offsets summed over layers."""
         picked = offsets.gather(2, codes[:, :, None, None].expand(-1, -1, 1, self.chunk_dim)).sum((1, 2))
-        return (self.tokenizer.decode_codes(codes) + picked).view(-1, self.pred_horizon, self.action_dim)
+        if len(self.decode_table):
+            row = codes[:, 0]
+            for layer in range(1, self.layers):
+                row = row * self.codes + codes[:, layer]
+            decoded = self.decode_table[row]
+        else:
+            decoded = self.tokenizer.decode_codes(codes)
+        return (decoded + picked).view(-1, self.pred_horizon, self.action_dim)
 
     def sample_codes(self, logits: torch.Tensor, uniform: Optional[torch.Tensor]) -> torch.Tensor:
         """Each layer's code drawn independently from softmax(logits / temperature) by inverse CDF

@@ -18,6 +18,7 @@ from robolearn.errors import RobolearnError
 from robolearn.policies import get_head
 from robolearn.policies.diffusion import (PREDICTION_TYPES, ConditionalUnet1D, DiffusionConfig, DiffusionHead, SameConv1d,
                                           ddim_sample_numpy)
+from robolearn.policies import vqbet as vqbet_module
 from robolearn.policies.vqbet import VqbetConfig, VqbetHead, focal_loss
 from robolearn.train import horizons
 
@@ -192,6 +193,28 @@ def test_vqbet_roundtrip_and_unfitted(vqbet_bimodal, tmp_path):
         a = head.predict(emb[:32], torch.Generator().manual_seed(3))
         b = fresh.predict(emb[:32], torch.Generator().manual_seed(3))
     assert torch.equal(a, b)
+
+
+
+@pytest.mark.slow
+def test_vqbet_decode_table_is_the_frozen_decoder(vqbet_bimodal, tmp_path, monkeypatch):
+    """decode() gathers the frozen tokenizer's output from a table of every code combination: it must
+    equal the decoder run on the codes, be rebuilt when a checkpoint is loaded (it is not saved), and
+    give way to the decoder itself for tokenizers too large to tabulate."""
+    head, _, _ = vqbet_bimodal
+    codes = torch.cartesian_prod(*[torch.arange(head.codes)] * head.layers)
+    offsets = torch.zeros(len(codes), head.layers, head.codes, head.chunk_dim)
+    with torch.no_grad():
+        want = head.tokenizer.decode_codes(codes).view(-1, VQ_T, ACTION_DIM)
+        assert len(head.decode_table) == head.codes ** head.layers
+        torch.testing.assert_close(head.decode(codes, offsets), want, rtol=0, atol=1e-6)
+        assert "decode_table" not in head.state_dict()
+        fresh = roundtrip(head, VqbetHead, tmp_path, VQ_T_O, VQ_T)
+        assert torch.equal(fresh.decode_table, head.decode_table)
+        monkeypatch.setattr(vqbet_module, "MAX_DECODE_TABLE", head.codes ** head.layers - 1)
+        fresh._build_decode_table()
+        assert len(fresh.decode_table) == 0
+        torch.testing.assert_close(fresh.decode(codes, offsets), want, rtol=0, atol=1e-6)
 
 
 def mode_window(n: int, t_o: int, seed: int):
