@@ -15,7 +15,8 @@ the first episodes of the same set. The collection is the collector's own `run_e
 
 An expert without a `mode` argument gets a fixed mode by keeping only the episodes of that mode.
 Architectures: `o1c5` = the current frame in, a 5-step chunk out, all 5 executed; `o2c8` = the last
-2 frames in, an 8-step chunk out, the first 4 executed; `o1c5x1` = `o1c5` re-planning every step.
+2 frames in, an 8-step chunk out, the first 4 executed; `o1c5x1` = `o1c5` re-planning every step, `o2c8x1`
+likewise; `o3c1x1` = the last 3 frames in, one action out (the suite's VQ-BeT window).
 """
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ from torch import nn
 
 ENV = "robolearn/BlockPush-v0"
 # frames in, chunk length, steps executed per chunk; `o1c5x1` re-plans every step (closed loop)
-ARCHS = {"o1c5": (1, 5, 5), "o2c8": (2, 8, 4), "o1c5x1": (1, 5, 1)}
+ARCHS = {"o1c5": (1, 5, 5), "o2c8": (2, 8, 4), "o1c5x1": (1, 5, 1), "o2c8x1": (2, 8, 1), "o3c1x1": (3, 1, 1)}
 
 
 @dataclass

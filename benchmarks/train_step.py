@@ -1,4 +1,4 @@
-"""CPU time of one head training step, with and without this project's two step-speed changes.
+"""CPU time of one head training step, with and without this project's step-speed changes.
 
 The three heads of the `blockpush-state` suite at its settings (state embedding 16-D, 2-D actions,
 batch 256, one torch thread), each step as the trainer takes it (loss, backward, per-group clip,
@@ -8,12 +8,20 @@ steps:
 - `optimizer`: AdamW fused (one kernel over all parameters; `robolearn.trainable.adamw`) against the
   per-tensor `foreach` update that was the CPU default before;
 - `crop`: the diffusion UNet's 'same' convolutions with the kernel taps that only meet padding
-  skipped (`SameConv1d`) against the full kernel (plain `nn.Conv1d.forward`).
+  skipped (`SameConv1d`) against the full kernel (plain `nn.Conv1d.forward`);
+- `decode`: VQ-BeT's frozen tokenizer decoded through its table of every code combination
+  (`VqbetHead.decode_table`) against the decoder MLP run on each position;
+- `bf16`: the step under bf16 autocast (the trainer's `amp="bf16"`), which this CPU's bf16 matmul and
+  convolution kernels run faster for some heads and slower for others.
+
+The variants of a head alternate over `--rounds` rounds and the table gives the min and the median
+per variant: this host's run-to-run spread (~15%) is larger than some of the changes.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/train_step.py
 """
 from __future__ import annotations
 
+import statistics
 import time
 from dataclasses import dataclass
 
@@ -30,8 +38,10 @@ from robolearn.settings import OptimConfig, resolve_optim
 
 @dataclass
 class Args:
-    steps: int = 40
-    """Timed steps per configuration (after 5 untimed)."""
+    steps: int = 20
+    """Timed steps per variant and round (after 5 untimed)."""
+    rounds: int = 5
+    """Rounds; each times every variant of a head once, in turn."""
     batch: int = 256
     emb_dim: int = 16
     action_dim: int = 2
@@ -53,14 +63,15 @@ def build(name: str, options: dict, horizons: tuple[int, int], args: Args, batch
     return head
 
 
-def cpu_ms_per_step(head, batch, optim_cfg: OptimConfig, steps: int, fused: bool) -> float:
+def cpu_ms_per_step(head, batch, optim_cfg: OptimConfig, steps: int, fused: bool, bf16: bool = False) -> float:
     groups = [g for g in head.param_groups() if g["params"]]
     opt = torch.optim.AdamW(groups, lr=optim_cfg.lr, weight_decay=optim_cfg.weight_decay,
                             betas=tuple(optim_cfg.betas), fused=fused, foreach=None if fused else True)
     head.train()
 
     def step(i):
-        loss, _ = head.train_loss(batch)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):  # the trainer's amp="bf16"
+            loss, _ = head.train_loss(batch)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         for g in opt.param_groups:
@@ -76,11 +87,29 @@ def cpu_ms_per_step(head, batch, optim_cfg: OptimConfig, steps: int, fused: bool
     return (time.process_time() - t0) / steps * 1000
 
 
+def variants(name: str) -> list[tuple[str, bool]]:
+    """(variant, fused AdamW) pairs of a head: each change against the code before it."""
+    if name == "diffusion":
+        return [("full kernel", False), ("full kernel", True), ("cropped", False), ("cropped", True),
+                ("cropped, bf16", True)]
+    if name == "vqbet":
+        return [("decoder MLP", False), ("decoder MLP", True), ("decode table", True), ("decode table, bf16", True)]
+    return [("-", False), ("-", True), ("bf16", True)]
+
+
+def build_variant(name, options, horizons, args, batch, variant: str):
+    head = build(name, options, horizons, args, batch)
+    if variant == "decoder MLP":  # an empty table: decode() runs the tokenizer's decoder, as before
+        head.decode_table = head.decode_table[:0]
+    return head
+
+
 def main(args: Args) -> None:
     torch.set_num_threads(1)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread, batch {args.batch}")
-    print("| head | conv kernel | AdamW | CPU ms / step | steps / CPU s |")
-    print("| --- | --- | --- | --- | --- |")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread, batch {args.batch}, "
+          f"{args.rounds} rounds of {args.steps} steps")
+    print("| head | variant | AdamW | CPU ms / step, min | median | steps / CPU s (median) |")
+    print("| --- | --- | --- | --- | --- | --- |")
     same_forward = SameConv1d.forward
     for name, options, horizons in HEADS:
         t_o, t = horizons
@@ -94,14 +123,18 @@ def main(args: Args) -> None:
         extra = BLOCKPUSH_STATE_DIFFUSION_OPTIM if name == "diffusion" else {}
         ocfg = resolve_optim(OptimConfig(steps=args.steps, batch_size=args.batch, **{**short, **extra}),
                              get_head(name).optim_defaults)
-        for crop in ([False, True] if name == "diffusion" else [None]):
-            SameConv1d.forward = same_forward if crop in (None, True) else nn.Conv1d.forward
-            for fused in (False, True):
-                head = build(name, options, horizons, args, batch)
-                ms = cpu_ms_per_step(head, batch, ocfg, args.steps, fused)
-                kernel = "-" if crop is None else ("cropped" if crop else "full")
-                print(f"| {name} | {kernel} | {'fused' if fused else 'foreach'} | {ms:.1f} | {1000 / ms:.2f} |", flush=True)
-    SameConv1d.forward = same_forward
+        runs = [(v, fused, build_variant(name, options, horizons, args, batch, v)) for v, fused in variants(name)]
+        times: dict = {}
+        for _ in range(args.rounds):
+            for v, fused, head in runs:
+                SameConv1d.forward = nn.Conv1d.forward if v == "full kernel" else same_forward
+                times.setdefault((v, fused), []).append(
+                    cpu_ms_per_step(head, batch, ocfg, args.steps, fused, bf16=v.endswith("bf16")))
+        SameConv1d.forward = same_forward
+        for (v, fused), ms in times.items():
+            med = statistics.median(ms)
+            print(f"| {name} | {v} | {'fused' if fused else 'foreach'} | {min(ms):.1f} | {med:.1f} | {1000 / med:.2f} |",
+                  flush=True)
 
 
 if __name__ == "__main__":

@@ -166,7 +166,11 @@ BLOCKPUSH_STATE_VQBET = {"gpt_layers": 4, "gpt_heads": 4, "gpt_embed": 64, "head
 # suite's own row (each seed on its own reset seeds): 125/150 = 0.83 [0.77, 0.88] (suite_diffusion_12k/).
 BLOCKPUSH_STATE_DIFFUSION = {"prediction_type": "sample", "cond_mlp": (256, 256)}
 BLOCKPUSH_STATE_DIFFUSION_HORIZONS = [2, 4, 1]  # T_o, T, T_a
-BLOCKPUSH_STATE_DIFFUSION_OPTIM = {"lr": 1e-3}
+# bf16 autocast on the CPU (as `amp="auto"` trains on GPUs): this CPU's bf16 matmuls and convolutions take a
+# diffusion step from 93 to 77 ms and an MLP step from 9.0 to 6.7, VQ-BeT's from 46 to 49 (its small attention
+# and gathers gain nothing and pay the casts), so VQ-BeT trains in float32 (benchmarks/train_step.py).
+BLOCKPUSH_STATE_AMP = {"amp": "bf16"}
+BLOCKPUSH_STATE_DIFFUSION_OPTIM = {"lr": 1e-3, **BLOCKPUSH_STATE_AMP}
 
 
 def _blockpush_state() -> list[TaskSpec]:
@@ -178,10 +182,11 @@ def _blockpush_state() -> list[TaskSpec]:
                      head_steps=BLOCKPUSH_STATE_STEPS,
                      head_options={"vqbet": BLOCKPUSH_STATE_VQBET, "diffusion": BLOCKPUSH_STATE_DIFFUSION},
                      horizons={"diffusion": BLOCKPUSH_STATE_DIFFUSION_HORIZONS},
-                     head_optim={"diffusion": BLOCKPUSH_STATE_DIFFUSION_OPTIM}, eval_episodes=50, collect_workers=2,
+                     head_optim={"diffusion": BLOCKPUSH_STATE_DIFFUSION_OPTIM, "mlp": BLOCKPUSH_STATE_AMP},
+                     eval_episodes=50, collect_workers=2,
                      note="1,000 multimodal demonstrations (4 modes) from the privileged state; horizons from the "
                           "task's preset (MLP 1/5/1, VQ-BeT 3/1/1); diffusion 2/4/1 predicting the clean chunk at lr 1e-3, "
-                          "the observation window through an MLP (256, 256) before FiLM; "
+                          "the observation window through an MLP (256, 256) before FiLM; diffusion and MLP under bf16 autocast; "
                           "training budgets per head sized for 2 CPU cores (MLP ~100 epochs, VQ-BeT ~55 with a 4 x 64 "
                           "GPT, diffusion ~44), below the papers' 300+ epochs; diffusion at 44 epochs: head seeds 0, 1, 2 "
                           "42/50, 42/50, 41/50 (at 22 epochs 37/50, 31/50, 37/50; benchmarks/results/blockpush_state/suite_diffusion_12k)")]

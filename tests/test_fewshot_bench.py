@@ -152,6 +152,8 @@ def test_blockpush_state_suite_trains_each_head_on_its_budget():
     assert d.head_config().cond_mlp == (256, 256) and cfgs["mlp"].diffusion.cond_mlp == ()  # the paper's elsewhere
     assert d.optim.lr == 1e-3 and cfgs["vqbet"].optim.lr == 3e-4 and cfgs["mlp"].optim.lr is None  # the heads' own elsewhere
     assert cfgs["mlp"].diffusion.prediction_type == "epsilon"  # the head's default elsewhere
+    # bf16 autocast where this CPU runs the step faster in it (benchmarks/train_step.py), float32 for VQ-BeT
+    assert {h: c.optim.amp for h, c in cfgs.items()} == {"diffusion": "bf16", "mlp": "bf16", "vqbet": "auto"}
 
 
 def test_blockpush_images_suite_puts_the_state_suites_vqbet_on_frozen_dynamo_with_the_official_block_push_recipe():
