@@ -150,10 +150,10 @@ def _metaworld_cpu() -> list[TaskSpec]:
 # 2-core machine (process time): MLP 104, VQ-BeT (GPT 4 x 64, heads 256) 18.7, paper-sized VQ-BeT
 # (6 x 120, heads 1024) 3.9, diffusion (32, 64, 128) 6.4 at T 16, ~6 at T 8 (5.9 measured next to a 4.0
 # for T 16, both loaded); diffusion at T 4 with the observation MLP 6.2 (since fused AdamW and cropped
-# convolutions ~11, benchmarks/results/stage_speed/train_step.md). Budgets sized for 2 cores: the whole suite
-# ran in 61 min on 2 quiet cores (blockpush_state/suite_full_8628043; 63 min before those changes):
-# Diffusion at 11,000 steps (~40 epochs) since 53e37c0: at 12,000 the whole suite took 61-64 min on this host
-# (suite_full_8628043, suite_full_b8d0411), over the issue's hour.
+# convolutions ~11, benchmarks/results/stage_speed/train_step.md). Budgets sized for 2 cores: in float32 with
+# diffusion at 12,000 steps the whole suite took 61-64 min on 2 quiet cores (blockpush_state/suite_full_8628043,
+# suite_full_b8d0411); diffusion at 11,000 steps (~40 epochs) and bf16 for diffusion and the MLP: 49 min
+# (suite_full_65ad3b4: VQ-BeT 0.96, diffusion 0.83, MLP 0.42).
 BLOCKPUSH_STATE_STEPS = {"mlp": 27000, "vqbet": 15000, "diffusion": 11000}  # ~100, 55, 40 epochs
 BLOCKPUSH_STATE_VQBET = {"gpt_layers": 4, "gpt_heads": 4, "gpt_embed": 64, "head_hidden": 256}
 # Diffusion predicting the clean chunk (x0), re-planning every step: on the suite's data x0 prediction
@@ -169,8 +169,10 @@ BLOCKPUSH_STATE_VQBET = {"gpt_layers": 4, "gpt_heads": 4, "gpt_embed": 64, "head
 BLOCKPUSH_STATE_DIFFUSION = {"prediction_type": "sample", "cond_mlp": (256, 256)}
 BLOCKPUSH_STATE_DIFFUSION_HORIZONS = [2, 4, 1]  # T_o, T, T_a
 # bf16 autocast on the CPU (as `amp="auto"` trains on GPUs): this CPU's bf16 matmuls and convolutions take a
-# diffusion step from 93 to 77 ms and an MLP step from 9.0 to 6.7, VQ-BeT's from 46 to 49 (its small attention
-# and gathers gain nothing and pay the casts), so VQ-BeT trains in float32 (benchmarks/train_step.py).
+# diffusion step from 83 to 75 ms and an MLP step from 9.8 to 7.9, VQ-BeT's from 46 to 50 (its small attention
+# and gathers gain nothing and pay the casts), so VQ-BeT trains in float32 (benchmarks/train_step.py). Beside
+# another job the gain is larger: diffusion 9.2-10.2 -> 11.8-12.7 CPU steps/s in the suite. A CPU without
+# native bf16 (AVX512-BF16 or AMX) emulates it and is slower: there, set this to {}.
 BLOCKPUSH_STATE_AMP = {"amp": "bf16"}
 BLOCKPUSH_STATE_DIFFUSION_OPTIM = {"lr": 1e-3, **BLOCKPUSH_STATE_AMP}
 

@@ -280,8 +280,8 @@ class BenchConfig:
     robosuite Lift with encoders pretrained on 200 demonstrations and heads on 20, 32 px, 3 pretraining
     seeds (2 CPU cores, hours); dynamo-ablations: DynaMo and each of its ablations as rows on the cpu
     suite's ReachTarget rung, 3 pretraining seeds; blockpush-state: MLP, VQ-BeT and diffusion on
-    BlockPush's privileged state, 1,000 demonstrations (61 min on 2 quiet cores with --jobs 2
-    --videos 0, diffusion's 3 seeds half of it);
+    BlockPush's privileged state, 1,000 demonstrations (49 min on 2 quiet cores with --jobs 2
+    --videos 0, diffusion's 3 seeds under half of it);
     blockpush-images: the same VQ-BeT on frozen DynaMo and random-init encoders and end to end from scratch,
     32 px, conv at first stride 1 (~70 min a seed on 2 CPU cores)."""
     out: Optional[Path] = None
