@@ -85,7 +85,7 @@ chunks; benchmarks/results/blockpush_ceiling.md)."""
 HEAD_STEPS = {"mlp": 27000, "vqbet": 27000, "diffusion": 27000}
 """Gradient steps per head where `robolearn train` gets no --optim.steps: ~100 epochs of the 1,000-demo set
 at batch 256 (69k windows), as the VQ-BeT and Diffusion Policy papers train (300+). The blockpush-state
-suite trains VQ-BeT 15,000 and diffusion 12,000 steps to fit 2 CPU cores in about an hour (0.96 and 0.85-0.88 there;
+suite trains VQ-BeT 15,000 and diffusion 11,000 steps to fit 2 CPU cores in under an hour (0.96 and 0.83 there;
 robolearn/bench.py); at 3,000 steps, the generic default, every head solved 0/50
 (benchmarks/results/blockpush_ceiling.md)."""
 # DART noise (std, action units) `robolearn collect` adds to the executed action by default. The

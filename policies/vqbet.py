@@ -13,9 +13,9 @@ so the code a rollout samples has an offset trained to land on a demonstrated ac
 beside the true codes' loss: `offset_codes`).
 
 Export: inference splits into `logits_offsets(emb)` (GPT + heads, plain matmuls) and
-`decode(codes, offsets)` (index gathers: the frozen tokenizer's decoder is tabulated per code combination); sampling between them (`sample_codes`) is an
-inverse-CDF draw from one uniform per code layer (`sample_noise`), so `predict_from_noise` is
-deterministic and traceable as one graph.
+`decode(codes, offsets)` (index gathers: the frozen tokenizer's decoder is tabulated per code
+combination); sampling between them (`sample_codes`) is an inverse-CDF draw from one uniform per
+code layer (`sample_noise`), so `predict_from_noise` is deterministic and traceable as one graph.
 """
 from __future__ import annotations
 

@@ -179,8 +179,9 @@ BLOCKPUSH_STATE_DIFFUSION_OPTIM = {"lr": 1e-3, **BLOCKPUSH_STATE_AMP}
 
 def _blockpush_state() -> list[TaskSpec]:
     """The multimodal heads on BlockPush's privileged state (physics only, no images)."""
-    # Heads in the order their jobs start: the longest first (diffusion ~20 min a seed on one core, VQ-BeT
-    # ~13, MLP ~4), so no 20-minute job is left to run alone at the end while the other core idles.
+    # Heads in the order their jobs start: the longest first (diffusion ~15 min a seed beside another job,
+    # VQ-BeT ~13, MLP ~4; suite_full_65ad3b4), so no long job is left to run alone at the end while the
+    # other core idles.
     return [TaskSpec(name="blockpush", env="robolearn/BlockPush-v0", demos=1000, encoders=["state"],
                      heads=["diffusion", "vqbet", "mlp"], seeds=[0, 1, 2], train_steps=BLOCKPUSH_STATE_STEPS["mlp"],
                      head_steps=BLOCKPUSH_STATE_STEPS,

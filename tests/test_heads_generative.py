@@ -195,7 +195,6 @@ def test_vqbet_roundtrip_and_unfitted(vqbet_bimodal, tmp_path):
     assert torch.equal(a, b)
 
 
-
 @pytest.mark.slow
 def test_vqbet_decode_table_is_the_frozen_decoder(vqbet_bimodal, tmp_path, monkeypatch):
     """decode() gathers the frozen tokenizer's output from a table of every code combination: it must
