@@ -39,13 +39,21 @@ class SpatialSoftmax(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
-        logits = x.flatten(2) / self.log_temperature.exp()
-        attn = torch.softmax(logits, dim=-1).view(b, c, h, w)
-        ys = torch.linspace(-1.0, 1.0, h, device=x.device, dtype=attn.dtype)
-        xs = torch.linspace(-1.0, 1.0, w, device=x.device, dtype=attn.dtype)
-        ex = (attn.sum(dim=2) * xs).sum(dim=-1)
-        ey = (attn.sum(dim=3) * ys).sum(dim=-1)
-        return torch.cat([ex, ey], dim=-1)  # (b, 2c)
+        # float32 whatever autocast says: keypoints in bf16 keep ~3 significant digits.
+        with torch.autocast(x.device.type, enabled=False):
+            logits = x.float().flatten(2) / self.log_temperature.exp()  # (b, c, h*w)
+            ys = torch.linspace(-1.0, 1.0, h, device=x.device)
+            xs = torch.linspace(-1.0, 1.0, w, device=x.device)
+            grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1).reshape(h * w, 2)  # (x, y) per pixel
+            # The expectation as one matmul, and for maps under 16 pixels the softmax over the leading
+            # dimension of the transpose: torch's CPU softmax over a last dimension of 9 (the 3x3 map at
+            # 32 px) is slow. The pooling went 11.6 -> 2.2 ms of a conv encoder step at batch 128
+            # (benchmarks/results/stage_speed/spatial_softmax.md).
+            if h * w < 16:
+                coords = grid.t() @ torch.softmax(logits.transpose(1, 2), dim=1)  # (b, 2, c)
+            else:
+                coords = (torch.softmax(logits, dim=-1) @ grid).transpose(1, 2)  # (b, 2, c)
+        return coords.reshape(b, 2 * c)  # every channel's x, then every channel's y
 
 
 class Encoder(nn.Module):

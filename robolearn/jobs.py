@@ -33,6 +33,11 @@ def interrupt_when_parent_dies() -> None:
     parent = mp.parent_process()
     if parent is None:
         return
+    # A bench started in the background (`nohup robolearn bench ... &`) hands its jobs an ignored SIGINT,
+    # and Python then installs no KeyboardInterrupt handler: the interrupt below, and the bench's own when
+    # it is stopped, would do nothing, and the job would run on for JOB_GRACE_S.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def watch():
         parent.join()  # returns when the parent exits, however it exits

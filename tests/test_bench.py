@@ -111,8 +111,11 @@ def test_sigterm_to_the_bench_alone_stops_its_job_processes_in_one_line(tmp_path
     assert not (out / "report.md").exists()
 
 
-def test_a_job_process_whose_bench_was_killed_stops(tmp_path):
-    """SIGKILL leaves no chance to clean up: the job processes notice their parent is gone and stop."""
+@pytest.mark.parametrize("sigint", ["default", "ignored"])
+def test_a_job_process_whose_bench_was_killed_stops(tmp_path, sigint):
+    """SIGKILL leaves no chance to clean up: the job processes notice their parent is gone and stop at once,
+    also when the bench was started with SIGINT ignored (in the background, `nohup ... &`), which its
+    jobs inherit."""
     ready = tmp_path / "ready"
     code = ("import multiprocessing as mp, pathlib, sys, time\n"
             "from robolearn import jobs\n"
@@ -127,8 +130,12 @@ def test_a_job_process_whose_bench_was_killed_stops(tmp_path):
             "    time.sleep(300)\n")
     script = tmp_path / "parent.py"
     script.write_text(code)
-    parent = subprocess.Popen([sys.executable, str(script), str(ready)], stdout=subprocess.PIPE, text=True, env=ENV)
+    handler = signal.SIG_IGN if sigint == "ignored" else signal.SIG_DFL
+    parent = subprocess.Popen([sys.executable, str(script), str(ready)], stdout=subprocess.PIPE, text=True, env=ENV,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, handler))
     import psutil
+
+    from robolearn.jobs import JOB_GRACE_S
 
     job = psutil.Process(int(parent.stdout.readline()))
     try:
@@ -138,7 +145,9 @@ def test_a_job_process_whose_bench_was_killed_stops(tmp_path):
             time.sleep(0.05)
         parent.kill()
         parent.wait()
+        killed = time.monotonic()
         job.wait(timeout=60)  # psutil.TimeoutExpired if the job ran on (it sleeps 300 s)
+        assert time.monotonic() - killed < JOB_GRACE_S / 2  # interrupted, not let go after the grace period
     finally:
         if parent.poll() is None:
             parent.kill()

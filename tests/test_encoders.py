@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from robolearn.config import EncoderConfig
-from robolearn.encoders import ConvEncoder, make_encoder
+from robolearn.encoders import ConvEncoder, SpatialSoftmax, make_encoder
 from robolearn.errors import RobolearnError
 
 
@@ -51,6 +51,30 @@ def test_normalization_inside_the_encoder(name):
     assert x[0, :, 0, 0].tolist() == pytest.approx([-1.0, 1.0, 128 / 127.5 - 1.0], abs=1e-6)
     assert torch.allclose(x, frames[:, 0].permute(0, 3, 1, 2).float() / 127.5 - 1.0)
     assert torch.allclose(out, original(x), atol=1e-6)
+
+
+@pytest.mark.parametrize("side", [3, 4, 10])
+def test_spatial_softmax_is_each_channels_expected_pixel_coordinates(side):
+    """Both layouts (maps under 16 pixels and the rest): a channel peaked at one pixel gives that pixel's
+    (x, y) in [-1, 1]; any map gives the softmax-weighted mean of the coordinates, x of every channel then
+    y of every channel, in float32 under bf16 autocast too."""
+    pool = SpatialSoftmax(0.01)
+    coords = torch.linspace(-1.0, 1.0, side)
+    x = torch.zeros(2, 3, side, side)
+    peaks = [(0, side - 1), (side - 1, 1), (1, 0)]  # (row, column) of each channel's peak
+    for ch, (row, col) in enumerate(peaks):
+        x[:, ch, row, col] = 1.0
+    out = pool(x)
+    assert out.shape == (2, 6)
+    want = torch.tensor([coords[c] for _, c in peaks] + [coords[r] for r, _ in peaks])
+    assert torch.allclose(out, want.expand(2, 6), atol=1e-4)
+    x = torch.randn(2, 3, side, side, generator=torch.Generator().manual_seed(0))
+    attn = torch.softmax(x.flatten(2) / 0.01, dim=-1).view(2, 3, side, side)
+    mean = torch.cat([(attn.sum(2) * coords).sum(-1), (attn.sum(3) * coords).sum(-1)], dim=-1)
+    assert torch.allclose(pool(x), mean, atol=1e-6)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = pool(x.bfloat16())
+    assert low.dtype == torch.float32 and torch.allclose(low, pool(x.bfloat16().float()), atol=1e-6)
 
 
 def test_the_config_lists_exactly_the_registered_encoders():
