@@ -10,7 +10,7 @@ overhead removed, and their ratio:
 | train <head> | `robolearn train` on a frozen encoder (`scratch`: end to end on image windows) | the same, for the head (end to end: encoder + head) |
 | embed | the embedding cache: frames/s of `embed_demos` over the store | the encoder's forward on in-memory frames |
 | rollouts <env> | the evaluator (`EnvRunner`, scripted expert, cameras rendered): `--layouts` workers x envs per worker | N x a plain loop (make_env + expert, step and render) stepping as many envs in turn as a worker has, N workers |
-| batches | a frozen head's batches by `TensorBatches` | — (and by a DataLoader over a TensorDataset, as before) |
+| batches | a frozen head's batches by `TensorBatches`; image windows by `WindowDataset.batch`, from the file and in RAM | — (and by a DataLoader over a TensorDataset, and over the windows an item at a time) |
 | render <env> | one frame of every default camera (`render_all`) | — (ms per frame: the simulator's own cost; the adapters also with their full meshes) |
 
 Rates are given per wall second and per CPU second (this process; rollouts add their worker
@@ -260,7 +260,9 @@ def train_stage(args: Args, data: Path, enc: Path, tmp: Path, size: int) -> dict
             model.features.encoder.requires_grad_(True)
         else:
             model = policy.head
-            d, t, a = policy.meta["emb_dim"], policy.pred_horizon, policy.action_dim
+            # The trainer hands a head its chunk preceded by `action_context` earlier actions (VQ-BeT
+            # supervises every context position: 5 chunks, not 1).
+            d, t, a = policy.meta["emb_dim"], model.action_context + policy.pred_horizon, policy.action_dim
             # A batch holds every window when there are fewer than batch_size (ShardedBatchSampler).
             batch_size = min(batch_size, json.loads((out / "results.json").read_text())["train_windows"])
             g = torch.Generator().manual_seed(0)
@@ -415,9 +417,9 @@ def render_stage(args: Args, env_id: str) -> None:
                   f"({len(u.cameras)} cameras: {', '.join(u.cameras)}){note}")
 
 
-def batches_stage(args: Args) -> None:
+def batches_stage(args: Args, tmp: Path) -> None:
     """A frozen head's batches: a DataLoader over a TensorDataset (what train used) against
-    TensorBatches (one index per tensor), batch 256 of 3,000 windows."""
+    TensorBatches (one index per tensor), batch 256 of 3,000 windows; then image windows."""
     from torch.utils.data import DataLoader, TensorDataset
 
     from robolearn.distributed import ShardedBatchSampler, TensorBatches
@@ -432,6 +434,34 @@ def batches_stage(args: Args) -> None:
         rates.append((n / clock.wall, n / clock.cpu))
     row("head batches: TensorBatches", "batches", rates[1], None, f"{1e3 / rates[1][1]:.2f} ms cpu per batch")
     row("head batches: DataLoader", "batches", rates[0], None, f"{1e3 / rates[0][1]:.2f} ms cpu per batch (before)")
+    window_batches(args, tmp)
+
+
+def window_batches(args: Args, tmp: Path) -> None:
+    """Image windows as pretraining reads them (IDM's: a frame and the next, 64 a batch, 32 px PointMass):
+    `sharded_loader` (a batch at a time, `WindowDataset.batch`) from the file and in RAM, against a plain
+    DataLoader over the same dataset (an item at a time, then torch's collation)."""
+    from torch.utils.data import DataLoader
+
+    from robolearn.config import CollectConfig
+    from robolearn.data.collect import collect
+    from robolearn.data.windows import WindowDataset, WindowSpec
+    from robolearn.distributed import ShardedBatchSampler, sharded_loader
+
+    data = collect(CollectConfig(env="robolearn/PointMass-v0", episodes=args.demos, out=tmp / "windows.hdf5",
+                                 image_size=32))
+    spec = WindowSpec(obs_horizon=1, action_horizon=1, future=1)
+    loaders = {"file, batched": lambda ds: sharded_loader(ds, 64, 0),
+               "RAM, batched": lambda ds: sharded_loader(ds, 64, 0),
+               "file, per item": lambda ds: DataLoader(ds, batch_sampler=ShardedBatchSampler(len(ds), 64, 0))}
+    for name, make in loaders.items():
+        ds = WindowDataset(data, spec, in_ram=name.startswith("RAM"))
+        n, clock = 0, Clock()
+        with clock:
+            while n < 200:
+                n += sum(1 for _ in make(ds))
+        rate = (n / clock.wall, n / clock.cpu)
+        row(f"windows: {name}", "batches", rate, None, f"{1e3 / rate[1]:.2f} ms cpu per batch of 64")
 
 
 def main(args: Args) -> None:
@@ -456,7 +486,7 @@ def main(args: Args) -> None:
                     pols = train_stage(args, data, encs["none"], tmp, size)
                     policy_dir = policy_dir or pols.get("mlp")
         if "batches" in stages:
-            batches_stage(args)
+            batches_stage(args, tmp)
         if "rollouts" in stages:
             for env_id in args.envs:
                 rollout_stage(args, env_id)

@@ -14,8 +14,11 @@ Padding: context frames before the episode start repeat frame 0; actions past th
 last action; future frames past the end repeat the last frame. With spec.pad False only windows
 lying wholly inside their episode are indexed.
 
-Reading: one contiguous h5py read per key per window (frames t-T_o+1 .. t+K for images, t .. t+T_a-1
-for actions); images are chunked one frame per chunk, so only the needed frames are decompressed.
+Reading: a batch at a time (`batch`, which the trainers' loaders call; an item is a batch of one). From
+the file, one contiguous h5py read per key per window (frames t-T_o+1 .. t+K for images, t .. t+T_a-1
+for actions); images are chunked one frame per chunk, so only the needed frames are decompressed. In
+RAM (`in_ram`), one fancy index per key for the whole batch (0.2 ms for 64 PointMass windows at 32 px,
+against 3.6 ms from the file).
 The h5py handle is opened lazily in the process that reads (each DataLoader worker opens its own,
 whether the worker was forked or spawned) and is never pickled.
 """
@@ -142,15 +145,23 @@ class WindowDataset(Dataset):
         if need > RAM_FRACTION * avail:
             raise RobolearnError(f"{self.path}: --in-ram needs {need / GiB:.2f} GiB, only {avail / GiB:.2f} GiB "
                                  f"available; drop --in-ram")
+        # One array per key over every demo, demos end to end (`_ram_start`: a demo's first row), so
+        # that a batch is gathered by one fancy index per key.
+        self._ram_start = np.concatenate([[0], np.cumsum(self.lengths)[:-1]]).astype(np.int64)
+        parts = {"actions": lambda d: store.actions(d).astype(np.float32, copy=False)}
+        if self.cameras:
+            parts["images"] = lambda d: store.images(d, self.cameras)
+        for key in self.lowdim:
+            parts[key] = lambda d, key=key: store.obs(d, key).astype(np.float32, copy=False)
+        if self.with_features:
+            parts["task_features"] = lambda d: store.task_features(d).astype(np.float32, copy=False)
         ram = {}
-        for d in self.demos:
-            item = {"images": store.images(d, self.cameras) if self.cameras else None,
-                    "actions": store.actions(d)}
-            for key in self.lowdim:
-                item[key] = store.obs(d, key).astype(np.float32, copy=False)
-            if self.with_features:
-                item["task_features"] = store.task_features(d)
-            ram[d] = item
+        for key, read in parts.items():
+            for d, lo, n in zip(self.demos, self._ram_start, self.lengths):
+                x = read(d)
+                if key not in ram:  # filled in place: no second copy of the images
+                    ram[key] = np.empty((int(self.lengths.sum()), *x.shape[1:]), x.dtype)
+                ram[key][lo:lo + n] = x
         return ram
 
     def _keys_to_read(self) -> list[str]:
@@ -209,57 +220,64 @@ class WindowDataset(Dataset):
             i += len(self)
         if not 0 <= i < len(self):
             raise IndexError(i)
-        di, t = int(self._idx_demo[i]), int(self._idx_t[i])
-        demo, n = self.demos[di], int(self.lengths[di])
+        return {key: x[0] for key, x in self.batch([i]).items()}
+
+    def batch(self, items) -> dict:
+        """The collated batch of items (the format above with a leading batch dimension), gathered per key
+        with one index array. `robolearn.distributed.sharded_loader` reads batches through it: per-item
+        reads and torch's collation cost 14% of a 32 px IDM step."""
+        items = np.asarray(items, np.int64)
+        di, t = self._idx_demo[items], self._idx_t[items]
+        n = self.lengths[di][:, None]
         to, ta, k = self.spec.obs_horizon, self.spec.action_horizon, self.spec.future
+        ctx = t[:, None] + np.arange(-to + 1, 1)
+        fut = t[:, None] + np.arange(1, k + 1)
+        act = t[:, None] + np.arange(ta)
+        # Context then future frames, and the actions, clipped into the episode (padding repeats the edge).
+        rows, act_rows = np.clip(np.concatenate([ctx, fut], axis=1), 0, n - 1), np.clip(act, 0, n - 1)
+        data = self._gather_ram(di, rows, act_rows) if self._ram is not None else self._read_h5(di, rows, act_rows)
 
-        # Frames t-T_o+1 .. t+K (context + future) read as one slice [f_lo, f_hi).
-        ctx = np.arange(t - to + 1, t + 1)
-        fut = np.arange(t + 1, t + 1 + k)
-        f_lo, f_hi = max(0, t - to + 1), min(n, t + k + 1)
-        ctx_rel = np.clip(ctx, 0, n - 1) - f_lo
-        fut_rel = np.clip(fut, 0, n - 1) - f_lo
-        act = np.arange(t, t + ta)
-        a_lo, a_hi = t, min(n, t + ta)
-        act_rel = np.clip(act, 0, n - 1) - a_lo
-
-        if self._ram is not None:
-            r = self._ram[demo]
-            frames = r["images"][f_lo:f_hi] if self.cameras else None
-            actions = r["actions"][a_lo:a_hi]
-            lowdim = {key: r[key][f_lo:f_hi] for key in self.lowdim}
-            feats = r["task_features"][f_lo:f_hi] if self.with_features else None
-        else:
-            g = self._group(demo)
-            frames = np.stack([g[key][f_lo:f_hi] for key in self._image_keys], axis=1) if self.cameras else None
-            actions = g["actions"][a_lo:a_hi]
-            # low-dim keys and features are small: read only the context frames' slice plus the future's.
-            lowdim = {key: g[key][f_lo:f_hi] for key in self.lowdim}
-            feats = g["task_features"][f_lo:f_hi] if self.with_features else None
-
-        actions = np.asarray(actions, np.float32)[act_rel]
+        actions = data["actions"]
         if self.normalizer is not None:
             actions = self.normalizer.normalize("actions", actions)
-        out = {
-            "actions": torch.from_numpy(np.ascontiguousarray(actions, np.float32)),
-            "obs_pad": torch.from_numpy(ctx < 0),
-            "action_pad": torch.from_numpy(act > n - 1),
-            "episode": torch.tensor(self.episode_ids[di], dtype=torch.int64),
-            "t": torch.tensor(t, dtype=torch.int64),
-        }
-        if frames is not None:
-            out["images"] = torch.from_numpy(np.ascontiguousarray(frames[ctx_rel]))
-        for key, x in lowdim.items():
-            p = np.asarray(x, np.float32)[ctx_rel]
+        as_t = lambda x, dtype=None: torch.from_numpy(np.ascontiguousarray(x, dtype))  # noqa: E731
+        out = {"actions": as_t(actions, np.float32), "obs_pad": as_t(ctx < 0), "action_pad": as_t(act > n - 1),
+               "episode": as_t(self.episode_ids[di]), "t": as_t(t)}
+        if "images" in data:
+            out["images"] = as_t(data["images"][:, :to])
+        for key in self.lowdim:
+            x = data[key][:, :to]
             if self.normalizer is not None and key in self.normalizer:
-                p = self.normalizer.normalize(key, p)
-            out[key] = torch.from_numpy(np.ascontiguousarray(p, np.float32))
-        if feats is not None:
-            out["task_features"] = torch.from_numpy(np.ascontiguousarray(feats[ctx_rel], np.float32))
+                x = self.normalizer.normalize(key, x)
+            out[key] = as_t(x, np.float32)
+        if "task_features" in data:
+            out["task_features"] = as_t(data["task_features"][:, :to], np.float32)
         if k > 0:
-            out["future_pad"] = torch.from_numpy(fut > n - 1)
-            if frames is not None:
-                out["future_images"] = torch.from_numpy(np.ascontiguousarray(frames[fut_rel]))
-            if feats is not None:
-                out["future_task_features"] = torch.from_numpy(np.ascontiguousarray(feats[fut_rel], np.float32))
+            out["future_pad"] = as_t(fut > n - 1)
+            if "images" in data:
+                out["future_images"] = as_t(data["images"][:, to:])
+            if "task_features" in data:
+                out["future_task_features"] = as_t(data["task_features"][:, to:], np.float32)
         return out
+
+    def _gather_ram(self, di: np.ndarray, rows: np.ndarray, act_rows: np.ndarray) -> dict:
+        first = self._ram_start[di][:, None]
+        return {key: x[first + (act_rows if key == "actions" else rows)] for key, x in self._ram.items()}
+
+    def _read_h5(self, di: np.ndarray, rows: np.ndarray, act_rows: np.ndarray) -> dict:
+        """Per window one contiguous read per key (frames lo..hi of the context and future, the actions'
+        span), then the rows picked from it."""
+        per_key: dict[str, list] = {}
+        for d, r, a in zip(di, rows, act_rows):
+            g = self._group(self.demos[d])
+            lo, hi = int(r[0]), int(r[-1]) + 1
+            if self.cameras:
+                per_key.setdefault("images", []).append(
+                    np.stack([g[key][lo:hi] for key in self._image_keys], axis=1)[r - lo])
+            a_lo = int(a[0])
+            per_key.setdefault("actions", []).append(np.asarray(g["actions"][a_lo:int(a[-1]) + 1], np.float32)[a - a_lo])
+            for key in self.lowdim:
+                per_key.setdefault(key, []).append(np.asarray(g[key][lo:hi], np.float32)[r - lo])
+            if self.with_features:
+                per_key.setdefault("task_features", []).append(np.asarray(g["task_features"][lo:hi], np.float32)[r - lo])
+        return {key: np.stack(xs) for key, xs in per_key.items()}

@@ -41,7 +41,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from robolearn.errors import RobolearnError
 
@@ -275,12 +275,37 @@ class TensorBatches:
             yield [t[index] for t in self.tensors]
 
 
+class WholeBatches(Dataset):
+    """A dataset with a `batch(indices)` method as a DataLoader sees it: torch's fetcher hands a batch
+    sampler's indices to `__getitems__`, which returns the dataset's collated batch, and `passed_on`
+    (the collate function) keeps it as it is."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i):
+        return self.dataset[i]
+
+    def __getitems__(self, indices) -> dict:
+        return self.dataset.batch(indices)
+
+
+def passed_on(batch):
+    return batch
+
+
 def sharded_loader(dataset, batch_size: int, seed: int, workers: int = 0, pin_memory: bool = False, **kw):
     """A DataLoader over this rank's shard (ShardedBatchSampler); reshuffled per epoch, by seed.
-    A TensorDataset read in this process gets `TensorBatches` (same batches, no per-sample work)."""
+    A TensorDataset read in this process gets `TensorBatches` (same batches, no per-sample work); a
+    dataset with a `batch(indices)` method (WindowDataset) is read a batch at a time."""
     sampler = ShardedBatchSampler(len(dataset), batch_size, seed)
     if isinstance(dataset, TensorDataset) and workers == 0 and not pin_memory and not kw:
         return TensorBatches(dataset.tensors, sampler)  # draws nothing from torch's random streams
+    if callable(getattr(dataset, "batch", None)):
+        dataset, kw["collate_fn"] = WholeBatches(dataset), passed_on
     # Its own generator: starting an epoch's iterator draws a seed from it, not from torch's global
     # one, whose state (dropout) a checkpoint restores exactly (robolearn.checkpoint).
     kw.setdefault("generator", torch.Generator().manual_seed(int(seed)))

@@ -125,6 +125,38 @@ def test_normalized_and_batched_with_workers(store_path):
     assert torch.equal(torch.cat([bb["images"] for bb in spawned]), got["images"])
 
 
+@pytest.mark.parametrize("in_ram", [False, True])
+def test_trainer_batches_hold_the_right_frames_at_episode_edges(store_path, in_ram):
+    """What the trainers read: `sharded_loader`'s batches, gathered a batch at a time, from the file and in
+    RAM, and through a spawned worker; every frame and action checked against the (demo, t) it encodes."""
+    from robolearn.distributed import sharded_loader
+
+    spec = WindowSpec(obs_horizon=3, action_horizon=4, future=2)
+    ds = WindowDataset(store_path, spec, in_ram=in_ram)
+    batches = list(sharded_loader(ds, 7, seed=0))
+    seen = []
+    for b in batches:
+        assert b["images"].shape[1:] == (3, 2, H, H, 3) and b["actions"].shape[1:] == (4, 2)
+        for j, (d, t) in enumerate(zip(b["episode"].tolist(), b["t"].tolist())):
+            seen.append((d, t))
+            n, clip = LENGTHS[d], lambda s: min(max(s, 0), LENGTHS[d] - 1)  # noqa: E731
+            ctx, fut, act = range(t - 2, t + 1), range(t + 1, t + 3), range(t, t + 4)
+            assert frame_ids(b["images"][j]) == [(d, clip(s)) for s in ctx]
+            assert frame_ids(b["future_images"][j]) == [(d, clip(s)) for s in fut]
+            assert b["actions"][j].tolist() == [[d, clip(s)] for s in act]
+            assert b["proprio"][j].tolist() == [[d, clip(s)] for s in ctx]
+            assert b["task_features"][j].tolist() == [[clip(s), d] for s in ctx]
+            assert b["future_task_features"][j].tolist() == [[clip(s), d] for s in fut]
+            assert b["obs_pad"][j].tolist() == [s < 0 for s in ctx]
+            assert b["action_pad"][j].tolist() == [s > n - 1 for s in act]
+            assert b["future_pad"][j].tolist() == [s > n - 1 for s in fut]
+    assert sorted(seen) == [(d, t) for d, n in enumerate(LENGTHS) for t in range(n)]
+    spawned = list(sharded_loader(ds, 7, seed=0, workers=1, multiprocessing_context="spawn"))
+    assert len(spawned) == len(batches)
+    for a, b in zip(spawned, batches):
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_in_ram_identical_and_refused(store_path, monkeypatch):
     spec = WindowSpec(obs_horizon=2, action_horizon=2, future=2)
     disk = WindowDataset(store_path, spec)
