@@ -19,7 +19,6 @@ import time
 from dataclasses import dataclass
 
 import torch
-import torch.nn as nn
 import tyro
 
 from robolearn.encoders import ConvEncoder, SpatialSoftmax
