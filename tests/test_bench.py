@@ -117,22 +117,24 @@ def test_a_job_process_whose_bench_was_killed_stops(tmp_path, sigint):
     also when the bench was started with SIGINT ignored (in the background, `nohup ... &`), which its
     jobs inherit."""
     ready = tmp_path / "ready"
-    code = ("import multiprocessing as mp, pathlib, sys, time\n"
+    code = ("import multiprocessing as mp, pathlib, signal, sys, time\n"
             "from robolearn import jobs\n"
             "def job(ready):\n"
             "    jobs.interrupt_when_parent_dies()\n"
             "    pathlib.Path(ready).touch()\n"
             "    time.sleep(300)\n"
             "if __name__ == '__main__':\n"
+            "    # what the job inherits (a shell without job control ignores SIGINT in commands it puts in\n"
+            "    # the background)\n"
+            "    signal.signal(signal.SIGINT, signal.SIG_IGN if sys.argv[2] == 'ignored' else signal.SIG_DFL)\n"
             "    p = mp.get_context('spawn').Process(target=job, args=(sys.argv[1],))\n"
             "    p.start()\n"
             "    print(p.pid, flush=True)\n"
             "    time.sleep(300)\n")
     script = tmp_path / "parent.py"
     script.write_text(code)
-    handler = signal.SIG_IGN if sigint == "ignored" else signal.SIG_DFL
-    parent = subprocess.Popen([sys.executable, str(script), str(ready)], stdout=subprocess.PIPE, text=True, env=ENV,
-                              preexec_fn=lambda: signal.signal(signal.SIGINT, handler))
+    parent = subprocess.Popen([sys.executable, str(script), str(ready), sigint], stdout=subprocess.PIPE, text=True,
+                              env=ENV)
     import psutil
 
     from robolearn.jobs import JOB_GRACE_S
