@@ -121,6 +121,10 @@ def _ddp_worker(rank: int, world: int, port: int, args, backend: str, results) -
     finally:
         # A barrier first: rank 1 must not exit right after all_gather_object (distributed.shutdown).
         distributed.shutdown(finished)
+    # Over gloo, without interpreter finalization: a gloo thread still freeing a collective's tensor
+    # aborted this worker at exit once after the barrier (distributed.exit_process). Its result is in
+    # the queue, written synchronously.
+    distributed.exit_process(0)
 
 
 def ddp_check(args, single_fps: float | None) -> None:

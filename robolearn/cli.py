@@ -22,7 +22,7 @@ import robolearn.rendering  # noqa: F401  (MUJOCO_GL before anything imports muj
 from robolearn import config
 from robolearn.config import (BenchConfig, CollectConfig, EvalConfig, EvalOfflineConfig, ExportConfig,
                               PretrainConfig, RunConfig, TrainConfig, WandbMode)
-from robolearn.distributed import is_main, shutdown
+from robolearn.distributed import exit_process, is_main, shutdown
 from robolearn.errors import RobolearnError
 from robolearn.locking import exclusive
 from robolearn.policies import HEADS
@@ -279,4 +279,4 @@ def _on_sigterm_interrupt():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_process(main())  # as sys.exit, but a torchrun rank on CPU skips finalization (see there)

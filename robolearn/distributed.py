@@ -31,8 +31,11 @@ be on a filesystem every node sees (all ranks read the checkpoint they resume fr
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
+import sys
+import threading
 import warnings
 from datetime import timedelta
 from typing import Iterator, Optional, Sequence
@@ -146,6 +149,30 @@ def shutdown(finished: bool = False) -> None:
             barrier()
     finally:
         dist.destroy_process_group()
+
+
+_GLOO_DDP = False
+"""Whether this process wrapped a model in DDP over gloo (see `exit_process`)."""
+
+
+def exit_process(code: int) -> None:
+    """End this process with `code`. A process that wrapped a model in DDP over gloo (a torchrun rank on
+    CPU) leaves without interpreter finalization: DDP keeps gloo's worker threads alive past
+    `destroy_process_group`, and one may still be freeing a collective's Python-made tensor; doing so
+    while the interpreter finalizes aborts the process ("terminate called without an active exception",
+    SIGABRT; `benchmarks/results/exit_race/`), which torchrun reports as a failed rank of a finished run.
+    The barrier in `shutdown` narrowed that window; this closes it. What finalization would do for us
+    is done first: other threads joined, atexit callbacks run, the standard streams flushed."""
+    if not _GLOO_DDP:
+        sys.exit(code)
+    for t in threading.enumerate():
+        if t is not threading.main_thread() and not t.daemon:
+            t.join()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 def barrier() -> None:
@@ -343,6 +370,8 @@ def wrap_model(model: torch.nn.Module, device: torch.device):
     # The gradient of a 1x1 convolution may carry other strides on its size-1 dimensions than its
     # bucket view (the same memory order); DDP then copies those few small tensors, and warns.
     warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
+    global _GLOO_DDP
+    _GLOO_DDP = _GLOO_DDP or dist.get_backend() == "gloo"
     return DDP(LossModule(model), device_ids=[device.index] if device.type == "cuda" else None,
                # Constant set of used parameters each step: DDP finds the unused ones (frozen
                # tokenizers, EMA copies) once, and overlaps the all-reduce with backward.

@@ -443,3 +443,35 @@ def test_sampling_policy_shards_merge_exactly(tmp_path):
         evaluate(cfg(f"s{k}", shard=f"{k}/2"))
     merged = merge_results([tmp_path / f"s{k}" for k in range(2)], tmp_path / "merged")
     assert merged["per_episode"] == full["per_episode"] and merged["policy_hash"] == full["policy_hash"]
+
+
+# ----------------------------------------------------------------------------- leaving a process
+EXITER = '''
+import atexit, pathlib, sys, torch, torch.distributed as tdist
+from robolearn import distributed
+out = pathlib.Path(sys.argv[1])
+class Finalized:  # a module global's __del__ runs when the interpreter finalizes, not through atexit
+    def __del__(self):
+        print("finalized", flush=True)
+marker = Finalized()
+atexit.register(lambda: (out / "atexit").write_text("ran"))
+if sys.argv[2] == "ddp":
+    tdist.init_process_group("gloo", init_method=f"file://{out / 'store'}", rank=0, world_size=1)
+    ddp = distributed.wrap_model(torch.nn.Linear(2, 1), torch.device("cpu"))
+print("before exit", end="")  # unflushed
+distributed.exit_process(3)
+'''
+
+
+@pytest.mark.parametrize("mode", ["ddp", "plain"])
+def test_a_gloo_ddp_process_exits_with_its_code_without_finalizing(tmp_path, mode):
+    """`exit_process` (what `python -m robolearn.cli` ends with): a process that wrapped a model in DDP over
+    gloo runs its atexit callbacks, flushes its output and leaves with its code, without interpreter
+    finalization (where a gloo thread freeing a tensor aborts it); any other process exits as sys.exit."""
+    script = tmp_path / "exiter.py"
+    script.write_text(EXITER)
+    done = subprocess.run([sys.executable, str(script), str(tmp_path), mode], env=ENV, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 3, done.stderr[-2000:]
+    assert (tmp_path / "atexit").read_text() == "ran" and done.stdout.startswith("before exit")
+    assert ("finalized" in done.stdout) == (mode == "plain")
