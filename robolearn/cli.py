@@ -278,5 +278,11 @@ def _on_sigterm_interrupt():
     return signal.signal(signal.SIGTERM, _raise_interrupt)
 
 
+def run() -> None:
+    """The `robolearn` command and `python -m robolearn.cli`: main's exit code, as sys.exit gives it, except
+    that a torchrun rank on CPU leaves without interpreter finalization (`distributed.exit_process`)."""
+    exit_process(main())
+
+
 if __name__ == "__main__":
-    exit_process(main())  # as sys.exit, but a torchrun rank on CPU skips finalization (see there)
+    run()

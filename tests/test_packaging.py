@@ -88,4 +88,4 @@ for argv in (["collect", "--env", "robolearn/PointMass-v0", "--episodes", "4", "
     assert len(where) == 2 and all(line.startswith(str(site)) for line in where), done.stdout
     assert "collect" in done.stdout and "success" in done.stdout and (work / "ev" / "results.json").exists()
     entry = (site / "bin" / "robolearn").read_text()  # the console script the wheel installs
-    assert "from robolearn.cli import main" in entry
+    assert "from robolearn.cli import run" in entry  # main, leaving as torchrun ranks must (cli.run)
