@@ -10,7 +10,7 @@ overhead removed, and their ratio:
 | train <head> | `robolearn train` on a frozen encoder (`scratch`: end to end on image windows) | the same, for the head (end to end: encoder + head) |
 | embed | the embedding cache: frames/s of `embed_demos` over the store | the encoder's forward on in-memory frames |
 | rollouts <env> | the evaluator (`EnvRunner`, scripted expert, cameras rendered): `--layouts` workers x envs per worker | N x a plain loop (make_env + expert, step and render) stepping as many envs in turn as a worker has, N workers |
-| batches | a frozen head's batches by `TensorBatches`; image windows by `WindowDataset.batch`, from the file and in RAM | — (and by a DataLoader over a TensorDataset, and over the windows an item at a time) |
+| batches | a frozen head's batches by `TensorBatches`; image windows by `WindowDataset.batch`, from the file and in RAM | — (and by a DataLoader over a TensorDataset, and a plain DataLoader over the windows) |
 | render <env> | one frame of every default camera (`render_all`) | — (ms per frame: the simulator's own cost; the adapters also with their full meshes) |
 
 Rates are given per wall second and per CPU second (this process; rollouts add their worker
@@ -440,7 +440,7 @@ def batches_stage(args: Args, tmp: Path) -> None:
 def window_batches(args: Args, tmp: Path) -> None:
     """Image windows as pretraining reads them (IDM's: a frame and the next, 64 a batch, 32 px PointMass):
     `sharded_loader` (a batch at a time, `WindowDataset.batch`) from the file and in RAM, against a plain
-    DataLoader over the same dataset (an item at a time, then torch's collation)."""
+    DataLoader over the same dataset (`__getitems__`: the batch split into items, then torch's collation)."""
     from torch.utils.data import DataLoader
 
     from robolearn.config import CollectConfig
@@ -453,7 +453,7 @@ def window_batches(args: Args, tmp: Path) -> None:
     spec = WindowSpec(obs_horizon=1, action_horizon=1, future=1)
     loaders = {"file, batched": lambda ds: sharded_loader(ds, 64, 0),
                "RAM, batched": lambda ds: sharded_loader(ds, 64, 0),
-               "file, per item": lambda ds: DataLoader(ds, batch_sampler=ShardedBatchSampler(len(ds), 64, 0))}
+               "file, plain DataLoader": lambda ds: DataLoader(ds, batch_sampler=ShardedBatchSampler(len(ds), 64, 0))}
     for name, make in loaders.items():
         ds = WindowDataset(data, spec, in_ram=name.startswith("RAM"))
         n, clock = 0, Clock()
