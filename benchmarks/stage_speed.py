@@ -451,15 +451,15 @@ def window_batches(args: Args, tmp: Path) -> None:
     data = collect(CollectConfig(env="robolearn/PointMass-v0", episodes=args.demos, out=tmp / "windows.hdf5",
                                  image_size=32))
     spec = WindowSpec(obs_horizon=1, action_horizon=1, future=1)
-    loaders = {"file, batched": lambda ds: sharded_loader(ds, 64, 0),
-               "RAM, batched": lambda ds: sharded_loader(ds, 64, 0),
-               "file, plain DataLoader": lambda ds: DataLoader(ds, batch_sampler=ShardedBatchSampler(len(ds), 64, 0))}
-    for name, make in loaders.items():
-        ds = WindowDataset(data, spec, in_ram=name.startswith("RAM"))
+    for name, in_ram, plain in (("file, batched", False, False), ("RAM, batched", True, False),
+                                ("file, plain DataLoader", False, True)):
+        ds = WindowDataset(data, spec, in_ram=in_ram)
         n, clock = 0, Clock()
         with clock:
             while n < 200:
-                n += sum(1 for _ in make(ds))
+                loader = DataLoader(ds, batch_sampler=ShardedBatchSampler(len(ds), 64, 0)) if plain else \
+                    sharded_loader(ds, 64, 0)
+                n += sum(1 for _ in loader)
         rate = (n / clock.wall, n / clock.cpu)
         row(f"windows: {name}", "batches", rate, None, f"{1e3 / rate[1]:.2f} ms cpu per batch of 64")
 

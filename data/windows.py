@@ -114,6 +114,8 @@ class WindowDataset(Dataset):
             self.lowdim = [k for k in ("proprio", "state") if k in store.lowdim_keys]
             self.with_features = bool(with_features) and store.feature_dim > 0
             self.episode_ids = np.array([demo_index(d) for d in self.demos], dtype=np.int64)
+            # Each demo's first row in the in-RAM arrays, which hold the demos end to end.
+            self._ram_start = np.concatenate([[0], np.cumsum(self.lengths)[:-1]]).astype(np.int64)
             if in_ram:
                 self._ram = self._load_in_ram(store)
             else:
@@ -145,9 +147,8 @@ class WindowDataset(Dataset):
         if need > RAM_FRACTION * avail:
             raise RobolearnError(f"{self.path}: --in-ram needs {need / GiB:.2f} GiB, only {avail / GiB:.2f} GiB "
                                  f"available; drop --in-ram")
-        # One array per key over every demo, demos end to end (`_ram_start`: a demo's first row), so
-        # that a batch is gathered by one fancy index per key.
-        self._ram_start = np.concatenate([[0], np.cumsum(self.lengths)[:-1]]).astype(np.int64)
+        # One array per key over every demo, demos end to end, so that a batch is gathered by one fancy
+        # index per key.
         parts = {"actions": lambda d: store.actions(d).astype(np.float32, copy=False)}
         if self.cameras:
             parts["images"] = lambda d: store.images(d, self.cameras)
