@@ -28,6 +28,7 @@ import time
 import traceback
 from typing import Any, Callable, Optional
 
+from tqdm import std as tqdm_std
 from tqdm.auto import tqdm
 
 from robolearn.errors import RobolearnError
@@ -72,6 +73,10 @@ def _loop_main(index: int, loops: int, runner_kwargs: dict, load_policy: Optiona
     root = logging.getLogger()
     root.handlers[:] = [logging.handlers.QueueHandler(logs)]
     root.setLevel(logging.INFO)
+    # tqdm's default lock holds a multiprocessing semaphore, made on a loop's first (disabled) bar: a loop
+    # killed after that leaves it to the resource tracker, which then warns after the evaluation's
+    # "interrupted". A loop shows no bars, so a thread lock serves.
+    tqdm_std.tqdm.set_lock(threading.RLock())
     try:
         import torch
 
